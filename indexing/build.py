@@ -1,0 +1,305 @@
+"""Incremental index builds: re-embed only what changed, keyed by content hash.
+
+A source's identity is the hash of its decoded text (``doc_id``), not its file name, so
+
+* an unchanged file is reused as is (its chunks and vectors are copied from the current index);
+* a renamed or duplicated file adds nothing (the duplicate is reported as skipped);
+* an edited file is re-chunked and re-embedded; a deleted file's chunks are dropped.
+
+A different embedder or different chunking parameters make every stored vector stale, so the build
+then re-embeds everything (and says why) — the build itself is the fix for a mismatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from config import Settings
+from indexing.chunking import chunk_document, chunking_params
+from indexing.documents import LoadResult, SkippedFile, SourceDocument, iter_files, load_documents, load_file
+from indexing.embedders import Embedder
+from indexing.manifest import IndexLoadError, IndexMismatchError, now_iso, read_manifest
+from indexing.store import VectorIndex, embed_chunks, load_index
+from indexing.types import Chunk
+
+
+@dataclass
+class BuildReport:
+    index_dir: Path
+    embedder_id: str
+    total_chunks: int = 0
+    added_chunks: int = 0  # newly embedded
+    reused_chunks: int = 0  # copied from the previous index without embedding
+    removed_chunks: int = 0
+    new_sources: list[str] = field(default_factory=list)
+    changed_sources: list[str] = field(default_factory=list)
+    unchanged_sources: list[str] = field(default_factory=list)
+    removed_sources: list[str] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    full_rebuild_reason: str | None = None
+    written: bool = False  # False when nothing changed: the index on disk was left untouched
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [
+            f"index: {self.index_dir}  (embedder {self.embedder_id})",
+            f"chunks: {self.total_chunks} total, {self.added_chunks} embedded, {self.reused_chunks} reused, "
+            f"{self.removed_chunks} removed" + ("" if self.written else "  — up to date, nothing written"),
+            f"sources: {len(self.new_sources)} new, {len(self.changed_sources)} changed, "
+            f"{len(self.unchanged_sources)} unchanged, {len(self.removed_sources)} removed",
+        ]
+        if self.full_rebuild_reason:
+            lines.append(f"full rebuild: {self.full_rebuild_reason}")
+        for skip in self.skipped:
+            lines.append(f"skipped {skip.source}: {skip.reason} — {skip.detail}")
+        lines.append(f"took {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One writer at a time per index directory (two builds would race on the swap)."""
+    index_dir.parent.mkdir(parents=True, exist_ok=True)
+    with (index_dir.parent / f".{index_dir.name}.lock").open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another build is writing {index_dir}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _previous(index_dir: Path, embedder: Embedder, params: dict, rebuild: bool) -> tuple[Any, str | None]:
+    """The current index when its vectors can be reused, else (None, why everything is re-embedded)."""
+    if rebuild:
+        return None, "requested (--rebuild)"
+    if not index_dir.exists() and not index_dir.with_name(index_dir.name + ".prev").exists():
+        return None, None  # first build
+    try:
+        old = load_index(index_dir, embedder_id=embedder.model_id, dim=embedder.dim)
+    except IndexMismatchError:  # a new embedder means new vectors: this build is the fix
+        try:
+            built = read_manifest(index_dir)
+            was = f"{built.get('embedder_id')!r}, dim {built.get('dim')}"
+        except IndexLoadError:
+            was = "another embedder"
+        return None, f"the embedder changed ({was} -> {embedder.model_id!r}, dim {embedder.dim})"
+    except IndexLoadError as exc:
+        return None, f"the current index is unreadable ({exc})"
+    if old.manifest.get("chunking") != params:
+        return None, f"chunking changed ({old.manifest.get('chunking')} -> {params})"
+    return old, None
+
+
+def build_index(
+    settings: Settings,
+    paths: Sequence[Path | str] | None = None,
+    *,
+    rebuild: bool = False,
+    embedder: Embedder | None = None,
+    progress: bool = True,
+) -> BuildReport:
+    """Bring settings.index_dir in line with the documents under ``paths`` (default: the knowledge folder)."""
+    started = time.perf_counter()
+    index_dir = settings.index_dir
+    if embedder is None:
+        from indexing import make_embedder
+
+        embedder = make_embedder(settings)
+    params = chunking_params(settings.chunk_size, settings.chunk_overlap)
+    report = BuildReport(index_dir=index_dir, embedder_id=embedder.model_id)
+
+    with build_lock(index_dir):
+        old, report.full_rebuild_reason = _previous(index_dir, embedder, params, rebuild)
+        old_sources: dict[str, str] = {}  # source -> doc_id in the current index
+        old_by_doc: dict[str, list[int]] = {}  # doc_id -> row numbers in the current index
+        if old is not None:
+            old_sources = {s: info["doc_id"] for s, info in old.manifest.get("sources", {}).items()}
+            for row, chunk in enumerate(old.chunks):
+                old_by_doc.setdefault(chunk.doc_id, []).append(row)
+        loaded: LoadResult = load_documents(
+            [Path(p) for p in (paths or [settings.knowledge_dir])],
+            max_file_mb=settings.max_file_mb,
+            prefer=old_sources,
+        )
+        report.skipped = loaded.skipped
+        old_vectors = old.vectors() if old is not None else None
+
+        plan: list[tuple[SourceDocument, list[Chunk], np.ndarray | None]] = []
+        to_embed: list[Chunk] = []
+        bar = tqdm(
+            loaded.documents, desc="chunking", unit="doc", disable=not progress or not loaded.documents
+        )
+        for doc in bar:
+            rows = old_by_doc.get(doc.doc_id)
+            if rows is not None and old_vectors is not None:
+                # Same content: reuse. Only the name can differ (a rename), which is metadata, not a vector.
+                chunks = [dataclasses.replace(old.chunks[r], source=doc.source) for r in rows]
+                plan.append((doc, chunks, old_vectors[rows]))
+                report.reused_chunks += len(chunks)
+                kind = report.unchanged_sources if old_sources.get(doc.source) == doc.doc_id else None
+            else:
+                chunks = chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
+                plan.append((doc, chunks, None))
+                to_embed.extend(chunks)
+                report.added_chunks += len(chunks)
+                kind = report.changed_sources if doc.source in old_sources else None
+            (kind if kind is not None else report.new_sources).append(doc.source)
+        current = {doc.source for doc in loaded.documents}
+        kept_docs = {doc.doc_id for doc in loaded.documents}
+        report.removed_sources = sorted(s for s in old_sources if s not in current)
+        if old is not None:
+            report.removed_chunks = sum(1 for c in old.chunks if c.doc_id not in kept_docs)
+
+        nothing_changed = (
+            old is not None
+            and not to_embed
+            and not report.removed_sources
+            and not report.new_sources
+            and old.path == index_dir  # not a fallback to index.prev: then index/ needs rewriting
+        )
+        if nothing_changed:
+            report.total_chunks = len(old.chunks)
+            report.seconds = time.perf_counter() - started
+            return report
+
+        new_vectors = embed_chunks(
+            to_embed, embedder, batch_size=settings.embed_batch_size, progress=progress
+        )
+        all_chunks: list[Chunk] = []
+        parts: list[np.ndarray] = []
+        cursor = 0
+        for _doc, chunks, vectors in plan:
+            all_chunks.extend(chunks)
+            if vectors is None:
+                vectors = new_vectors[cursor : cursor + len(chunks)]
+                cursor += len(chunks)
+            parts.append(vectors)
+        matrix = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+        manifest = {
+            "chunking": params,
+            "sources": {
+                doc.source: {
+                    "doc_id": doc.doc_id,
+                    "chunks": len(chunks),
+                    "title": doc.title,
+                    "lang": doc.lang,
+                    "format": doc.format,
+                    "encoding": doc.encoding,
+                    "origin": doc.origin,
+                    "chars": len(doc.text),
+                }
+                for doc, chunks, _ in plan
+            },
+            "skipped": [dataclasses.asdict(s) for s in loaded.skipped],
+            "built_at": now_iso(),
+            "build_seconds": round(time.perf_counter() - started, 3),
+        }
+        index = VectorIndex.from_vectors(all_chunks, matrix, embedder.model_id, manifest=manifest)
+        index.save(index_dir, manifest)
+        report.total_chunks = len(all_chunks)
+        report.written = True
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# --- `python -m indexing add` -------------------------------------------------------------------------
+@dataclass
+class AddReport:
+    copied: list[str] = field(default_factory=list)
+    already_present: list[str] = field(default_factory=list)
+    refused: list[SkippedFile] = field(default_factory=list)
+
+
+def add_documents(settings: Settings, paths: Sequence[Path | str]) -> AddReport:
+    """Copy files (or folders of them) into the knowledge folder, after checking each one loads.
+
+    Copying — rather than indexing files where they lie — keeps the knowledge folder the single source
+    of truth: a later ``build`` (or ``make run`` on another machine) sees the same corpus, and deleting
+    the original does not silently drop it from the index. A file that would be skipped is refused
+    here, with the reason, and nothing is copied for it; an existing file is never overwritten.
+    """
+    knowledge = settings.knowledge_dir
+    knowledge.mkdir(parents=True, exist_ok=True)
+    report = AddReport()
+    max_bytes = int(settings.max_file_mb * 2**20)
+    for given in map(Path, paths):
+        if not given.exists():
+            report.refused.append(SkippedFile(str(given), "unreadable", "no such file or folder"))
+            continue
+        for file, root in iter_files([given]):
+            # A folder keeps its name and inner layout; a single file lands at the top level.
+            target = (
+                knowledge / given.name / file.relative_to(root) if root is not None else knowledge / file.name
+            )
+            name = target.relative_to(knowledge).as_posix()
+            try:
+                doc = load_file(file, name, max_bytes=max_bytes)
+            except Exception as exc:  # _Skip carries reason/detail; anything else is unreadable
+                reason = getattr(exc, "reason", "unreadable")
+                report.refused.append(SkippedFile(str(file), reason, getattr(exc, "detail", str(exc))))
+                continue
+            if target.exists():
+                try:
+                    same = load_file(target, name, max_bytes=max_bytes).doc_id == doc.doc_id
+                except Exception:
+                    same = False
+                if same:
+                    report.already_present.append(name)
+                else:
+                    report.refused.append(
+                        SkippedFile(
+                            str(file),
+                            "name_taken",
+                            f"{name} already exists in the knowledge folder with other content; rename the file",
+                        )
+                    )
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(file, target)
+            report.copied.append(name)
+    return report
+
+
+# --- `python -m indexing status` ----------------------------------------------------------------------
+def index_status(settings: Settings) -> dict[str, Any]:
+    """What the index holds and whether the knowledge folder has changed since (no embedder is loaded)."""
+    index_dir = settings.index_dir
+    status: dict[str, Any] = {"index_dir": str(index_dir), "knowledge_dir": str(settings.knowledge_dir)}
+    try:
+        manifest = read_manifest(index_dir)
+    except IndexLoadError as exc:
+        status["error"] = str(exc)
+        manifest = {}
+    sources = manifest.get("sources", {})
+    status.update(
+        embedder_id=manifest.get("embedder_id"),
+        dim=manifest.get("dim"),
+        count=manifest.get("count"),
+        built_at=manifest.get("built_at"),
+        chunking=manifest.get("chunking"),
+        sources={s: info.get("chunks") for s, info in sorted(sources.items())},
+        skipped_at_build=manifest.get("skipped", []),
+    )
+    loaded = load_documents([settings.knowledge_dir], max_file_mb=settings.max_file_mb)
+    on_disk = {d.source: d.doc_id for d in loaded.documents}
+    indexed = {s: info.get("doc_id") for s, info in sources.items()}
+    status["pending"] = {
+        "new": sorted(s for s in on_disk if s not in indexed),
+        "changed": sorted(s for s in on_disk if s in indexed and indexed[s] != on_disk[s]),
+        "removed": sorted(s for s in indexed if s not in on_disk),
+    }
+    return status
