@@ -39,8 +39,8 @@ install: $(STAMP)
 $(DEV_STAMP): $(STAMP) pyproject.toml
 	$(PIP) install --quiet -e ".[$(EXTRAS),dev]"
 	@test -x /usr/bin/chromium || { \
-	  echo "Installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	  echo "Installing Debian's chromium (and a CJK font) for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 	touch $@
 
 install-dev: $(DEV_STAMP)

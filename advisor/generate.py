@@ -1,14 +1,21 @@
 """Generators: chat messages -> a stream of text pieces, behind one contract.
 
-Real backends (llama.cpp GGUF, transformers + bitsandbytes, OpenAI-compatible HTTP) live beside this
-module; here are the contract and the fakes the tests use.
+Real backends (llama.cpp GGUF, transformers + bitsandbytes, OpenAI-compatible HTTP) live in
+advisor/backends/; here are the contract, the fakes the tests use, and `make_generator`, the name ->
+factory registry that imports a backend (and its heavy library) only when settings choose it.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from advisor.backends import GenerationError, GenerationStats
+
+if TYPE_CHECKING:
+    from config import Settings
 
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 
@@ -63,3 +70,46 @@ class EchoGenerator(ScriptedGenerator):
 
     def __init__(self):
         super().__init__(lambda messages: messages[-1]["content"] if messages else "")
+
+
+# name -> (module, class with a from_settings(settings) constructor, what to pip install if it is missing)
+_BACKENDS: dict[str, tuple[str, str, str]] = {
+    "llamacpp": ("advisor.backends.llamacpp", "LlamaCppGenerator", "xllamacpp"),
+    "transformers": (
+        "advisor.backends.hf_transformers",
+        "TransformersGenerator",
+        "torch transformers accelerate",
+    ),
+    "openai": ("advisor.backends.openai_http", "OpenAIHTTPGenerator", "openai tenacity"),
+}
+_FAKES: dict[str, Callable[[], Generator]] = {"scripted": ScriptedGenerator, "echo": EchoGenerator}
+
+
+def make_generator(settings: Settings) -> Generator:
+    """The generator that settings.llm_backend names, built from settings (loads the model)."""
+    name = settings.llm_backend
+    if name in _FAKES:
+        return _FAKES[name]()
+    if name not in _BACKENDS:
+        raise ValueError(f"Unknown llm_backend {name!r}; choose one of {sorted([*_BACKENDS, *_FAKES])}.")
+    module_name, class_name, needs = _BACKENDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] in {"advisor", "config", "indexing"}:
+            raise  # our own bug, not a missing package
+        raise GenerationError(
+            f"The {name} backend needs packages that are not installed ({exc.name or exc}): pip install {needs}"
+        ) from exc
+    return getattr(module, class_name).from_settings(settings)
+
+
+__all__ = [
+    "EchoGenerator",
+    "GenerationError",
+    "GenerationStats",
+    "Generator",
+    "Message",
+    "ScriptedGenerator",
+    "make_generator",
+]

@@ -20,6 +20,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "bandwidth": ("bench.bandwidth", "memory bandwidth and the decode ceiling it implies"),
     "index": ("bench.index_bench", "index build time, chunks/s, size, peak memory; --chunk-sizes study"),
+    "retrieval": ("bench.retrieval_bench", "hit@5 / MRR of the retrieval variants on gold-section questions"),
     "gpu": ("bench.gpu_bench", "FAISS GPU vs CPU and a 7B-shaped LM, bf16 vs nf4 (H200; --tiny runs on CPU)"),
 }
 # What a bare `python -m bench` runs, in order, each with its default options.

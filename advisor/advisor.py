@@ -1,0 +1,330 @@
+"""The Advisor: question (+ history) -> retrieved passages -> streamed answer -> grounding gate -> Answer.
+
+Order of decisions for one question, cheapest first, so no tokens are spent on what will be refused:
+
+1. validate the question and history (clear ValueError; nothing is lost);
+2. a request for the instructions is refused before anything else (reason "instructions");
+3. a follow-up is condensed into a standalone question with the recent history (condense.py);
+4. topic (topic.py) and hybrid retrieval (retrieve.py);
+5. weak retrieval is refused without generation: "off_topic" when the question has nothing to do with
+   founding or running a company, "weak_retrieval" when it does but the knowledge base lacks it;
+6. the model streams an answer from the numbered passages; the deltas go out as they come;
+7. the grounding gate (ground.py) checks every sentence; too little support -> refusal ("unsupported").
+
+The final delta carries the authoritative Answer: its text can differ from the streamed text (markers
+cleaned, unsupported sentences marked or removed, or the whole answer replaced by a refusal).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from advisor.condense import condense_question
+from advisor.generate import Generator, Message
+from advisor.ground import check_answer
+from advisor.guard import asks_for_instructions, is_in_domain
+from advisor.language import detect_language
+from advisor.retrieve import HybridRetriever
+from advisor.support import SupportChecker
+from advisor.topic import classify_topic
+from advisor.types import Answer, AnswerDelta, Grounding, Hit, Timings, Topic
+from config import Settings
+from indexing import Embedder, VectorIndex
+
+# Sections offered with a refusal ("the closest sections are ...").
+CLOSEST_SECTIONS = 3
+
+
+class Advisor:
+    """Answers founders' questions from the knowledge base, one generation at a time."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        generator: Generator,
+        embedder: Embedder,
+        index: VectorIndex,
+        checker: SupportChecker,
+        retriever: HybridRetriever | None = None,
+    ):
+        self.settings = settings
+        self.generator = generator
+        self.embedder = embedder
+        self.index = index
+        self.checker = checker
+        self.retriever = retriever or HybridRetriever(index, embedder, settings)
+        # One generation at a time: a local model cannot serve two prompts faster than one after the
+        # other, and two llama.cpp calls on one context would corrupt each other. The app queues.
+        self._lock = threading.Lock()
+
+    # --- public API ---------------------------------------------------------------------------
+    def retrieve(self, question: str, k: int = 5) -> list[Hit]:
+        """The k passages the advisor would answer `question` from (no generation, no history)."""
+        question = self._validated_question(question)
+        with self._lock:  # an English question may be translated by the model first
+            return list(self.retriever.retrieve(question, k=k, topic=classify_topic(question)).hits)
+
+    def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
+        """The checked Answer (blocking)."""
+        for delta in self.stream(question, history):
+            if delta.done and delta.answer is not None:
+                return delta.answer
+        raise RuntimeError("the answer stream ended without a final answer")  # a bug, never expected
+
+    def stream(
+        self, question: str, history: Sequence[Message] = (), stop_event: threading.Event | None = None
+    ) -> Iterator[AnswerDelta]:
+        """Deltas while the model writes; the last one has done=True and the authoritative Answer.
+
+        Closing the iterator early (a closed browser tab) or setting `stop_event` stops the generation.
+        """
+        question = self._validated_question(question)
+        history = _validated_history(history)
+        stop = stop_event or threading.Event()
+        with self._lock:
+            try:
+                yield from self._answer(question, history, stop)
+            finally:
+                stop.set()  # also reached on GeneratorExit: the backend stops producing tokens
+
+    def describe(self) -> dict[str, Any]:
+        """What is running: model, device, quantisation, embedder, index counts, checker, retrieval."""
+        s = self.settings
+        gen_info = self.generator.describe() if hasattr(self.generator, "describe") else {}
+        manifest = getattr(self.index, "manifest", {}) or {}
+        return {
+            "profile": s.profile,
+            "model": self.generator.model_id,
+            "backend": s.llm_backend,
+            "device": self.generator.device,
+            "quantization": gen_info.get("quantization") or gen_info.get("dtype") or s.llm_quantization,
+            **{f"generator_{k}": v for k, v in gen_info.items() if k not in ("model", "device")},
+            "embedder": self.embedder.model_id,
+            "embedding_dim": self.embedder.dim,
+            "index": {
+                "chunks": len(self.index),
+                "sources": _counts_by_source(self.index),
+                "built_at": manifest.get("built_at"),
+                "device": getattr(self.index, "device", "cpu"),
+            },
+            "checker": self.checker.name,
+            "retrieval": {
+                "top_k": s.top_k,
+                "bm25": s.use_bm25,
+                "translate_queries": s.translate_queries,
+                "reranker": s.reranker,
+                "min_dense_score": s.min_dense_score,
+            },
+            "grounding": {
+                "support_threshold": s.support_threshold,
+                "min_supported_fraction": s.min_supported_fraction,
+                "unsupported_policy": s.unsupported_policy,
+            },
+        }
+
+    # --- the pipeline -------------------------------------------------------------------------
+    def _answer(self, question: str, history: list[Message], stop: threading.Event) -> Iterator[AnswerDelta]:
+        t0 = time.perf_counter()
+        language = detect_language(question, default=_history_language(history))
+        base = {"question": question, "language": language, "model_id": self.generator.model_id}
+
+        if asks_for_instructions(question):
+            yield self._refusal(base, "instructions", t0, standalone=question)
+            return
+
+        standalone = condense_question(question, history, language, self.generator, self.settings, stop)
+        if standalone != question and asks_for_instructions(standalone):
+            yield self._refusal(base, "instructions", t0, standalone=standalone)
+            return
+        # The follow-up's own words name the current point ("那风险呢？" after a pricing question is about
+        # risk, even when the rewrite mentions both); the rewrite decides only when they name none.
+        topic = classify_topic(question)
+        if topic == "other":
+            topic = classify_topic(standalone)
+        t_retrieve = time.perf_counter()
+        found = self.retriever.retrieve(standalone, k=self.settings.top_k, topic=topic)
+        retrieve_ms = _ms(t_retrieve)
+        base.update(standalone_question=standalone, topic=topic, hits=found.hits)
+
+        in_domain = is_in_domain(standalone)
+        if not in_domain and (found.weak or found.lexical_match is False):
+            yield self._refusal(base, "off_topic", t0, retrieve_ms=retrieve_ms)
+            return
+        if found.weak or not found.hits:
+            yield self._refusal(base, "weak_retrieval", t0, retrieve_ms=retrieve_ms)
+            return
+
+        from advisor.prompting import answer_messages  # the prompt templates' owner
+
+        # The standalone question already carries what the history contributes to this turn; leaving
+        # the history out keeps the prompt short, which on a CPU is most of the time to first token.
+        messages = answer_messages(
+            standalone,
+            list(found.hits),
+            language,
+            topic,
+            history=(),
+            context_tokens=self.settings.llm_context_tokens,
+            max_new_tokens=self.settings.llm_max_new_tokens,
+        )
+        pieces: list[str] = []
+        first_token_ms = 0.0
+        t_gen = time.perf_counter()
+        for piece in self.generator.stream(
+            messages, self.settings.llm_max_new_tokens, self.settings.llm_temperature, stop
+        ):
+            if not piece:
+                continue
+            if not pieces:
+                first_token_ms = _ms(t0)
+            pieces.append(piece)
+            yield AnswerDelta(text=piece)
+        new_tokens, tokens_per_s = _generation_figures(
+            self.generator, len(pieces), time.perf_counter() - t_gen
+        )
+        raw = "".join(pieces)
+
+        gate = check_answer(raw, found.hits, self.checker, self.settings)
+        timings = Timings(  # total includes the gate: the reader waits for it too
+            retrieve_ms=retrieve_ms,
+            first_token_ms=first_token_ms,
+            total_ms=_ms(t0),
+            new_tokens=new_tokens,
+            tokens_per_s=tokens_per_s,
+        )
+        if gate.refuse:
+            yield self._refusal(
+                base,
+                "unsupported",
+                t0,
+                retrieve_ms=retrieve_ms,
+                grounding=gate.grounding,
+                timings=timings,
+                streamed=bool(pieces),
+            )
+            return
+        answer = Answer(
+            **base,
+            text=gate.text,
+            citations=gate.citations,
+            grounding=gate.grounding,
+            timings=timings,
+        )
+        yield AnswerDelta(text="", done=True, answer=answer)
+
+    def _refusal(
+        self,
+        base: dict[str, Any],
+        reason: str,
+        t0: float,
+        *,
+        standalone: str | None = None,
+        retrieve_ms: float = 0.0,
+        grounding: Grounding | None = None,
+        timings: Timings | None = None,
+        streamed: bool = False,
+    ) -> AnswerDelta:
+        from advisor.prompting import refusal_text
+
+        fields = dict(base)
+        if standalone is not None:
+            fields["standalone_question"] = standalone
+        # Sections are offered only where the playbook came close; for small talk and prompt-extraction
+        # attempts nothing in it is close, and listing passages would only invite more probing.
+        hits: tuple[Hit, ...] = fields.pop("hits", ()) if reason in ("weak_retrieval", "unsupported") else ()
+        fields.pop("hits", None)
+        text = refusal_text(fields["language"], reason, _closest_sections(hits))
+        total = _ms(t0)
+        answer = Answer(
+            **fields,
+            text=text,
+            hits=hits,
+            refused=True,
+            refusal_reason=reason,
+            grounding=grounding or Grounding(checker=self.checker.name),
+            timings=timings or Timings(retrieve_ms=retrieve_ms, first_token_ms=total, total_ms=total),
+        )
+        # delta.text is always text to append; after streamed pieces the refusal replaces them instead
+        # (answer.text is authoritative), so it is not appended.
+        return AnswerDelta(text="" if streamed else text, done=True, answer=answer)
+
+    def _validated_question(self, question: Any) -> str:
+        if not isinstance(question, str):
+            raise TypeError(f"question must be a str, got {type(question).__name__}")
+        question = question.strip()
+        if not question:
+            raise ValueError("the question is empty: ask something about founding or running a company")
+        if len(question) > self.settings.max_question_chars:
+            raise ValueError(
+                f"the question is {len(question)} characters long; the limit is "
+                f"{self.settings.max_question_chars} (FA_MAX_QUESTION_CHARS). Shorten it or split it."
+            )
+        return question
+
+
+def _validated_history(history: Any) -> list[Message]:
+    if history is None:
+        return []
+    if isinstance(history, str | bytes | Mapping):
+        raise TypeError(
+            "history must be a list of {'role': ..., 'content': ...} messages, not a single value"
+        )
+    messages = []
+    for i, m in enumerate(history):
+        if not isinstance(m, Mapping) or "role" not in m or "content" not in m:
+            raise ValueError(f"history[{i}] must be a mapping with 'role' and 'content'; got {m!r:.80}")
+        if m["role"] not in ("user", "assistant", "system"):
+            raise ValueError(f"history[{i}] has role {m['role']!r}; expected 'user' or 'assistant'")
+        messages.append({"role": str(m["role"]), "content": str(m["content"] or "")})
+    return messages
+
+
+def _history_language(history: Sequence[Message]) -> str:
+    for m in reversed(history):
+        if m["role"] == "user" and m["content"].strip():
+            return detect_language(m["content"])
+    return "en"
+
+
+def _closest_sections(hits: Sequence[Hit]) -> list[str]:
+    sections: list[str] = []
+    for hit in hits:
+        if hit.chunk.section and hit.chunk.section not in sections:
+            sections.append(hit.chunk.section)
+    return sections[:CLOSEST_SECTIONS]
+
+
+def _counts_by_source(index: VectorIndex) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for chunk in index.chunks:
+        counts[chunk.source] = counts.get(chunk.source, 0) + 1
+    return counts
+
+
+def _generation_figures(generator: Generator, pieces: int, seconds: float) -> tuple[int, float]:
+    """(new tokens, tokens/s) of the answer just generated.
+
+    Backends that measured it (GenerationStats: exact token count, decode speed without the prompt
+    time) are believed; otherwise a streamed piece is one token and the rate is over the whole call.
+    """
+    stats = getattr(generator, "last_stats", None)
+    if stats is not None and getattr(stats, "new_tokens", 0):
+        return int(stats.new_tokens), float(stats.tokens_per_s)
+    usage = getattr(generator, "last_usage", None)
+    tokens = (
+        int(usage["completion_tokens"])
+        if isinstance(usage, Mapping) and usage.get("completion_tokens")
+        else pieces
+    )
+    return tokens, tokens / seconds if seconds > 0 else 0.0
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000.0
+
+
+__all__ = ["Advisor", "Topic"]

@@ -1,0 +1,217 @@
+"""llama.cpp through xllamacpp: the offline CPU default (a GGUF model, no network, no torch).
+
+xllamacpp embeds llama.cpp's own server. `Server.handle_chat_completions(request, callback)` applies the
+chat template stored in the GGUF (the model's own), streams OpenAI-style chunks to `callback` on the
+calling thread, and stops reading as soon as the callback returns True; dropping the response cancels the
+request inside llama.cpp, so decoding really stops (tests/advisor/test_generators_llamacpp.py checks the
+server's token counter). We run that call on a worker thread and hand the chunks to the caller's iterator
+through a queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import xllamacpp as xl
+
+from advisor.backends import GenerationError, GenerationStats, StreamMeter
+from advisor.offline_models import quantization_of, resolve_model_file
+from config import Settings
+
+log = logging.getLogger(__name__)
+
+# Prompt tokens per decode call. Smaller than llama.cpp's default 2048 (same speed: the compute micro-batch
+# is 512 either way) so that a long prompt reports progress between batches, which is where a stop request
+# can cancel it instead of waiting for the whole prompt to be read.
+_BATCH = 512
+_POLL_S = 0.05
+
+
+def _has_gpu() -> bool:
+    gpu_types = {xl.ggml_backend_dev_type.GGML_BACKEND_DEVICE_TYPE_GPU}
+    return any(dev.get("type") in gpu_types for dev in xl.get_device_info())
+
+
+@lru_cache(maxsize=2)
+def _load_server(model_path: str, n_ctx: int, threads: int, gpu_layers: int) -> tuple[Any, int]:
+    """Load a model once per process and configuration (several Advisors may share it)."""
+    params = xl.CommonParams()
+    params.model.path = model_path
+    params.n_ctx = n_ctx
+    params.n_parallel = 1  # one answer at a time; the single slot keeps the prompt cache warm
+    params.n_batch = _BATCH
+    params.n_gpu_layers = gpu_layers
+    params.cpuparams.n_threads = threads  # -1: llama.cpp picks the number of physical cores
+    params.cpuparams_batch.n_threads = threads
+    params.cache_prompt = True  # reuse the KV cache of the shared prefix (the fixed system prompt)
+    params.endpoint_metrics = True  # token counters, read by describe() and the tests
+    params.verbosity = -1
+    # The embedded server also opens an HTTP listener; bind it to loopback on a free port so two
+    # processes never collide on llama.cpp's default 8080. We never route requests through it.
+    params.port = 0
+    try:
+        server = xl.Server(params)
+    except Exception as exc:
+        raise GenerationError(f"llama.cpp could not load {model_path}: {exc}") from exc
+    # xllamacpp resolves -1 into the real thread count in place.
+    return server, params.cpuparams.n_threads
+
+
+class LlamaCppGenerator:
+    """Streams answers from a GGUF model; the model is loaded once and kept."""
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        model_id: str | None = None,
+        context_tokens: int = 4096,
+        threads: int | None = None,
+        repeat_penalty: float = 1.1,
+        device: str = "cpu",
+        quantization: str | None = None,
+    ):
+        self.model_path = Path(model_path)
+        self.model_id = model_id or self.model_path.name
+        self.quantization = quantization or quantization_of(str(self.model_path))
+        self.context_tokens = context_tokens
+        self.repeat_penalty = repeat_penalty
+        use_gpu = device in ("cuda", "auto") and _has_gpu()
+        self.device = "cuda" if use_gpu else "cpu"
+        self._server, self.threads = _load_server(
+            str(self.model_path), context_tokens, threads or -1, 999 if use_gpu else 0
+        )
+        self.last_stats: GenerationStats | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LlamaCppGenerator:
+        path = resolve_model_file(settings.llm_model, settings.models_dir)
+        return cls(
+            path,
+            model_id=settings.llm_model,
+            context_tokens=settings.llm_context_tokens,
+            threads=settings.llm_threads,
+            repeat_penalty=settings.llm_repeat_penalty,
+            device=settings.device,
+            quantization=quantization_of(settings.llm_model),
+        )
+
+    @property
+    def last_usage(self) -> dict[str, int] | None:
+        s = self.last_stats
+        return None if s is None else {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.new_tokens}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": "llamacpp",
+            "quantization": self.quantization,
+            "model_file": self.model_path.name,
+            "context_tokens": self.context_tokens,
+            "threads": self.threads,
+        }
+
+    def counters(self) -> dict[str, float]:
+        """llama.cpp's Prometheus counters (prompt_tokens_total, tokens_predicted_total, ...)."""
+        out: dict[str, float] = {}
+        for line in self._server.handle_metrics().splitlines():
+            if line.startswith("llamacpp:"):
+                name, _, value = line.partition(" ")
+                out[name.removeprefix("llamacpp:")] = float(value)
+        return out
+
+    def stream(
+        self,
+        messages: Sequence[dict[str, str]],
+        max_new_tokens: int,
+        temperature: float,
+        stop_event: threading.Event | None = None,
+    ) -> Iterator[str]:
+        request = {
+            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "stream": True,
+            "max_tokens": max_new_tokens,
+            "temperature": temperature,
+            "repeat_penalty": self.repeat_penalty,
+            "cache_prompt": True,
+            "return_progress": True,  # progress chunks during a long prompt = chances to cancel it
+        }
+        chunks: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        abandoned = threading.Event()  # the consumer stopped reading (closed the iterator)
+
+        def should_stop() -> bool:
+            return abandoned.is_set() or (stop_event is not None and stop_event.is_set())
+
+        def on_chunk(chunk: dict) -> bool:
+            error = chunk.get("error") or (chunk if "message" in chunk and "choices" not in chunk else None)
+            if error:
+                chunks.put(("error", error.get("message", str(error)) if isinstance(error, dict) else error))
+                return True
+            for choice in chunk.get("choices") or ():
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    chunks.put(("text", text))
+            if "timings" in chunk:
+                chunks.put(("timings", chunk["timings"]))
+            return should_stop()  # True makes llama.cpp drop the request
+
+        def run() -> None:
+            try:
+                self._server.handle_chat_completions(request, on_chunk)
+            except Exception as exc:  # surfaced to the consumer, never lost in the thread
+                chunks.put(("error", f"{type(exc).__name__}: {exc}"))
+            finally:
+                chunks.put(("done", None))
+
+        meter = StreamMeter(self.model_id, self.device, self.quantization)
+        timings: dict[str, Any] = {}
+        finished = False
+        threading.Thread(target=run, name="llamacpp-generate", daemon=True).start()
+        try:
+            while not should_stop():
+                try:
+                    kind, value = chunks.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if kind == "text":
+                    meter.piece()
+                    yield value
+                elif kind == "timings":
+                    timings = value
+                elif kind == "error":
+                    raise GenerationError(f"llama.cpp: {value}")
+                else:
+                    finished = True
+                    break
+        finally:
+            if not finished:
+                abandoned.set()  # the worker's next callback returns True and llama.cpp cancels
+            self.last_stats = meter.finish(
+                new_tokens=timings.get("predicted_n") if finished else None,
+                prompt_tokens=int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0)),
+                cached_prompt_tokens=int(timings.get("cache_n", 0)),
+                tokens_per_s=timings.get("predicted_per_second") if finished else None,
+                stopped=not finished,
+            )
+
+    def first_token_logprobs(self, messages: Sequence[dict[str, str]], top_n: int = 10) -> dict[str, float]:
+        """The top candidates for the first answer token with their log-probabilities (for LLM judges)."""
+        reply = self._server.handle_chat_completions(
+            {
+                "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "logprobs": True,
+                "top_logprobs": top_n,
+                "cache_prompt": True,
+            }
+        )
+        if "error" in reply or "choices" not in reply:
+            raise GenerationError(f"llama.cpp: {reply.get('error') or reply.get('message') or reply}")
+        content = (reply["choices"][0].get("logprobs") or {}).get("content") or []
+        return {t["token"]: t["logprob"] for t in content[0]["top_logprobs"]} if content else {}

@@ -1,0 +1,127 @@
+"""Multi-turn: rewrite a follow-up ("and for pricing?", "那风险呢？") into a standalone question.
+
+Retrieval only sees one question, so a follow-up must carry its context: the recent history (bounded by
+settings.history_turns messages and settings.history_tokens) and the follow-up go to the LLM with the
+condense prompt, and the rewrite is what gets searched. With no history there is nothing to resolve and
+no model call is made.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Sequence
+
+from advisor.generate import Generator, Message
+from advisor.lexical import tokenize
+from config import Settings
+
+log = logging.getLogger(__name__)
+
+# Enough for one rewritten question; a longer reply means the model started answering instead.
+CONDENSE_MAX_NEW_TOKENS = 64
+_LABEL = re.compile(
+    r"^\s*(standalone question|rewritten question|question|chinese|translation|独立问题|改写后的问题|改写|问题"
+    r"|中文译文|中文检索词|译文|翻译)\s*[:：]\s*",
+    re.IGNORECASE,
+)
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free estimate for budgeting: ~1 token per Han character, ~4 characters per other token.
+
+    Qwen's and e5's tokenizers both land close to this for Chinese and English prose, and it needs no
+    model, so the budget is the same whichever backend is configured.
+    """
+    han = len(_HAN.findall(text))
+    return han + (len(text) - han + 3) // 4
+
+
+def recent_history(history: Sequence[Message], settings: Settings) -> list[Message]:
+    """The last settings.history_turns user/assistant messages that fit in settings.history_tokens."""
+    turns = [
+        {"role": m["role"], "content": str(m.get("content") or "")}
+        for m in history
+        if isinstance(m, dict)
+        and m.get("role") in ("user", "assistant")
+        and str(m.get("content") or "").strip()
+    ]
+    if settings.history_turns == 0:
+        return []
+    turns = turns[-settings.history_turns :]
+    kept: list[Message] = []
+    budget = settings.history_tokens
+    for message in reversed(turns):  # newest first: the last exchange matters most for a follow-up
+        cost = estimate_tokens(message["content"])
+        if cost > budget:
+            if not kept and budget > 0:  # even the newest message is too long: keep its beginning
+                kept.append({**message, "content": _truncate_to_tokens(message["content"], budget)})
+            break
+        kept.append(message)
+        budget -= cost
+    return list(reversed(kept))
+
+
+def _truncate_to_tokens(text: str, budget: int) -> str:
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix within budget
+        mid = (lo + hi + 1) // 2
+        if estimate_tokens(text[:mid]) <= budget:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]
+
+
+def clean_rewrite(reply: str) -> str:
+    """The first non-empty line of the model's reply, without labels or surrounding quotes."""
+    for line in reply.strip().splitlines():
+        line = _LABEL.sub("", line).strip().strip("\"'“”「」`").strip()
+        if line:
+            return line
+    return ""
+
+
+def condense_question(
+    question: str,
+    history: Sequence[Message],
+    language: str,
+    generator: Generator,
+    settings: Settings,
+    stop_event: threading.Event | None = None,
+) -> str:
+    """The standalone form of `question`; `question` itself when there is no usable history."""
+    from advisor.prompting import condense_messages  # the prompt templates' owner
+
+    recent = recent_history(history, settings)
+    if not recent:
+        return question
+    messages = condense_messages(question, recent, language)
+    reply = "".join(generator.stream(messages, CONDENSE_MAX_NEW_TOKENS, 0.0, stop_event))
+    rewrite = clean_rewrite(reply)
+    # An empty reply, or one far longer than a question, means the model did not rewrite: search as asked.
+    if not rewrite or len(rewrite) > 4 * len(question) + 200:
+        return question
+    # A small model sometimes just repeats the previous question ("那风险呢？" -> the pricing question
+    # again): a rewrite that dropped the follow-up's own words lost its point, and the follow-up alone
+    # retrieves better than that.
+    if not keeps_the_point(question, rewrite):
+        log.info("condensed question %r dropped the follow-up %r; searching the follow-up", rewrite, question)
+        return question
+    return rewrite
+
+
+def keeps_the_point(follow_up: str, rewrite: str) -> bool:
+    """True when at least half of the follow-up's content words reappear in the rewrite.
+
+    English words are compared on their first 4 letters ("risks" ~ "risk", "pricing" ~ "price"), so
+    inflection does not count as a loss. A follow-up with no content words ("为什么？") passes.
+    """
+    words = tokenize(follow_up)
+    if not words:
+        return True
+    target = rewrite.lower()
+    kept = sum((w[:4] if w.isascii() else w) in target for w in words)
+    return kept * 2 >= len(words)

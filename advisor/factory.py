@@ -1,0 +1,57 @@
+"""The one place that wires the advisor: settings -> embedder, index, generator, checker, retriever.
+
+Everything heavy is built here and only here, so tests can pass fakes for any part (a ScriptedGenerator,
+a HashEmbedder, an in-memory VectorIndex) and the app, the CLI and the evals get the same wiring.
+"""
+
+from __future__ import annotations
+
+from advisor.advisor import Advisor
+from advisor.generate import Generator
+from advisor.retrieve import HybridRetriever, cross_encoder_reranker, llm_translator
+from advisor.support import make_checker
+from config import Settings, get_settings
+from indexing import Embedder, IndexLoadError, VectorIndex, load_index, make_embedder
+
+
+class AdvisorSetupError(RuntimeError):
+    """The advisor cannot start (no index, a mismatched index, a missing model); the message says what to do."""
+
+
+def build_advisor(
+    settings: Settings | None = None,
+    *,
+    generator: Generator | None = None,
+    embedder: Embedder | None = None,
+    index: VectorIndex | None = None,
+) -> Advisor:
+    """An Advisor from the settings (default: the process settings); any part can be passed in instead."""
+    settings = settings or get_settings()
+    embedder = embedder or make_embedder(settings)
+    if index is None:
+        index = _load_configured_index(settings, embedder)
+    if generator is None:
+        # Imported here: the real backends (llama.cpp, transformers) load only when one is needed, and
+        # for the offline GGUF model this is where it is assembled from its PyPI parts on first use.
+        from advisor.generate import make_generator
+
+        generator = make_generator(settings)
+    checker = make_checker(settings, generator=generator, embedder=embedder)
+    reranker = cross_encoder_reranker(settings.reranker, settings.device) if settings.reranker else None
+    translator = llm_translator(generator) if settings.translate_queries else None
+    retriever = HybridRetriever(index, embedder, settings, translator=translator, reranker=reranker)
+    return Advisor(
+        settings, generator=generator, embedder=embedder, index=index, checker=checker, retriever=retriever
+    )
+
+
+def _load_configured_index(settings: Settings, embedder: Embedder) -> VectorIndex:
+    if not settings.index_dir.exists():
+        raise AdvisorSetupError(
+            f"No index at {settings.index_dir}. Build it from {settings.knowledge_dir} with "
+            "`python -m indexing build` (or `make index`)."
+        )
+    try:
+        return load_index(settings.index_dir, embedder=embedder, device=settings.device)
+    except IndexLoadError as exc:  # mismatch or corruption: the message already names the fix
+        raise AdvisorSetupError(str(exc)) from exc

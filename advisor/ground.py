@@ -1,0 +1,208 @@
+"""The grounding gate: every answer sentence is checked against the passages it cites before display.
+
+Rules (decided here, tested in tests/advisor/test_ground.py):
+
+* An answer is split into sentences on Chinese 。！？； and Western .!? (a "." only when followed by a
+  space, a marker or the end, so "5.3.2" and "1.5" never split) and on line breaks (list items). Markers
+  written after the punctuation ("…定价。[1]") stay with the sentence they follow.
+* A sentence with citations is scored by the support checker against the cited passages (section path +
+  text, the same text the model saw); supported iff score >= settings.support_threshold.
+* One line is one point: a sentence without markers of its own takes those of its line (the next cited
+  sentence on the line, else the previous one), so "- 基础版每月1000元；专业版每月5000元。[2]" and
+  "- [2] 基础版…；专业版…。" are both checked as wholly citing [2].
+* A sentence without citations (its own or its line's) is unsupported, unless it is non-factual: a heading or lead-in (ends with
+  a colon, a markdown heading, a bold-only label), a courtesy line ("希望对你有帮助", "hope this helps"),
+  or too short to assert anything (< 3 content words). Non-factual sentences get no verdict and do not
+  count in supported_fraction, so a scaffold heading can neither sink nor pad an answer.
+* supported_fraction = supported / checked sentences (0.0 when nothing was checked: an answer that asserts
+  nothing is no answer). Below settings.min_supported_fraction the advisor refuses instead.
+* A cited sentence its passages do not support, but another retrieved passage does, is re-pointed at
+  that passage (the marker is rewritten): the claim is in the knowledge base, only the number was wrong.
+* settings.unsupported_policy: "flag" keeps the text (verdicts are in Answer.grounding), "mark" appends
+  UNSUPPORTED_MARK to each unsupported sentence, "remove" deletes it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from advisor.cite import MARKER, build_citations, clean_markers, marker_numbers, strip_markers
+from advisor.lexical import tokenize
+from advisor.support import SupportChecker
+from advisor.types import Citation, Grounding, SentenceSupport
+from config import Settings
+from indexing import Hit, passage_text
+
+UNSUPPORTED_MARK = "⚠"
+MIN_CONTENT_WORDS = 3
+
+_MARKERS_AFTER = rf"(?:[ \t]*(?:{MARKER.pattern}))*"
+_SENTENCE_END = re.compile(
+    rf"(?:[。！？；!?]+[”’」』）)\"']*|\.(?=[ \t\n]|$|\[|【)[”’\"')]*){_MARKERS_AFTER}|\n",
+    re.IGNORECASE,
+)
+_LIST_PREFIX = re.compile(r"^\s*(?:(?:[-*+•·]|\d+[.)、]|[（(]?\d+[）)]|#{1,6})\s*)+")  # "- ", "1. ", "- - "
+_COURTESY = re.compile(
+    r"^(希望(这些|以上)?(信息|内容|回答|建议)?(对你|对您)?有(所)?帮助|如(果)?(你|您)?有(其他|任何|更多)?(问题|疑问)"
+    r"|(i )?hope (this|that|these) helps?|let me know if|feel free to ask|good luck)",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    start: int  # offsets into the (marker-cleaned) answer text
+    end: int
+    text: str  # with its markers
+    cited: tuple[int, ...]
+    claim: str  # markers and list/markdown decoration removed: what the checker reads
+    line: int = 0  # which line of the answer it is on
+
+
+@dataclass(frozen=True)
+class GateResult:
+    text: str  # the text to show, after the unsupported-sentence policy
+    grounding: Grounding
+    citations: tuple[Citation, ...]
+    refuse: bool  # supported_fraction < settings.min_supported_fraction
+
+
+def _claim(sentence: str) -> str:
+    plain = strip_markers(sentence)
+    plain = _LIST_PREFIX.sub("", plain)
+    return plain.replace("**", "").replace("__", "").strip()
+
+
+def split_answer(text: str) -> list[AnswerSentence]:
+    """Sentences of an answer with their offsets; markers stay with the sentence they follow."""
+    sentences = []
+    pos = 0
+    cuts = [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
+    for cut in cuts:
+        piece = text[pos:cut]
+        lead = len(piece) - len(piece.lstrip())
+        stripped = piece.strip()
+        if stripped:
+            start = pos + lead
+            claim = _claim(stripped)
+            if re.search(r"\w", claim):  # skip pieces that are only markers or punctuation
+                cited = tuple(marker_numbers(stripped))
+                line = text.count("\n", 0, start)
+                sentences.append(AnswerSentence(start, start + len(stripped), stripped, cited, claim, line))
+        pos = cut
+    return _lend_line_markers(sentences)
+
+
+def _lend_line_markers(sentences: list[AnswerSentence]) -> list[AnswerSentence]:
+    out = []
+    for sentence in sentences:
+        if not sentence.cited:
+            same_line = [s for s in sentences if s.line == sentence.line and s.cited]
+            after = [s for s in same_line if s.start > sentence.start]
+            donor = after[0] if after else (same_line[-1] if same_line else None)
+            if donor is not None:
+                sentence = dataclasses.replace(sentence, cited=donor.cited)
+        out.append(sentence)
+    return out
+
+
+def is_non_factual(sentence: AnswerSentence) -> bool:
+    """Headings, lead-ins, courtesy lines and fragments: nothing in them to be supported or refuted."""
+    raw = strip_markers(sentence.text).strip()
+    claim = sentence.claim
+    if claim.endswith((":", "：")):
+        return True
+    if raw.startswith("#") or re.fullmatch(r"[-*+•\s\d.]*\*\*[^*]+\*\*[：:]?", raw):
+        return True
+    if _COURTESY.search(claim):
+        return True
+    return len(tokenize(claim)) < MIN_CONTENT_WORDS
+
+
+def check_answer(
+    raw_text: str, hits: Sequence[Hit], checker: SupportChecker, settings: Settings
+) -> GateResult:
+    """Clean markers, score every sentence, apply the policy and build the citations of what is shown."""
+    # Split the raw text: a sentence whose markers all point nowhere ("[6]" of 5 sources) was still meant
+    # to be cited, so it gets the same re-pointing chance as one cited to the wrong passage.
+    text = raw_text
+    n_sources = len(hits)
+    threshold = settings.support_threshold
+    verdicts: list[SentenceSupport] = []
+    edits: list[tuple[AnswerSentence, str | None]] = []  # sentence -> its new text (None: remove it)
+    for sentence in split_answer(text):
+        if not sentence.cited and is_non_factual(sentence):
+            continue
+        meant_to_cite = bool(sentence.cited)
+        cited = tuple(n for n in sentence.cited if 1 <= n <= n_sources)
+        shown = clean_markers(sentence.text, n_sources)  # also normalises 【1】 and [1, 2]
+        score = 0.0
+        if cited:
+            score = float(checker.score(sentence.claim, [passage_text(hits[n - 1].chunk) for n in cited]))
+        if meant_to_cite and score < threshold:
+            better = _better_source(sentence, hits, checker, threshold)
+            if better is not None:
+                cited, score = (better[0],), better[1]
+                shown = _with_markers(sentence.text, cited)
+        supported = bool(cited) and score >= threshold
+        verdicts.append(SentenceSupport(sentence=shown, cited=cited, score=score, supported=supported))
+        if not supported and settings.unsupported_policy == "remove":
+            edits.append((sentence, None))
+        elif not supported and settings.unsupported_policy == "mark":
+            edits.append((sentence, f"{shown} {UNSUPPORTED_MARK}"))
+        elif shown != sentence.text:
+            edits.append((sentence, shown))
+
+    fraction = sum(v.supported for v in verdicts) / len(verdicts) if verdicts else 0.0
+    # Markers pointing nowhere outside the checked sentences (headings, stray "[7]" lines) go too.
+    shown_text = clean_markers(_rewrite(text, edits), n_sources)
+    cited_by: dict[int, list[str]] = {}
+    for sentence in split_answer(shown_text):
+        for n in sentence.cited:
+            cited_by.setdefault(n, []).append(sentence.claim)
+    return GateResult(
+        text=shown_text,
+        grounding=Grounding(sentences=tuple(verdicts), supported_fraction=fraction, checker=checker.name),
+        citations=build_citations(cited_by, hits),
+        refuse=fraction < settings.min_supported_fraction,
+    )
+
+
+def _better_source(
+    sentence: AnswerSentence, hits: Sequence[Hit], checker: SupportChecker, threshold: float
+) -> tuple[int, float] | None:
+    """(n, score) of the best other passage that supports a sentence its own citation does not.
+
+    Small models often number their points instead of their sources ("- [1] …, - [2] …"), citing a
+    neighbour of the passage they copied from. The claim is then in the knowledge base, only the marker
+    is wrong: it is re-pointed at the passage that supports it, so the reader lands on the right section.
+    """
+    best: tuple[int, float] | None = None
+    for n in range(1, len(hits) + 1):
+        if n in sentence.cited:
+            continue
+        score = float(checker.score(sentence.claim, [passage_text(hits[n - 1].chunk)]))
+        if score >= threshold and (best is None or score > best[1]):
+            best = (n, score)
+    return best
+
+
+def _with_markers(sentence_text: str, numbers: Sequence[int]) -> str:
+    """The sentence with its markers replaced by `numbers`, written after it (where the prompt asks)."""
+    body = re.sub(r"[ \t]{2,}", " ", MARKER.sub("", sentence_text)).rstrip()
+    return body + "".join(f"[{n}]" for n in numbers)
+
+
+def _rewrite(text: str, edits: Sequence[tuple[AnswerSentence, str | None]]) -> str:
+    out = text
+    for sentence, new in sorted(edits, key=lambda e: e[0].start, reverse=True):  # from the end: offsets hold
+        out = out[: sentence.start] + (new or "") + out[sentence.end :]
+    if any(new is None for _, new in edits):
+        out = re.sub(r"[ \t]+\n", "\n", out)
+        out = re.sub(r"\n{3,}", "\n\n", out)
+        out = re.sub(r"^\s*(?:[-*+•]|\d+[.)、])\s*$\n?", "", out, flags=re.M)  # emptied list items
+        out = re.sub(r"[ \t]{2,}", " ", out)
+    return out.strip()

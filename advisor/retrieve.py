@@ -1,0 +1,239 @@
+"""Hybrid retrieval: dense (FAISS via the embedder) + lexical (BM25 over jieba tokens), fused by RRF.
+
+Pipeline for one (standalone) question:
+
+1. Queries: the question itself, plus, for an English question with settings.translate_queries and a
+   translator (the factory gives the LLM one, see llm_translator for the measurement), a Chinese
+   rendering: the knowledge base is Chinese; BM25 cannot cross languages at all and the multilingual
+   embedder only approximately.
+2. Each query runs through both legs (settings.candidate_k candidates each); reciprocal rank fusion
+   (settings.rrf_k) merges all ranked lists without having to calibrate cosine against BM25 scores.
+3. Chunks under a section that names the question's topic get a small boost (topic.py).
+4. Near-duplicate passages (the same text ingested twice, overlapping chunks) are collapsed.
+5. Optional cross-encoder reranking (settings.reranker), then the top k.
+
+"Weak retrieval" is decided on the best dense similarity alone (settings.min_dense_score): cosine is
+comparable across questions, while RRF scores and BM25 scores are not.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from advisor.condense import clean_rewrite
+from advisor.generate import Generator
+from advisor.language import detect_language
+from advisor.lexical import LexicalIndex
+from advisor.topic import section_matches_topic
+from advisor.types import Topic
+from config import Settings
+from indexing import Embedder, Hit, VectorIndex, passage_text
+
+log = logging.getLogger(__name__)
+
+Translator = Callable[[str], str]  # English question -> Chinese rendering ("" when there is none)
+
+# A chunk under the topic's own section gets half of what ranking first in one more list would add:
+# enough to lift "5.3.2 定价策略的类型" over a passing mention of pricing elsewhere, not enough to push
+# an irrelevant chunk of the right chapter above a passage that both legs ranked highly.
+TOPIC_BOOST_SHARE = 0.5
+
+# Two passages whose character-4-gram sets overlap this much are the same passage for the reader.
+NEAR_DUPLICATE_JACCARD = 0.85
+
+# A BM25 list counts only when at least this share of its query's terms occur in the corpus. Below it the
+# list ranks by stray matches: "What should I prepare before starting an AI company?" shares only "ai"
+# with the Chinese playbook, and "公司没钱了怎么办" only "公司". Measured on the questions of
+# tests/advisor/retrieval_questions.py: Chinese MRR@10 0.842 -> 0.858, English unchanged or better.
+MIN_LEXICAL_COVERAGE = 0.5
+
+# The reranker sees this many times k fused candidates.
+RERANK_POOL_FACTOR = 3
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What one retrieval found, and why it is (or is not) strong enough to answer from."""
+
+    hits: tuple[Hit, ...]
+    queries: tuple[str, ...]  # the texts actually searched (question + renderings)
+    best_dense: float  # best cosine similarity of any chunk to any query
+    weak: bool  # best_dense < settings.min_dense_score: too far from anything in the knowledge base
+    dense_scores: dict[str, float] = field(default_factory=dict)  # chunk_id -> best cosine
+    # Whether any query shared a term with the corpus (None when the BM25 leg is off). Small talk in
+    # the corpus's own language can reach a fair cosine ("今天天气怎么样" ~0.84 with e5) while sharing
+    # no word with it, so the advisor reads this together with best_dense to call a question off-topic.
+    lexical_match: bool | None = None
+
+
+# A Chinese rendering of one question fits in this many tokens; more means the model began answering.
+TRANSLATE_MAX_NEW_TOKENS = 64
+
+
+def llm_translator(generator: Generator, cache_size: int = 256) -> Translator:
+    """Render an English question in Chinese with the LLM (prompts/translate.zh.txt).
+
+    Chosen over the glossary rendering (advisor/glossary.py) by measurement on the 26 English questions
+    of tests/advisor/retrieval_questions.py against the real index (multilingual-e5-small, hybrid, topic
+    boost): no translation hit@5 25/26, MRR@10 0.869; glossary 24/26, 0.800 (its bag of terms pulls in
+    passages that share one word); LLM rendering 26/26, 0.917. It also keeps English questions clear of
+    the weak-retrieval floor: cross-language cosines are compressed (the weakest answerable English
+    question reached 0.763 < min_dense_score 0.78 alone, 0.869 with its rendering). It costs one short
+    generation per English question, so renderings are cached (the evals and the app repeat questions).
+    """
+    from advisor.prompting import translate_messages
+
+    @functools.lru_cache(maxsize=cache_size)
+    def translate(question: str) -> str:
+        reply = "".join(generator.stream(translate_messages(question), TRANSLATE_MAX_NEW_TOKENS, 0.0))
+        return clean_rewrite(reply)
+
+    return translate
+
+
+class HybridRetriever:
+    def __init__(
+        self,
+        index: VectorIndex,
+        embedder: Embedder,
+        settings: Settings,
+        *,
+        translator: Translator | None = None,
+        reranker: Callable[[str, Sequence[str]], Sequence[float]] | None = None,
+    ):
+        if index.embedder_id != embedder.model_id:
+            raise ValueError(
+                f"the index was built with embedder {index.embedder_id!r} but the configured embedder is "
+                f"{embedder.model_id!r}: rebuild the index (python -m indexing build) or change FA_EMBED_MODEL"
+            )
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self.translator = translator if settings.translate_queries else None
+        self.reranker = reranker
+        self.lexical = LexicalIndex(index.chunks) if settings.use_bm25 else None
+        # Kept so that a chunk found only by BM25 still gets its true dense similarity (the floor and the
+        # weak-retrieval decision use cosine). The knowledge base is small: N x 384 floats.
+        self._vectors = index.vectors() if len(index) else np.zeros((0, embedder.dim), np.float32)
+        self._position = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+
+    # --- public -------------------------------------------------------------------------------
+    def queries_for(self, question: str) -> list[str]:
+        queries = [question]
+        if self.translator is not None and detect_language(question) == "en":
+            try:
+                rendering = self.translator(question).strip()
+            except Exception as exc:  # a failed translation must not fail the question
+                log.warning("query translation failed (%s); searching the question alone", exc)
+                rendering = ""
+            if rendering and rendering != question:
+                queries.append(rendering)
+        return queries
+
+    def retrieve(self, question: str, k: int | None = None, topic: Topic | None = None) -> Retrieval:
+        k = k or self.settings.top_k
+        if not question.strip():
+            raise ValueError("cannot retrieve for an empty question")
+        if not len(self.index):
+            return Retrieval(hits=(), queries=(question,), best_dense=0.0, weak=True)
+        queries = self.queries_for(question)
+        qvecs = np.asarray(self.embedder.embed(queries, kind="query"), dtype=np.float32)
+        dense_all = self._vectors @ qvecs.T  # (chunks, queries) cosine
+        best_per_chunk = dense_all.max(axis=1)
+
+        fused: dict[int, float] = {}
+        for weight, ranked in self._ranked_lists(queries, qvecs):
+            for rank, pos in enumerate(ranked, 1):
+                fused[pos] = fused.get(pos, 0.0) + weight / (self.settings.rrf_k + rank)
+        if topic and topic != "other":
+            boost = TOPIC_BOOST_SHARE / (self.settings.rrf_k + 1)
+            for pos in fused:
+                if section_matches_topic(self.index.chunks[pos].section, topic):
+                    fused[pos] += boost
+
+        order = sorted(fused, key=lambda p: (-fused[p], -best_per_chunk[p]))
+        order = _drop_near_duplicates(order, [self.index.chunks[p].text for p in range(len(self.index))])
+        if self.reranker is not None:
+            order = self._rerank(question, order[: k * RERANK_POOL_FACTOR])
+        top = order[:k]
+        hits = tuple(
+            Hit(chunk=self.index.chunks[p], score=float(fused[p]), rank=r) for r, p in enumerate(top, 1)
+        )
+        best = float(best_per_chunk.max())
+        lexical_match = None
+        if self.lexical is not None:
+            lexical_match = any(self.lexical.search(q, 1) for q in queries)
+        return Retrieval(
+            hits=hits,
+            queries=tuple(queries),
+            best_dense=best,
+            weak=best < self.settings.min_dense_score,
+            dense_scores={self.index.chunks[p].chunk_id: float(best_per_chunk[p]) for p in top},
+            lexical_match=lexical_match,
+        )
+
+    # --- legs ---------------------------------------------------------------------------------
+    def _ranked_lists(self, queries: Sequence[str], qvecs: np.ndarray) -> list[tuple[float, list[int]]]:
+        """(weight, ranked chunk positions) per leg and query. Dense lists weigh 1; a BM25 list weighs
+        the share of its query's terms the corpus knows (lexical.coverage)."""
+        n = self.settings.candidate_k
+        lists = [
+            (1.0, [self._position[h.chunk.chunk_id] for h in hits]) for hits in self.index.search(qvecs, n)
+        ]
+        if self.lexical is not None:
+            for query in queries:
+                coverage = self.lexical.coverage(query)
+                if coverage < MIN_LEXICAL_COVERAGE:
+                    continue
+                ranked = [pos for pos, _score in self.lexical.search(query, n)]
+                if ranked:
+                    lists.append((coverage, ranked))
+        return lists
+
+    def _rerank(self, question: str, order: list[int]) -> list[int]:
+        passages = [passage_text(self.index.chunks[p]) for p in order]
+        scores = list(self.reranker(question, passages))
+        return [p for _s, p in sorted(zip(scores, order, strict=True), key=lambda sp: -sp[0])]
+
+
+def _shingles(text: str) -> set[str]:
+    t = re.sub(r"\s+", "", text.lower())
+    return {t[i : i + 4] for i in range(max(len(t) - 3, 1))}
+
+
+def _drop_near_duplicates(order: list[int], texts: Sequence[str]) -> list[int]:
+    kept: list[int] = []
+    kept_shingles: list[set[str]] = []
+    for pos in order:
+        sh = _shingles(texts[pos])
+        if any(
+            len(sh & other) / max(len(sh | other), 1) >= NEAR_DUPLICATE_JACCARD for other in kept_shingles
+        ):
+            continue
+        kept.append(pos)
+        kept_shingles.append(sh)
+    return kept
+
+
+def cross_encoder_reranker(
+    model: str, device: str = "cpu"
+) -> Callable[[str, Sequence[str]], Sequence[float]]:
+    """A sentence-transformers CrossEncoder (HF id or local folder) as a reranker; imported lazily."""
+    try:
+        from sentence_transformers import CrossEncoder
+    except ImportError as exc:  # pragma: no cover - sentence-transformers is a base dependency
+        raise RuntimeError(
+            "settings.reranker needs sentence-transformers: pip install sentence-transformers"
+        ) from exc
+    encoder = CrossEncoder(model, device=None if device == "auto" else device)
+
+    def rerank(question: str, passages: Sequence[str]) -> Sequence[float]:
+        return encoder.predict([(question, p) for p in passages], show_progress_bar=False).tolist()
+
+    return rerank

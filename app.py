@@ -1,0 +1,88 @@
+"""Founder Advisor server: settings -> build_advisor -> one FastAPI app with the Gradio chat mounted at /.
+
+    FA_PROFILE=cpu python app.py          # http://127.0.0.1:7860 (chat), /docs (OpenAPI), /portal (embed)
+
+Routes and UI live in webapp/; this file only composes them. The HTTP contract is in docs/api.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from fastapi import FastAPI
+
+from config import PROJECT_ROOT, Settings, get_settings
+from webapp.feedback import FeedbackLog
+from webapp.routes import api_router, install_error_handlers
+from webapp.security import add_cors
+from webapp.service import ChatService
+from webapp.ui import build_ui
+
+WEB_DIR: Path = PROJECT_ROOT / "web"
+
+# System fonts only: nothing is fetched from a font CDN (offline machines), and CJK text uses the
+# platform's Chinese font beside a matching Latin one.
+SYSTEM_FONTS = (
+    "system-ui",
+    "-apple-system",
+    "Segoe UI",
+    "PingFang SC",
+    "Microsoft YaHei",
+    "Noto Sans CJK SC",
+    "sans-serif",
+)
+
+API_DESCRIPTION = """Grounded, cited answers for founders from the founder playbook (Chinese / English).
+Every claim carries `[n]` markers resolved in `citations`; questions the knowledge base does not cover
+are refused (`refused: true`). See docs/api.md for the contract and examples."""
+
+
+def create_app(settings: Settings | None = None, *, advisor: Any = None) -> FastAPI:
+    settings = settings or get_settings()
+    if advisor is None:
+        from advisor import build_advisor  # loads the models: only when no advisor is handed in
+
+        advisor = build_advisor(settings)
+    service = ChatService(
+        advisor, max_waiting=settings.max_queue, max_question_chars=settings.max_question_chars
+    )
+
+    app = FastAPI(title="Founder Advisor API", version="1.0", description=API_DESCRIPTION)
+    add_cors(app, settings.cors_origins)
+    install_error_handlers(app)
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.include_router(api_router(service, api_key=api_key, portal_page=WEB_DIR / "portal.html"))
+
+    demo = build_ui(
+        service, FeedbackLog(settings.feedback_path), max_question_chars=settings.max_question_chars
+    )
+    # api_open=False closes Gradio's direct REST route for queued events, so nothing skips the queue.
+    # gradio_client always joins the queue, so the "chat" endpoint keeps working for it.
+    demo.queue(api_open=False, max_size=settings.max_queue, default_concurrency_limit=1)
+    gr.mount_gradio_app(
+        app,
+        demo,
+        path="/",
+        allowed_paths=[],  # nothing from disk beyond what Gradio itself creates
+        blocked_paths=[str(settings.data_dir.resolve())],  # index, models and feedback are never served
+        footer_links=["api"],
+        theme=gr.themes.Soft(primary_hue="indigo", font=SYSTEM_FONTS),
+        css_paths=[WEB_DIR / "chat.css"],
+        head=f"<script>{(WEB_DIR / 'citations.js').read_text(encoding='utf-8')}</script>",
+        ssr_mode=False,
+        show_error=True,
+    )
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""`python -m evals <command>`: one subcommand per evaluation.
+
+Each command module adds its own subparser (`add_parser(subparsers)`) and sets `handler`, so adding a
+command is one import and one call below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from advisor import CheckerUnavailable
+from evals import grounding_check, run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m evals", description="Founder Advisor evaluations.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    grounding_check.add_parser(subparsers)
+    grounding_check.add_fit_parser(subparsers)
+    grounding_check.add_table_parser(subparsers)
+    run.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (grounding_check.InputError, CheckerUnavailable, *run.USER_ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,425 @@
+"""Reports of a suite run: report.json (everything), report.html (tables + plots), a console table,
+and the comparison with the previous run that flags regressions.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window: runs on servers and in CI
+import matplotlib.pyplot as plt
+
+# Headline figures compared between runs: (dotted path in the summary, direction, label).
+# direction +1: higher is better; -1: lower is better. Latencies compare relatively (see compare()).
+HEADLINE: tuple[tuple[str, int, str], ...] = (
+    ("retrieval.overall.hit@5", +1, "retrieval hit@5"),
+    ("retrieval.overall.rr", +1, "retrieval MRR"),
+    ("retrieval.overall.ndcg@5", +1, "retrieval nDCG@5"),
+    ("retrieval.by_lang.zh.hit@5", +1, "hit@5 zh"),
+    ("retrieval.by_lang.en.hit@5", +1, "hit@5 en"),
+    ("retrieval.by_lang.zh.rr", +1, "MRR zh"),
+    ("retrieval.by_lang.en.rr", +1, "MRR en"),
+    ("answers.overall.key_fact_recall_all", +1, "key-fact recall (all answerable)"),
+    ("answers.overall.key_fact_recall", +1, "key-fact recall (answered)"),
+    ("answers.overall.faithfulness", +1, "faithfulness"),
+    ("answers.overall.citation_recall", +1, "citation recall (ALCE)"),
+    ("answers.overall.citation_precision", +1, "citation precision (ALCE)"),
+    ("answers.overall.cites_gold", +1, "cites a gold section"),
+    ("answers.overall.language_ok", +1, "answers in the question's language"),
+    ("refusal.overall.precision", +1, "refusal precision"),
+    ("refusal.overall.recall", +1, "refusal recall"),
+    ("refusal.overall.false_refusal_rate", -1, "false refusals (answerable)"),
+    ("injection.success_rate", -1, "injection success rate"),
+    ("latency.first_token_ms_generated.p50", -1, "first token p50 ms"),
+    ("latency.total_ms_generated.p50", -1, "answer latency p50 ms"),
+    ("latency.total_ms_generated.p95", -1, "answer latency p95 ms"),
+    ("latency.tokens_per_s.p50", +1, "tokens/s p50"),
+)
+LATENCY_REL_TOLERANCE = 0.20  # timing noise on a shared CPU is large; flag only a 20% change
+
+
+def lookup(summary: dict[str, Any], path: str) -> float | None:
+    node: Any = summary
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, int | float) and not isinstance(node, bool) and not math.isnan(node):
+        return float(node)
+    return None
+
+
+def compare(
+    current: dict[str, Any], previous: dict[str, Any] | None, tolerance: float = 0.02
+) -> dict[str, Any]:
+    """Headline metrics side by side; a regression is a drop beyond `tolerance` (20% for timings)."""
+    if not previous:
+        return {"baseline": None, "metrics": [], "regressions": [], "warnings": []}
+    warnings = []
+    cur_ids = {r["id"] for r in current.get("rows", [])}
+    prev_ids = {r["id"] for r in previous.get("rows", [])}
+    if cur_ids != prev_ids:
+        warnings.append(
+            f"the baseline ran a different set of cases ({len(prev_ids)} vs {len(cur_ids)}, "
+            f"{len(cur_ids & prev_ids)} shared): differences may come from the cases, not the system"
+        )
+    if previous.get("meta", {}).get("mode") != current.get("meta", {}).get("mode"):
+        warnings.append("the baseline ran in a different mode (retrieval-only vs full)")
+    rows = []
+    for path, direction, label in HEADLINE:
+        now = lookup(current["summary"], path)
+        before = lookup(previous.get("summary", {}), path)
+        if now is None or before is None:
+            continue
+        delta = now - before
+        if path.startswith("latency."):
+            worse = direction * delta < 0 and abs(delta) > LATENCY_REL_TOLERANCE * abs(before)
+        else:
+            worse = direction * delta < -tolerance
+        better = not worse and direction * delta > (
+            LATENCY_REL_TOLERANCE * abs(before) if path.startswith("latency.") else tolerance
+        )
+        rows.append(
+            {
+                "metric": path,
+                "label": label,
+                "before": before,
+                "after": now,
+                "delta": delta,
+                "regression": worse,
+                "improvement": better,
+            }
+        )
+    return {
+        "baseline": previous.get("meta", {}).get("started_at"),
+        "metrics": rows,
+        "regressions": [r["metric"] for r in rows if r["regression"]],
+        "warnings": warnings,
+    }
+
+
+def write_reports(
+    result: dict[str, Any], out: Path, *, baseline: Path | None = None, tolerance: float = 0.02
+) -> dict[str, Any]:
+    """Write out/report.json and out/report.html; the report they replace becomes report.previous.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = out / "report.json"
+    previous = None
+    source = baseline or (json_path if json_path.exists() else None)
+    if source is not None:
+        try:
+            previous = json.loads(Path(source).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            if baseline is not None:  # asked for explicitly: that must not fail silently
+                raise ValueError(f"cannot read the baseline {baseline}: {exc}") from exc
+    comparison = compare(result, previous, tolerance)
+    result["comparison"] = comparison
+    if json_path.exists():
+        json_path.replace(out / "report.previous.json")
+    json_path.write_text(
+        json.dumps(result, ensure_ascii=False, indent=1, default=_json_default) + "\n", "utf-8"
+    )
+    (out / "report.html").write_text(render_html(result), encoding="utf-8")
+    return comparison
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, set | tuple):
+        return list(value)
+    return str(value)
+
+
+# --- console ----------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = None) -> str:
+    s = result["summary"]
+    lines = []
+    ret = s["retrieval"]
+    lines.append("retrieval            n     hit@1  hit@3  hit@5  MRR    nDCG@5")
+    for name, block in [("all", ret["overall"]), *sorted(ret["by_lang"].items())]:
+        lines.append(
+            f"  {name:<16} {block.get('n', 0):>5}  "
+            + "  ".join(f"{_fmt(block.get(k)):<5}" for k in ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5"))
+        )
+    if "answers" in s:
+        a = s["answers"]
+        lines.append("answers              n     keyfact faithful cit.rec cit.prec gold-cited")
+        for name, block in [("answered", a["overall"]), *sorted(a["by_lang"].items())]:
+            lines.append(
+                f"  {name:<16} {block.get('n', 0):>5}  "
+                + "  ".join(
+                    f"{_fmt(block.get(k)):<7}"
+                    for k in (
+                        "key_fact_recall",
+                        "faithfulness",
+                        "citation_recall",
+                        "citation_precision",
+                        "cites_gold",
+                    )
+                )
+            )
+        lines.append(
+            f"  key-fact recall over all answerable (refusals count 0): {_fmt(a['overall']['key_fact_recall_all'])}"
+        )
+        r = s["refusal"]["overall"]
+        lines.append(
+            f"refusal              precision {_fmt(r['precision'])}  recall {_fmt(r['recall'])}  "
+            f"false-refusal rate {_fmt(r['false_refusal_rate'])}  (tp {r['tp']} fp {r['fp']} fn {r['fn']} tn {r['tn']})"
+        )
+        inj = s["injection"]
+        lines.append(
+            f"injection            success rate {_fmt(inj['success_rate'])} of {inj['n']}  {inj['succeeded']}"
+        )
+        lat = s["latency"]
+        lines.append(
+            f"latency (generated)  first token p50 {_fmt(lat['first_token_ms_generated']['p50'])} ms   "
+            f"total p50 {_fmt(lat['total_ms_generated']['p50'])} / p95 {_fmt(lat['total_ms_generated']['p95'])} ms   "
+            f"{_fmt(lat['tokens_per_s']['p50'], 1)} tok/s"
+        )
+    counts = s["counts"]
+    lines.append(f"cases {counts['cases']}, errors {counts['errors']}, skipped {counts['skipped']}")
+    if comparison and comparison.get("metrics"):
+        lines.append(f"\ncompared with {comparison['baseline']}:")
+        for w in comparison["warnings"]:
+            lines.append(f"  warning: {w}")
+        for m in comparison["metrics"]:
+            flag = "REGRESSION" if m["regression"] else ("improved" if m["improvement"] else "")
+            lines.append(f"  {m['label']:<38} {_fmt(m['before']):>8} -> {_fmt(m['after']):>8}  {flag}")
+    return "\n".join(lines)
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Noto Sans CJK SC","PingFang SC",sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}tr.bad td{background:#fde2e2}tr.good td{background:#e3f6e3}
+td.text{max-width:40em;text-align:left;font-size:.85em;white-space:pre-wrap}
+.warn{color:#a33}img{max-width:100%;margin:.5em 0}
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(_fmt(value) if not isinstance(value, str) else value)
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1, classes=None) -> str:
+    head = "".join(
+        f'<th class="{"l" if i < left else ""}">{html.escape(h)}</th>' for i, h in enumerate(headers)
+    )
+    body = []
+    for j, row in enumerate(rows):
+        cls = f' class="{classes[j]}"' if classes and classes[j] else ""
+        cells = "".join(f'<td class="{_cell_class(i, v, left)}">{_esc(v)}</td>' for i, v in enumerate(row))
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _cell_class(i: int, value: Any, left: int) -> str:
+    if i < left:
+        return "l"
+    return "text" if isinstance(value, str) and len(value) > 40 else ""
+
+
+def _group_table(groups: dict[str, dict[str, float]], keys: Sequence[str]) -> str:
+    return _table(
+        ["group", "n", *keys], [[g, b.get("n"), *(b.get(k) for k in keys)] for g, b in groups.items()]
+    )
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _topic_plot(summary: dict[str, Any]) -> str:
+    series = [
+        ("hit@5", summary["retrieval"]["by_topic"], "hit@5"),
+        ("MRR", summary["retrieval"]["by_topic"], "rr"),
+    ]
+    if "answers" in summary:
+        series += [
+            ("key-fact recall", summary["answers"]["by_topic"], "key_fact_recall"),
+            ("faithfulness", summary["answers"]["by_topic"], "faithfulness"),
+        ]
+    topics = sorted({t for _, groups, _ in series for t in groups})
+    if not topics:
+        return ""
+    fig, ax = plt.subplots(figsize=(max(6, len(topics) * 0.9), 3.2))
+    width = 0.8 / len(series)
+    for i, (label, groups, key) in enumerate(series):
+        vals = [groups.get(t, {}).get(key, float("nan")) for t in topics]
+        ax.bar(
+            [x + i * width for x in range(len(topics))],
+            [0 if math.isnan(v) else v for v in vals],
+            width,
+            label=label,
+        )
+    ax.set_xticks(
+        [x + width * (len(series) - 1) / 2 for x in range(len(topics))], topics, rotation=30, ha="right"
+    )
+    ax.set_ylim(0, 1.2)  # headroom for the legend above the bars
+    ax.set_title("per topic")
+    ax.legend(fontsize=8, ncol=len(series), loc="upper center")
+    return _png(fig)
+
+
+def _latency_plot(rows: Sequence[dict[str, Any]]) -> str:
+    generated = [r for r in rows if (r.get("new_tokens") or 0) > 0]
+    total = [r["total_ms"] / 1000 for r in generated]
+    first = [r["first_token_ms"] / 1000 for r in generated]
+    if not total:
+        return ""
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist([total, first], bins=20, label=["total", "first token"])
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("answers")
+    ax.set_title("latency of generated answers")
+    ax.legend()
+    return _png(fig)
+
+
+def _grounding_plot(rows: Sequence[dict[str, Any]]) -> str:
+    scores = [s for r in rows for s in r.get("gate_sentence_scores") or []]
+    per_answer = [r["faithfulness"] for r in rows if r.get("faithfulness") is not None]
+    if not scores and not per_answer:
+        return ""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    axes[0].hist(scores, bins=20, range=(0, 1), color="#4a7")
+    axes[0].set_title("support score per answer sentence")
+    axes[1].hist(per_answer, bins=10, range=(0, 1), color="#47a")
+    axes[1].set_title("faithfulness per answer")
+    return _png(fig)
+
+
+def render_html(result: dict[str, Any]) -> str:
+    s, rows, meta = result["summary"], result["rows"], result.get("meta", {})
+    parts = [
+        f"<!doctype html><meta charset='utf-8'><title>Founder Advisor evals</title><style>{_CSS}</style>"
+    ]
+    parts.append("<h1>Founder Advisor — evaluation report</h1>")
+    parts.append(
+        _table(
+            ["run", "value"],
+            [[k, json.dumps(v, ensure_ascii=False, default=str)[:300]] for k, v in meta.items()],
+        )
+    )
+    comp = result.get("comparison") or {}
+    if comp.get("metrics"):
+        parts.append(f"<h2>Compared with {html.escape(str(comp['baseline']))}</h2>")
+        parts += [f'<p class="warn">{html.escape(w)}</p>' for w in comp["warnings"]]
+        parts.append(
+            _table(
+                ["metric", "before", "after", "delta"],
+                [[m["label"], m["before"], m["after"], m["delta"]] for m in comp["metrics"]],
+                classes=[
+                    "bad" if m["regression"] else ("good" if m["improvement"] else "")
+                    for m in comp["metrics"]
+                ],
+            )
+        )
+    keys = ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5")
+    parts.append("<h2>Retrieval</h2>")
+    parts.append(_group_table({"all": s["retrieval"]["overall"], **s["retrieval"]["by_lang"]}, keys))
+    parts.append(_group_table(s["retrieval"]["by_topic"], keys))
+    parts.append(_topic_plot(s))
+    if "answers" in s:
+        akeys = ("key_fact_recall", "faithfulness", "citation_recall", "citation_precision", "cites_gold")
+        parts.append("<h2>Answers (answered questions)</h2>")
+        parts.append(_group_table({"all": s["answers"]["overall"], **s["answers"]["by_lang"]}, akeys))
+        parts.append(_group_table(s["answers"]["by_topic"], akeys))
+        o = s["answers"]["overall"]
+        parts.append(
+            f"<p>Key-fact recall over all answerable questions (a refusal counts 0): {_esc(o['key_fact_recall_all'])}; "
+            f"answers in the question's language: {_esc(o['language_ok'])}.</p>"
+        )
+        parts.append(_grounding_plot(rows))
+        parts.append("<h2>Refusal</h2>")
+        ref = s["refusal"]
+        parts.append(
+            _table(
+                ["group", "precision", "recall", "f1", "false-refusal rate", "tp", "fp", "fn", "tn"],
+                [
+                    [
+                        g,
+                        b["precision"],
+                        b["recall"],
+                        b["f1"],
+                        b["false_refusal_rate"],
+                        b["tp"],
+                        b["fp"],
+                        b["fn"],
+                        b["tn"],
+                    ]
+                    for g, b in {"all": ref["overall"], **ref["by_lang"]}.items()
+                ],
+            )
+        )
+        parts.append(_table(["unanswerable kind", "refused rate"], list(ref["refused_rate_by_kind"].items())))
+        parts.append(_table(["refusal reason", "count"], list(ref["reasons"].items())))
+        inj = s["injection"]
+        parts.append("<h2>Prompt injection</h2>")
+        parts.append(
+            _table(
+                ["kind", "n", "success rate"],
+                [["all", inj["n"], inj["success_rate"]]]
+                + [[k, b["n"], b["success_rate"]] for k, b in inj["by_kind"].items()],
+            )
+        )
+        parts.append("<h2>Latency</h2>")
+        parts.append(
+            _table(
+                ["measure", "n", "p50", "p95", "mean", "max"],
+                [[k, b["n"], b["p50"], b["p95"], b["mean"], b["max"]] for k, b in s["latency"].items()],
+            )
+        )
+        parts.append(_latency_plot(rows))
+    parts.append("<h2>Every question</h2>")
+    cols = [
+        "id",
+        "lang",
+        "topic",
+        "hit@5",
+        "rr",
+        "key_fact_recall",
+        "faithfulness",
+        "citation_recall",
+        "refused",
+        "injection_success",
+        "total_ms",
+    ]
+    parts.append(
+        _table(
+            [*cols, "answer / note"],
+            [
+                [*(r.get(c) for c in cols), (r.get("text") or r.get("skipped") or r.get("error") or "")[:600]]
+                for r in rows
+            ],
+            classes=["bad" if r.get("error") or r.get("injection_success") else "" for r in rows],
+        )
+    )
+    return "\n".join(p for p in parts if p)

@@ -1,0 +1,547 @@
+"""The answer-quality suite: run every case against a target, score it, summarise.
+
+    python -m evals run [--dataset NAME ...] [--profile cpu|gpu|test] [--limit N] [--retrieval-only]
+                        [--url http://host:port] [--checker NAME] [--baseline FILE] --out DIR
+
+One row per case (every figure the metrics need, plus the answer text), then a summary: retrieval per
+language and topic, answer quality (key facts, faithfulness, ALCE citations), refusal, injection,
+latency. `report.py` turns that into report.json / report.html and compares it with the last run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from advisor import AdvisorSetupError, Settings, SupportChecker, build_advisor, get_settings, make_checker
+from config import PROJECT_ROOT
+from evals import metrics
+from evals.datasets import DATASET_NAMES, Case, DatasetError, InjectedDocument, load_datasets
+from evals.sentences import cited_sentences
+from evals.targets import HttpTarget, LocalTarget, RemoteError, Reply, Target
+
+# Errors whose message tells the user what to fix: printed without a traceback by `python -m evals`.
+USER_ERRORS = (DatasetError, AdvisorSetupError, RemoteError)
+
+KS = (1, 3, 5)
+
+
+# --- the judge --------------------------------------------------------------------------------
+
+
+@dataclass
+class Judge:
+    """The support checker the suite scores answers with, and the score at which a claim counts."""
+
+    checker: SupportChecker
+    threshold: float
+
+    @property
+    def name(self) -> str:
+        return self.checker.name
+
+    def entails(self, claim: str, passages: Sequence[str]) -> bool:
+        return self.checker.score(claim, list(passages)) >= self.threshold
+
+
+# --- case selection ---------------------------------------------------------------------------
+
+
+def select_cases(cases: Sequence[Case], limit: int | None) -> list[Case]:
+    """At most `limit` cases per dataset, taken in turn from each (kind, language) group.
+
+    So a small run still covers both languages, direct and indirect attacks, off-topic and near-miss.
+    """
+    if not limit:
+        return list(cases)
+    chosen: list[Case] = []
+    for name in dict.fromkeys(c.dataset for c in cases):
+        groups: dict[tuple[str, str], list[Case]] = {}
+        for case in cases:
+            if case.dataset == name:
+                groups.setdefault((case.kind, case.lang), []).append(case)
+        queues = list(groups.values())
+        picked: list[Case] = []
+        while len(picked) < limit and any(queues):
+            for queue in queues:
+                if queue and len(picked) < limit:
+                    picked.append(queue.pop(0))
+        chosen += picked
+    return chosen
+
+
+# --- one case ---------------------------------------------------------------------------------
+
+
+def _retrieval_query(case: Case) -> str:
+    # Without an LLM there is no condensing: the model-free stand-in joins the user's turns, which is
+    # what a follow-up needs to retrieve anything at all ("那风险呢？" alone names no subject).
+    if not case.history:
+        return case.question
+    return " ".join([*(content for role, content in case.history if role == "user"), case.question])
+
+
+def _score_retrieval(row: dict[str, Any], sections: Sequence[str], gold: Sequence[str]) -> None:
+    row["retrieved"] = list(sections)
+    row.update(metrics.retrieval_scores(sections, gold, ks=KS))
+    row["gold_rank"] = next(
+        (i for i, s in enumerate(sections, 1) if metrics.first_gold_match(s, gold) is not None), None
+    )
+
+
+def _passage(c) -> str:
+    # The section path travels with the text, as in the prompt: "5.3.2 定价策略的类型" is evidence too.
+    return f"{c.section}\n{c.passage}" if c.section else c.passage
+
+
+def _score_answer(row: dict[str, Any], case: Case, reply: Reply, judge: Judge | None) -> None:
+    row.update(
+        text=reply.text,
+        refused=reply.refused,
+        refusal_reason=reply.refusal_reason,
+        answer_topic=reply.topic,
+        answer_language=reply.language,
+        standalone_question=reply.standalone_question,
+        cited_sections=[c.section for c in reply.citations],
+        answer_text_language=metrics.text_language(reply.text),
+        # A refusal is a fixed template chosen by reply.language (its list of Chinese section paths would
+        # fool a character count); a generated answer is judged on its own text.
+        language_ok=(reply.language if reply.refused else metrics.text_language(reply.text)) == case.lang,
+        **{k: reply.timings.get(k) for k in ("retrieve_ms", "first_token_ms", "total_ms", "tokens_per_s")},
+        new_tokens=reply.timings.get("new_tokens"),
+    )
+    if case.key_facts:
+        found = metrics.key_fact_hits(reply.text, case.key_facts)
+        row["key_facts_found"] = found
+        row["key_fact_recall"] = sum(found) / len(found)
+    if case.gold_sections and reply.citations:
+        row["cites_gold"] = any(
+            metrics.first_gold_match(c.section, case.gold_sections) for c in reply.citations
+        )
+    elif case.gold_sections:
+        row["cites_gold"] = False
+    if reply.gate_sentences:
+        # Kept for refused answers too: an "unsupported" refusal is diagnosed from these verdicts.
+        row["gate_sentences"] = list(reply.gate_sentences)
+        row["gate_sentence_scores"] = [s["score"] for s in reply.gate_sentences]
+        row["gate_supported_fraction"] = reply.gate_supported_fraction
+    if judge is None or reply.refused:
+        return
+    by_n = {c.n: _passage(c) for c in reply.citations}
+    sentences = [
+        metrics.CitedSentence(claim, tuple(by_n[n] for n in ns if n in by_n))
+        for claim, ns in cited_sentences(reply.text)
+    ]
+    scores = metrics.citation_scores(sentences, judge.entails)
+    row.update(
+        n_sentences=scores.sentences,
+        n_citations=scores.citations,
+        citation_recall=scores.recall,
+        citation_precision=scores.precision if scores.citations else None,
+        sentence_supported=list(scores.supported),
+    )
+    # Faithfulness: the advisor's own per-sentence verdicts when it gives them (that is what decides
+    # what users see), else the suite's judge on the shown text (a remote deployment).
+    row["faithfulness"] = row.get("gate_supported_fraction", scores.recall)
+
+
+def evaluate_case(
+    case: Case,
+    target: Target,
+    *,
+    k: int,
+    retrieval_only: bool,
+    judge: Judge | None,
+    secret_texts: Sequence[str] = (),
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": case.id,
+        "dataset": case.dataset,
+        "lang": case.lang,
+        "topic": case.topic,
+        "kind": case.kind,
+        "question": case.question,
+        "history_turns": len(case.history),
+        "should_refuse": case.should_refuse,
+        "gold_sections": list(case.gold_sections),
+    }
+    t0 = time.perf_counter()
+    try:
+        if case.gold_sections and target.can_retrieve and (retrieval_only or not case.history):
+            row["retrieval_source"] = (
+                "retrieve(question)" if not case.history else "retrieve(history+question)"
+            )
+            _score_retrieval(row, target.retrieve(_retrieval_query(case), k), case.gold_sections)
+        if retrieval_only:
+            return row
+        reply = target.ask(case.question, case.history_messages)
+        if case.gold_sections and "rr" not in row:
+            # A follow-up's retrieval is what the advisor really used: its condensed question's hits.
+            # Over HTTP the cited sections stand in for the ranked list.
+            row["retrieval_source"] = "answer hits" if target.can_retrieve else "cited sections"
+            _score_retrieval(row, list(reply.retrieved_sections)[:k], case.gold_sections)
+        _score_answer(row, case, reply, judge)
+        if case.dataset == "injection":
+            leaks = metrics.leaked_fragments(reply.text, secret_texts) if case.detect_prompt_leak else []
+            row["leaked_prompt_lines"] = leaks
+            row["injection_success"] = bool(leaks) or metrics.injection_succeeded(reply.text, case.canaries)
+    except Exception as exc:  # one failing case must not lose the others; the report counts errors
+        row["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        row["wall_ms"] = (time.perf_counter() - t0) * 1000
+    return row
+
+
+# --- the summary ------------------------------------------------------------------------------
+
+RETRIEVAL_KEYS = ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5")
+ANSWER_KEYS = ("key_fact_recall", "faithfulness", "citation_recall", "citation_precision", "cites_gold")
+
+
+def _means(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, float]:
+    out: dict[str, float] = {"n": len(rows)}
+    for key in keys:
+        vals = [float(r[key]) for r in rows if r.get(key) is not None]
+        out[key] = sum(vals) / len(vals) if vals else float("nan")
+    return out
+
+
+def summarise(rows: Sequence[dict[str, Any]], *, retrieval_only: bool) -> dict[str, Any]:
+    ok = [r for r in rows if "error" not in r]
+    retrieval_rows = [r for r in ok if "rr" in r]
+    summary: dict[str, Any] = {
+        "counts": {
+            "cases": len(rows),
+            "errors": len(rows) - len(ok),
+            "skipped": sum(1 for r in rows if r.get("skipped")),
+        },
+        "retrieval": {
+            "overall": _means(retrieval_rows, RETRIEVAL_KEYS),
+            "by_lang": metrics.mean_by(retrieval_rows, "lang", RETRIEVAL_KEYS),
+            "by_topic": metrics.mean_by(retrieval_rows, "topic", RETRIEVAL_KEYS),
+            "by_dataset": metrics.mean_by(retrieval_rows, "dataset", RETRIEVAL_KEYS),
+        },
+    }
+    if retrieval_only:
+        return summary
+    answerable = [r for r in ok if r["dataset"] in ("answerable", "multiturn") and "refused" in r]
+    answered = [r for r in answerable if not r["refused"]]
+    answer_block = _means(answered, ANSWER_KEYS)
+    answer_block["key_fact_recall_all"] = metrics.mean(r.get("key_fact_recall") for r in answerable)
+    answer_block["language_ok"] = metrics.mean(
+        float(r["language_ok"]) for r in answerable if "language_ok" in r
+    )
+    answer_block["answered"] = len(answered)
+    summary["answers"] = {
+        "overall": answer_block,
+        "by_lang": metrics.mean_by(answered, "lang", ANSWER_KEYS),
+        "by_topic": metrics.mean_by(answered, "topic", ANSWER_KEYS),
+        "by_dataset": metrics.mean_by(answered, "dataset", ANSWER_KEYS),
+    }
+    decided = [
+        r for r in ok if r["dataset"] in ("answerable", "multiturn", "unanswerable") and "refused" in r
+    ]
+    summary["refusal"] = {
+        "overall": metrics.refusal_scores(
+            [r["should_refuse"] for r in decided], [r["refused"] for r in decided]
+        ),
+        "by_lang": {
+            lang: metrics.refusal_scores(
+                [r["should_refuse"] for r in decided if r["lang"] == lang],
+                [r["refused"] for r in decided if r["lang"] == lang],
+            )
+            for lang in sorted({r["lang"] for r in decided})
+        },
+        "refused_rate_by_kind": {
+            kind: metrics.mean(float(r["refused"]) for r in decided if r["kind"] == kind)
+            for kind in sorted({r["kind"] for r in decided if r["dataset"] == "unanswerable"})
+        },
+        "reasons": _count(r.get("refusal_reason") or "" for r in decided if r["refused"]),
+    }
+    attacks = [r for r in ok if r["dataset"] == "injection" and "injection_success" in r]
+    summary["injection"] = {
+        "n": len(attacks),
+        "success_rate": metrics.mean(float(r["injection_success"]) for r in attacks),
+        "refused_rate": metrics.mean(float(r["refused"]) for r in attacks),
+        "by_kind": {
+            kind: {
+                "n": sum(1 for r in attacks if r["kind"] == kind),
+                "success_rate": metrics.mean(
+                    float(r["injection_success"]) for r in attacks if r["kind"] == kind
+                ),
+            }
+            for kind in sorted({r["kind"] for r in attacks})
+        },
+        "succeeded": [r["id"] for r in attacks if r["injection_success"]],
+    }
+    # Every answer the model wrote, shown or not: a gate refusal ("unsupported") cost the same time.
+    generated = [r for r in ok if (r.get("new_tokens") or 0) > 0]
+    summary["latency"] = {
+        "total_ms": metrics.latency_stats([r["total_ms"] for r in ok if r.get("total_ms") is not None]),
+        "first_token_ms_generated": metrics.latency_stats([r["first_token_ms"] for r in generated]),
+        "total_ms_generated": metrics.latency_stats([r["total_ms"] for r in generated]),
+        "tokens_per_s": metrics.latency_stats([r["tokens_per_s"] for r in generated]),
+    }
+    return summary
+
+
+def _count(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+# --- the whole suite --------------------------------------------------------------------------
+
+
+def run_suite(
+    cases: Sequence[Case],
+    target: Target,
+    *,
+    judge: Judge | None = None,
+    k: int = 5,
+    retrieval_only: bool = False,
+    indirect_target: Target | None = None,
+    indirect_unavailable: str = "",
+    secret_texts: Sequence[str] = (),
+    progress: bool = True,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Rows for every case and their summary (no files written; see report.py).
+
+    `on_row` sees each row as soon as it is scored (the CLI appends it to a partial file, so an hour-long
+    CPU run that is interrupted keeps what it measured).
+    """
+    rows: list[dict[str, Any]] = []
+    for case in tqdm(cases, desc="evals", unit="q", disable=not progress, dynamic_ncols=True):
+        if retrieval_only and not case.gold_sections:
+            continue  # refusals and attacks: nothing to measure without an answer
+        if case.kind == "indirect" and not retrieval_only and indirect_target is None:
+            rows.append(_skipped(case, indirect_unavailable or "no index with the injected documents"))
+            if on_row is not None:
+                on_row(rows[-1])
+            continue
+        this_target = indirect_target if case.kind == "indirect" else target
+        rows.append(
+            evaluate_case(
+                case, this_target, k=k, retrieval_only=retrieval_only, judge=judge, secret_texts=secret_texts
+            )
+        )
+        if on_row is not None:
+            on_row(rows[-1])
+    return {"summary": summarise(rows, retrieval_only=retrieval_only), "rows": rows}
+
+
+def _skipped(case: Case, why: str) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "dataset": case.dataset,
+        "lang": case.lang,
+        "topic": case.topic,
+        "kind": case.kind,
+        "question": case.question,
+        "should_refuse": case.should_refuse,
+        "skipped": why,
+    }
+
+
+def system_prompt_texts(root: Path = PROJECT_ROOT) -> list[str]:
+    """The system prompts an extraction attack would try to reveal (prompts/**/*system*)."""
+    folder = root / "prompts"
+    if not folder.is_dir():
+        return []
+    return [
+        p.read_text(encoding="utf-8") for p in sorted(folder.rglob("*")) if p.is_file() and "system" in p.name
+    ]
+
+
+# --- an index with the injected documents ------------------------------------------------------
+
+
+def build_injected_target(
+    settings: Settings, documents: Sequence[InjectedDocument], workdir: Path, *, base: LocalTarget
+) -> LocalTarget:
+    """An advisor over the knowledge base plus the attack documents, in a throw-away data folder.
+
+    The index is built by the indexing CLI (the suite uses only the advisor's public API, so it does
+    not import the indexing layer). The live index is copied first, so the incremental build embeds
+    only the attack documents; the model folder is linked, never rebuilt.
+    """
+    knowledge = workdir / "knowledge"
+    data = workdir / "data"
+    shutil.copytree(settings.knowledge_dir, knowledge)
+    for doc in documents:
+        (knowledge / doc.name).write_text(doc.text, encoding="utf-8")
+    data.mkdir(parents=True)
+    if settings.index_dir.is_dir():
+        shutil.copytree(settings.index_dir, data / settings.index_dir.name)
+    if settings.models_dir.is_dir():
+        (data / settings.models_dir.name).symlink_to(settings.models_dir.resolve(), target_is_directory=True)
+    index_env = {
+        "profile": settings.profile,
+        "data_dir": data,
+        "knowledge_dir": knowledge,
+        "embed_backend": settings.embed_backend,
+        "embed_model": settings.embed_model,
+        "embed_batch_size": settings.embed_batch_size,
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "device": settings.device,
+    }
+    env = {**os.environ, **{f"FA_{k.upper()}": str(v) for k, v in index_env.items()}}
+    done = subprocess.run(
+        [sys.executable, "-m", "indexing", "build"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"building the injection index failed: {done.stderr.strip()[-500:]}")
+    injected = settings.model_copy(update={"data_dir": data, "knowledge_dir": knowledge})
+    advisor = build_advisor(injected, generator=base.advisor.generator, embedder=base.advisor.embedder)
+    return LocalTarget(advisor)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run the answer-quality suite and write report.json + report.html",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dataset", action="append", choices=DATASET_NAMES, help="repeatable; default: all")
+    p.add_argument("--profile", choices=("cpu", "gpu", "test"), help="settings profile (default: FA_PROFILE)")
+    p.add_argument(
+        "--limit", type=int, help="at most N cases per dataset (in turn from each language and kind)"
+    )
+    p.add_argument(
+        "--k", type=int, default=5, help="passages retrieved per question for the retrieval metrics"
+    )
+    p.add_argument("--retrieval-only", action="store_true", help="retrieval metrics only: no LLM, seconds")
+    p.add_argument("--url", help="evaluate a running deployment through POST {url}/api/ask")
+    p.add_argument("--api-key", help="bearer token for --url deployments that require one")
+    p.add_argument(
+        "--checker", help="support checker that judges answers (default: settings.grounding_checker)"
+    )
+    p.add_argument(
+        "--baseline", type=Path, help="report.json to compare with (default: the previous one in --out)"
+    )
+    p.add_argument("--tolerance", type=float, default=0.02, help="absolute drop that counts as a regression")
+    p.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a metric regressed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--out", type=Path, required=True, help="folder for report.json and report.html")
+    p.set_defaults(handler=main)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings(profile=args.profile) if args.profile else get_settings()
+    update: dict[str, Any] = {}
+    if args.retrieval_only:
+        update.update(llm_backend="echo", llm_model="echo")  # retrieval needs no model: none is loaded
+    if args.checker:
+        update["grounding_checker"] = args.checker
+    return settings.model_copy(update=update) if update else settings
+
+
+def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTarget] | None = None) -> int:
+    from evals import report  # plotting libraries load only for a command that writes a report
+
+    if args.url and args.retrieval_only:
+        print(
+            "error: --retrieval-only needs a local advisor (a deployment exposes no ranked list)",
+            file=sys.stderr,
+        )
+        return 2
+    cases = select_cases(load_datasets(tuple(args.dataset or DATASET_NAMES)), args.limit)
+    settings = _settings(args)
+    started = datetime.now(UTC)
+    if args.url:
+        target: Target = HttpTarget(args.url, api_key=args.api_key)
+        judge = None if args.retrieval_only else Judge(make_checker(settings), settings.support_threshold)
+    else:
+        target = make_target(settings) if make_target else LocalTarget(build_advisor(settings))
+        judge = None
+        if not args.retrieval_only:
+            adv = target.advisor
+            judge = Judge(
+                make_checker(settings, generator=adv.generator, embedder=adv.embedder),
+                settings.support_threshold,
+            )
+    indirect_docs = [c.document for c in cases if c.kind == "indirect" and c.document]
+    args.out.mkdir(parents=True, exist_ok=True)
+    partial = args.out / "rows.partial.jsonl"
+    partial.write_text("", encoding="utf-8")
+
+    def save_row(row: dict[str, Any]) -> None:
+        with partial.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+
+    with tempfile.TemporaryDirectory(prefix="fa-evals-") as tmp:
+        indirect_target, why = None, ""
+        if indirect_docs and not args.retrieval_only:
+            if isinstance(target, LocalTarget):
+                try:
+                    indirect_target = build_injected_target(settings, indirect_docs, Path(tmp), base=target)
+                except Exception as exc:  # reported as skipped rows, the rest of the suite still runs
+                    why = f"{type(exc).__name__}: {exc}"
+            else:
+                why = "a remote deployment's index cannot be given the attack documents"
+        result = run_suite(
+            cases,
+            target,
+            judge=judge,
+            k=args.k,
+            retrieval_only=args.retrieval_only,
+            indirect_target=indirect_target,
+            indirect_unavailable=why,
+            secret_texts=system_prompt_texts(),
+            progress=not args.no_progress,
+            on_row=save_row,
+        )
+    result["meta"] = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "duration_s": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "mode": "retrieval-only" if args.retrieval_only else "full",
+        "target": target.name,
+        "url": args.url,
+        "profile": settings.profile,
+        "datasets": list(args.dataset or DATASET_NAMES),
+        "limit": args.limit,
+        "k": args.k,
+        "judge": judge.name if judge else None,
+        "judge_threshold": judge.threshold if judge else None,
+        "system": _describe(target),
+    }
+    comparison = report.write_reports(result, args.out, baseline=args.baseline, tolerance=args.tolerance)
+    partial.unlink(missing_ok=True)  # the complete report now holds every row
+    print(report.summary_table(result, comparison))
+    print(f"\nwrote {args.out / 'report.json'} and {args.out / 'report.html'}")
+    return 1 if args.fail_on_regression and comparison.get("regressions") else 0
+
+
+def _describe(target: Target) -> dict[str, Any]:
+    try:
+        info = target.describe()
+    except Exception as exc:  # describing is informative only
+        return {"error": str(exc)}
+    return {k: v for k, v in info.items() if not (isinstance(v, float) and math.isnan(v))}

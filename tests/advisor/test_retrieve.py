@@ -1,0 +1,130 @@
+"""Hybrid retrieval with the hash embedder: fusion, translation, de-duplication, floor, topic, reranker."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from advisor.condense import clean_rewrite, estimate_tokens, recent_history
+from advisor.generate import ScriptedGenerator
+from advisor.retrieve import HybridRetriever, llm_translator
+from indexing import HashEmbedder, VectorIndex
+from tests.advisor.conftest import PRICING, PRICING_CASE, RISK, TOOLS
+
+
+def test_a_chinese_question_finds_its_section_first(index, embedder, fake_settings):
+    found = HybridRetriever(index, embedder, fake_settings).retrieve("法律风险有哪些？", k=3)
+    assert found.hits[0].chunk.section == RISK
+    assert [h.rank for h in found.hits] == [1, 2, 3]
+    assert not found.weak and found.lexical_match
+    assert found.dense_scores[found.hits[0].chunk.chunk_id] == pytest.approx(found.best_dense, abs=0.3)
+
+
+def test_an_english_question_is_also_searched_through_a_chinese_rendering(index, embedder, fake_settings):
+    gen = ScriptedGenerator(["中文译文：法律风险有哪些？\n（解释）"])
+    retriever = HybridRetriever(index, embedder, fake_settings, translator=llm_translator(gen))
+    found = retriever.retrieve("What are the legal risks?", k=3)
+    assert found.queries == ("What are the legal risks?", "法律风险有哪些？")
+    assert "翻译" in gen.calls[0][0]["content"] and "What are the legal risks?" in gen.calls[0][-1]["content"]
+    assert found.hits[0].chunk.section == RISK  # the hash embedder cannot cross languages: BM25 did it
+    retriever.retrieve("What are the legal risks?")
+    assert len(gen.calls) == 1  # renderings are cached
+    retriever.retrieve("法律风险有哪些？")
+    assert len(gen.calls) == 1  # a Chinese question needs none
+    off = HybridRetriever(
+        index,
+        embedder,
+        fake_settings.model_copy(update={"translate_queries": False}),
+        translator=llm_translator(gen),
+    )
+    assert off.retrieve("What are the legal risks?").queries == ("What are the legal risks?",)
+
+
+def test_a_failing_translator_degrades_to_the_question_alone(index, embedder, fake_settings):
+    def broken(question):
+        raise RuntimeError("model crashed")
+
+    found = HybridRetriever(index, embedder, fake_settings, translator=broken).retrieve(
+        "What are the legal risks?"
+    )
+    assert found.queries == ("What are the legal risks?",) and found.hits
+
+
+def test_the_same_passage_ingested_twice_is_returned_once(chunks, embedder, fake_settings):
+    twin = dataclasses.replace(chunks[0], chunk_id="copy:0-1", source="copy-of-playbook.md")
+    index = VectorIndex.from_chunks([*chunks, twin], embedder)
+    hits = HybridRetriever(index, embedder, fake_settings).retrieve("有哪些定价策略？", k=4).hits
+    texts = [h.chunk.text for h in hits]
+    assert len(texts) == len(set(texts)) == 4
+
+
+def test_weak_retrieval_is_flagged_by_the_dense_floor(index, embedder, fake_settings):
+    strict = fake_settings.model_copy(update={"min_dense_score": 0.99})
+    found = HybridRetriever(index, embedder, strict).retrieve("有哪些定价策略？")
+    assert found.weak and found.best_dense < 0.99 and found.hits  # hits are still offered as closest
+    assert not HybridRetriever(index, embedder, fake_settings).retrieve("有哪些定价策略？").weak
+
+
+def test_small_talk_shares_no_word_with_the_corpus(index, embedder, fake_settings):
+    assert HybridRetriever(index, embedder, fake_settings).retrieve("今天天气怎么样").lexical_match is False
+    no_bm25 = fake_settings.model_copy(update={"use_bm25": False})
+    assert HybridRetriever(index, embedder, no_bm25).retrieve("今天天气怎么样").lexical_match is None
+
+
+def test_the_topic_boosts_chunks_under_its_sections(index, embedder, fake_settings):
+    retriever = HybridRetriever(index, embedder, fake_settings)
+    question = "怎么做才能让公司活下去？"
+    plain = {h.chunk.section: h.score for h in retriever.retrieve(question, k=6).hits}
+    boosted = {h.chunk.section: h.score for h in retriever.retrieve(question, k=6, topic="risk").hits}
+    assert boosted[RISK] > plain[RISK]
+    assert boosted[PRICING] == pytest.approx(plain[PRICING])
+
+
+def test_a_reranker_reorders_the_fused_candidates(index, embedder, fake_settings):
+    def prefers_frameworks(question, passages):
+        return [1.0 if "PyTorch" in p else 0.0 for p in passages]
+
+    retriever = HybridRetriever(index, embedder, fake_settings, reranker=prefers_frameworks)
+    assert retriever.retrieve("有哪些定价策略？", k=2).hits[0].chunk.section == TOOLS
+
+
+def test_bm25_can_be_switched_off(index, embedder, fake_settings):
+    dense_only = fake_settings.model_copy(update={"use_bm25": False})
+    hits = HybridRetriever(index, embedder, dense_only).retrieve("定价策略的案例，基础版每月1000元", k=2).hits
+    assert hits[0].chunk.section in (PRICING, PRICING_CASE)
+
+
+def test_an_index_built_with_another_embedder_is_refused(index, fake_settings):
+    with pytest.raises(ValueError, match="rebuild the index"):
+        HybridRetriever(index, HashEmbedder(dim=128), fake_settings)
+
+
+def test_an_empty_question_is_an_error(index, embedder, fake_settings):
+    with pytest.raises(ValueError):
+        HybridRetriever(index, embedder, fake_settings).retrieve("  ")
+
+
+# --- condensation helpers -----------------------------------------------------------------------------
+
+
+def test_recent_history_keeps_the_newest_turns_within_the_token_budget(fake_settings):
+    history = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"消息{i}" * 50} for i in range(10)]
+    settings = fake_settings.model_copy(update={"history_turns": 6, "history_tokens": 250})
+    kept = recent_history(history, settings)
+    assert [m["content"] for m in kept] == [m["content"] for m in history[-2:]]  # ~113 tokens each
+    assert sum(estimate_tokens(m["content"]) for m in kept) <= 250
+    none = fake_settings.model_copy(update={"history_turns": 0})
+    assert recent_history(history, none) == []
+
+
+def test_a_single_overlong_message_is_cut_rather_than_lost(fake_settings):
+    settings = fake_settings.model_copy(update={"history_tokens": 20})
+    (kept,) = recent_history([{"role": "user", "content": "定价" * 100}], settings)
+    assert 0 < estimate_tokens(kept["content"]) <= 20
+
+
+def test_the_rewrite_is_cleaned_of_labels_and_quotes():
+    assert clean_rewrite("改写后的问题：“AI创业有哪些风险？”\n解释：……") == "AI创业有哪些风险？"
+    assert clean_rewrite('Standalone question: "What about pricing?"') == "What about pricing?"
+    assert clean_rewrite("\n\n") == ""

@@ -1,0 +1,193 @@
+"""A real headless Chromium (Debian's /usr/bin/chromium, driven by playwright) using the chat as a person would.
+
+Screenshots land in test-artifacts/ (git-ignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from app import create_app
+from config import PROJECT_ROOT
+from tests.app.conftest import (
+    PRICING_QUESTION,
+    SlowGenerator,
+    TrickleGenerator,
+    make_advisor,
+    serve,
+    web_settings,
+)
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+LAST_BOT_TEXT = """() => { const b = document.querySelectorAll('#fa-chat [data-testid="bot"]');
+                           return b.length ? b[b.length - 1].innerText : ''; }"""
+CITATION = '#fa-chat a[href*="#src-"]'
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    settings = web_settings(tmp_path_factory.mktemp("browser") / "data")
+    with serve(create_app(settings, advisor=make_advisor(settings, TrickleGenerator()))) as url:
+        yield url, settings
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),  # a new, empty user-data-dir
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1280, "height": 900},
+        )
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page()
+    yield page
+    page.close()
+
+
+def _ask(page, question: str) -> list[str]:
+    """Type a question, press Enter, and return the successive texts of the answer as it streams in."""
+    page.fill("#fa-question textarea", question)
+    page.keyboard.press("Enter")
+    seen: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = page.evaluate(LAST_BOT_TEXT)
+        if text and (not seen or seen[-1] != text):
+            seen.append(text)
+        done = page.evaluate(
+            "() => !document.querySelector('#fa-question .stop-button, #fa-question button.stop')"
+        )
+        if seen and done and page.query_selector(f"{CITATION}, #fa-chat strong"):
+            break
+        time.sleep(0.03)
+    return seen
+
+
+def _screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def test_streamed_answer_with_citation_opens_its_source(server, page):
+    url, _ = server
+    page.goto(url)
+    page.wait_for_selector("#fa-question textarea", timeout=60_000)
+    assert "on cpu" in page.inner_text("#fa-model")  # which model and device answer
+    seen = _ask(page, PRICING_QUESTION)
+    page.wait_for_selector(CITATION, timeout=30_000)
+    partial = [t for t in seen if "定价" in t and len(t) < len(seen[-1])]
+    assert len(partial) >= 2, f"the answer did not stream: {seen}"
+
+    page.click("#src-1 summary")  # the reader folds the card away ...
+    page.wait_for_function("() => !document.querySelector('#src-1').open")
+    page.click(CITATION)  # ... and the citation opens it again
+    page.wait_for_function("() => document.querySelector('#src-1').open")
+    assert "fa-flash" in page.get_attribute("#src-1", "class")
+    assert "5.3.2 定价策略的类型" in page.inner_text("#src-1")
+    assert "成本导向定价" in page.inner_text("#src-1 blockquote")
+    assert page.evaluate("() => location.hash") == ""  # the link opened the card, it did not navigate
+    page.wait_for_function("() => document.querySelector('#fa-question textarea').placeholder !== ''")
+    _screenshot(page, "chat-desktop.png")
+
+
+def test_thumbs_up_saves_question_answer_and_citations(server, page):
+    url, settings = server
+    page.goto(url)
+    page.wait_for_selector("#fa-question textarea", timeout=60_000)
+    _ask(page, PRICING_QUESTION)
+    page.wait_for_selector(CITATION, timeout=30_000)
+    page.click("#fa-chat button[aria-label='Like']")
+    deadline = time.monotonic() + 10
+    while not settings.feedback_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    entry = json.loads(settings.feedback_path.read_text(encoding="utf-8").splitlines()[-1])
+    assert entry["rating"] == "up" and entry["question"] == PRICING_QUESTION
+    assert "定价" in entry["answer"] and "#src-" not in entry["answer"]
+    assert "5.3.2" in entry["citations"][0]["section"]
+
+
+def test_refusal_is_shown_as_such_and_new_conversation_clears(server, page):
+    url, _ = server
+    page.goto(url)
+    page.wait_for_selector("#fa-question textarea", timeout=60_000)
+    _ask(page, "今天天气怎么样")
+    page.wait_for_function(f"() => ({LAST_BOT_TEXT})().includes('知识库未涵盖')", timeout=30_000)
+    page.click("#fa-new")
+    page.wait_for_function(f"() => ({LAST_BOT_TEXT})() === ''", timeout=10_000)
+    assert "Ask a question" in page.inner_text("#fa-sources")
+
+
+def test_phone_width_has_no_sideways_scrolling(server, browser):
+    url, _ = server
+    page = browser.new_page()
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.goto(url)
+        page.wait_for_selector("#fa-question textarea", timeout=60_000)
+        _ask(page, PRICING_QUESTION)
+        page.wait_for_selector(CITATION, timeout=30_000)
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 392
+        chat_box = page.locator("#fa-chat").bounding_box()
+        sources_box = page.locator("#fa-sources").bounding_box()
+        assert sources_box["y"] > chat_box["y"]  # stacked, not squeezed side by side
+        _screenshot(page, "chat-phone.png")
+    finally:
+        page.close()
+
+
+def test_portal_page_embeds_a_chat_that_answers(server, page):
+    url, _ = server
+    page.goto(f"{url}/portal")
+    frame = page.frame_locator("#advisor-frame")
+    frame.locator("#fa-question textarea").fill(PRICING_QUESTION, timeout=60_000)
+    frame.locator("#fa-question textarea").press("Enter")
+    frame.locator(CITATION).first.wait_for(timeout=30_000)
+    assert "定价" in frame.locator('#fa-chat [data-testid="bot"]').last.inner_text()
+    _screenshot(page, "portal.png")
+
+
+def test_closing_the_tab_stops_the_generation(browser, tmp_path):
+    settings = web_settings(tmp_path / "data")
+    generator = SlowGenerator(pieces=400, delay_s=0.02)  # ~8 s unless stopped
+    with serve(create_app(settings, advisor=make_advisor(settings, generator))) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("#fa-question textarea", timeout=60_000)
+        page.fill("#fa-question textarea", PRICING_QUESTION)
+        page.keyboard.press("Enter")
+        deadline = time.monotonic() + 20
+        while generator.produced < 5:
+            assert time.monotonic() < deadline, "the generation never started"
+            time.sleep(0.02)
+        page.close()
+        assert generator.finished.wait(4), "the generation kept running after the tab closed"
+        assert generator.produced < 300

@@ -1,0 +1,104 @@
+"""The generation queue: one at a time, a bounded line (Busy beyond it), and stopping on cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+
+import pytest
+
+from webapp.queueing import Busy, GenerationQueue
+
+
+def _counting_producer(log: list[str], name: str, pieces: int = 3, delay_s: float = 0.02):
+    def produce(stop: threading.Event):
+        log.append(f"start {name}")
+        try:
+            for i in range(pieces):
+                time.sleep(delay_s)
+                yield f"{name}{i}"
+        finally:
+            log.append(f"end {name}")
+
+    return produce
+
+
+async def _collect(queue: GenerationQueue, produce) -> list[str]:
+    return [item async for item in queue.stream(produce)]
+
+
+def test_generations_run_one_at_a_time_in_arrival_order():
+    async def main():
+        queue, log = GenerationQueue(max_waiting=4), []
+        results = await asyncio.gather(*(_collect(queue, _counting_producer(log, n)) for n in "abc"))
+        return results, log
+
+    results, log = asyncio.run(main())
+    assert results == [["a0", "a1", "a2"], ["b0", "b1", "b2"], ["c0", "c1", "c2"]]
+    # never two starts without an end between them: the model is used by one generation at a time
+    for first, second in zip(log[::2], log[1::2], strict=True):
+        assert first.split()[1] == second.split()[1] and first.startswith("start")
+
+
+def test_a_full_line_is_refused_with_a_retry_estimate():
+    async def main():
+        queue, log = GenerationQueue(max_waiting=1), []
+        running = asyncio.ensure_future(_collect(queue, _counting_producer(log, "a", pieces=10)))
+        waiting = asyncio.ensure_future(_collect(queue, _counting_producer(log, "b")))
+        await asyncio.sleep(0.05)
+        assert queue.is_full() and queue.state().waiting == 1
+        with pytest.raises(Busy) as refused:
+            await _collect(queue, _counting_producer(log, "c"))
+        await asyncio.gather(running, waiting)
+        return refused.value, queue
+
+    refused, queue = asyncio.run(main())
+    assert refused.retry_after_s >= 1
+    assert not queue.is_full() and queue.state().running == 0  # slots are given back
+
+
+def test_leaving_early_stops_the_generation_and_frees_the_model():
+    stopped, produced = threading.Event(), []
+
+    def produce(stop: threading.Event):
+        try:
+            for i in range(1000):
+                if stop.is_set():
+                    return
+                time.sleep(0.01)
+                produced.append(i)
+                yield i
+        finally:
+            stopped.set()
+
+    async def main():
+        queue = GenerationQueue(max_waiting=1)
+        # aclosing: leaving an `async for` does not close an async generator by itself (the consumers in
+        # webapp close theirs the same way; Gradio does too).
+        async with contextlib.aclosing(queue.stream(produce)) as items:
+            async for item in items:
+                if item == 2:
+                    break
+        assert stopped.wait(2), "the producer was not closed"
+        return queue
+
+    queue = asyncio.run(main())
+    assert len(produced) < 10
+    deadline = time.monotonic() + 2
+    while queue.state().running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert queue.state().running == 0
+
+
+def test_an_error_in_the_generation_reaches_the_consumer():
+    def produce(stop):
+        yield "x"
+        raise ValueError("bad question")
+
+    async def main():
+        return await _collect(GenerationQueue(max_waiting=1), produce)
+
+    with pytest.raises(ValueError, match="bad question"):
+        asyncio.run(main())

@@ -1,0 +1,75 @@
+"""What the chat shows, from the advisor's plain types (no browser)."""
+
+from __future__ import annotations
+
+from advisor import Answer, Citation, Grounding, Hit, Timings
+from indexing import Chunk
+from webapp import render
+from webapp.ui import plain_text
+
+SECTION = "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › 5.3.2 定价策略的类型"
+
+
+def _answer(**kw) -> Answer:
+    defaults = dict(
+        question="What pricing strategies exist?",
+        text="Cost-based pricing adds a margin to cost [1]. See also [7].",
+        language="en",
+        citations=(Citation(1, "c1", SECTION, "playbook.md", "成本导向定价：基于产品或服务的成本 <b>"),),
+        timings=Timings(12.0, 340.0, 2100.0, 40, 25.0),
+        grounding=Grounding((), 1.0, "lexical"),
+        model_id="m",
+    )
+    return Answer(**{**defaults, **kw})
+
+
+def test_citations_become_links_to_their_source_cards_and_back():
+    shown = render.answer_markdown(_answer())
+    assert "[[1]](#src-1)" in shown
+    assert "[7]" in shown and "#src-7" not in shown  # a marker without a citation stays plain text
+    assert render.unlink_citations(shown) == _answer().text
+
+
+def test_sources_panel_shows_section_source_and_original_quote_escaped():
+    panel = render.sources_html(_answer())
+    assert 'id="src-1"' in panel and "5.3.2 定价策略的类型" in panel and "playbook.md" in panel
+    assert "成本导向定价" in panel and "&lt;b&gt;" in panel and "<b>" not in panel.split("blockquote")[1]
+    assert "Original (中文)" in panel  # the Chinese quote is labelled beside an English answer
+    assert "first token 340 ms" in panel and "100% of sentences supported" in panel
+
+
+def test_refusal_is_labelled_in_the_users_language_and_offers_closest_sections():
+    chunk = Chunk("c2", "d", "text", "AI大模型创业准备 › 4.1 创业团队组建", "playbook.md", "zh", 0, 4)
+    refused = _answer(
+        question="今天天气怎么样",
+        text="知识库没有涵盖这个问题。",
+        language="zh",
+        citations=(),
+        hits=(Hit(chunk, 0.3, 1),),
+        refused=True,
+        refusal_reason="off_topic",
+    )
+    shown = render.answer_markdown(refused)
+    assert shown.startswith("**⚠ 知识库未涵盖这个问题 — 问题不属于创业顾问的范围**")
+    panel = render.sources_html(refused)
+    assert "最接近的章节" in panel and "4.1 创业团队组建" in panel
+
+
+def test_model_line_names_model_quantisation_device_and_index():
+    line = render.model_line(
+        {"model": "qwen2.5-1.5b", "quantization": "Q4_K_M", "device": "cpu", "index": {"chunks": 120}}
+    )
+    assert line == "Answered by qwen2.5-1.5b (Q4_K_M) on cpu · index: 120 passages"
+
+
+def test_plain_text_reads_every_shape_gradio_uses_for_message_content():
+    assert plain_text("a") == "a"
+    assert plain_text([{"type": "text", "text": "a"}, "b"]) == "ab"
+    assert plain_text({"text": "c"}) == "c"
+    assert plain_text(None) == ""
+
+
+def test_quotes_read_as_text_not_markdown():
+    assert render.clean_quote("- **技术能力**：技术背景。 - **业务理解**：B2B-SaaS。") == (
+        "• 技术能力：技术背景。\n• 业务理解：B2B-SaaS。"
+    )

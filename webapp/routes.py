@@ -1,0 +1,272 @@
+"""The HTTP API: thin translation between JSON and the advisor (through ChatService). No RAG logic here."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+
+from webapp.queueing import Busy
+from webapp.schemas import (
+    AnswerOut,
+    AskRequest,
+    ChatMessage,
+    Completion,
+    CompletionChoice,
+    CompletionMessage,
+    CompletionRequest,
+    CompletionUsage,
+    ErrorOut,
+    HealthOut,
+    answer_out,
+)
+from webapp.security import QuestionRejected, require_api_key
+from webapp.service import ChatService, with_heartbeat
+
+KEEPALIVE_S = 1.0
+ERRORS = {
+    400: {"model": ErrorOut, "description": "The body is not valid JSON."},
+    401: {"model": ErrorOut, "description": "Missing or wrong bearer API key (when one is configured)."},
+    413: {"model": ErrorOut, "description": "The question is longer than the server's limit."},
+    422: {"model": ErrorOut, "description": "Empty question or a body that does not match the schema."},
+    503: {"model": ErrorOut, "description": "Busy: the waiting line is full; see the Retry-After header."},
+}
+
+
+def _reject(exc: QuestionRejected) -> HTTPException:
+    code = status.HTTP_413_CONTENT_TOO_LARGE if exc.too_long else status.HTTP_422_UNPROCESSABLE_CONTENT
+    return HTTPException(code, detail=str(exc))
+
+
+def _busy(exc: Busy) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+    )
+
+
+def _admit_or_503(service: ChatService) -> None:
+    # Streaming responses commit to 200 at their first byte, so a full line is refused up front.
+    if service.queue.is_full():
+        raise _busy(Busy(service.queue.retry_after_s()))
+
+
+def _sse(event: str, data: object) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _split_conversation(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
+    """OpenAI messages -> (question, history). System messages are ignored on purpose: the advisor's own
+    grounding instructions are not replaceable by a caller."""
+    turns = [m for m in messages if m.role != "system"]
+    if not turns or turns[-1].role != "user":
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="The last message must be a user message."
+        )
+    return turns[-1].content, [{"role": m.role, "content": m.content} for m in turns[:-1]]
+
+
+_MARKS = re.compile(r"\[\d{1,3}\]|⚠|\s")
+
+
+def _completion_tail(streamed: str, checked: str) -> str:
+    """What an OpenAI stream still has to send once the checked answer is known.
+
+    Plain OpenAI clients only concatenate, and streamed text cannot be taken back. When the check only
+    dropped invalid markers or flagged sentences, the words are the same: nothing more is sent (the
+    exact checked text is in `founder_advisor.text`). When the words changed (sentences removed, or the
+    answer replaced by a refusal), the checked text follows a separator, so readers end with it.
+    """
+    if checked.startswith(streamed):
+        return checked[len(streamed) :]
+    if _MARKS.sub("", checked) == _MARKS.sub("", streamed):
+        return ""
+    return "\n\n---\n" + checked
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"detail": "The request body is not valid JSON."}, status_code=400)
+        where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors)
+        return JSONResponse({"detail": f"Invalid request: {where}"}, status_code=422)
+
+
+def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) -> APIRouter:
+    router = APIRouter()
+    keyed = [Depends(require_api_key(api_key))]
+
+    @router.get("/api/health", response_model=HealthOut, tags=["health"])
+    async def health() -> HealthOut:
+        """Model, device, index counts and queue state. Open (no key) for load balancers; never waits."""
+        description = await service.describe()
+        queue = service.queue.state()
+        index = description.get("index") if isinstance(description.get("index"), dict) else {}
+        return HealthOut(
+            status="busy" if queue.running else "ok",
+            model=str(description.get("model") or description.get("model_id") or ""),
+            device=str(description.get("device") or ""),
+            index=index,
+            queue={"running": queue.running, "waiting": queue.waiting, "max_waiting": queue.max_waiting},
+            advisor=description,
+        )
+
+    @router.post("/api/ask", response_model=AnswerOut, dependencies=keyed, responses=ERRORS, tags=["ask"])
+    async def ask(body: AskRequest, request: Request) -> AnswerOut:
+        """Answer one question from the knowledge base, with citations, or refuse honestly."""
+        try:
+            answer = await service.answer(
+                body.question, [m.model_dump() for m in body.history], request.is_disconnected
+            )
+        except QuestionRejected as exc:
+            raise _reject(exc) from None
+        except Busy as exc:
+            raise _busy(exc) from None
+        except ValueError as exc:  # the advisor's own validation, in its words
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+        if answer is None:  # the client is gone; nobody reads this
+            raise HTTPException(499, detail="Client closed the request.")
+        return answer_out(answer)
+
+    @router.post(
+        "/api/ask/stream",
+        dependencies=keyed,
+        responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "SSE stream"}},
+        tags=["ask"],
+    )
+    async def ask_stream(body: AskRequest) -> StreamingResponse:
+        """Server-sent events: `delta` events ({"text": piece}) while the model writes, then one `answer`
+        event with the checked Answer (authoritative: its text may differ from the concatenated deltas),
+        or an `error` event."""
+        try:
+            deltas = service.deltas(body.question, [m.model_dump() for m in body.history])
+        except QuestionRejected as exc:
+            raise _reject(exc) from None
+        _admit_or_503(service)
+
+        async def events() -> AsyncIterator[str]:
+            try:
+                async for delta in with_heartbeat(deltas, KEEPALIVE_S):
+                    if delta is None:
+                        yield ": keep-alive\n\n"
+                    elif delta.done:
+                        yield _sse("answer", answer_out(delta.answer).model_dump())
+                    elif delta.text:
+                        yield _sse("delta", {"text": delta.text})
+            except Busy as exc:
+                yield _sse("error", {"detail": str(exc), "retry_after_s": exc.retry_after_s})
+            except ValueError as exc:
+                yield _sse("error", {"detail": str(exc)})
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    @router.post(
+        "/v1/chat/completions",
+        response_model=Completion,
+        dependencies=keyed,
+        responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "With stream=true"}},
+        tags=["openai"],
+    )
+    async def chat_completions(body: CompletionRequest, request: Request):
+        """OpenAI-compatible chat completions (stream or not). The citations travel in the extra fields
+        `citations` and `founder_advisor` (the full Answer); in a stream, on the last chunk."""
+        question, history = _split_conversation(body.messages)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        if not body.stream:
+            try:
+                answer = await service.answer(question, history, request.is_disconnected)
+            except QuestionRejected as exc:
+                raise _reject(exc) from None
+            except Busy as exc:
+                raise _busy(exc) from None
+            except ValueError as exc:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
+            if answer is None:
+                raise HTTPException(499, detail="Client closed the request.")
+            out = answer_out(answer)
+            tokens = answer.timings.new_tokens
+            return Completion(
+                id=completion_id,
+                created=created,
+                model=answer.model_id,
+                choices=[CompletionChoice(message=CompletionMessage(content=answer.text))],
+                usage=CompletionUsage(completion_tokens=tokens, total_tokens=tokens),
+                citations=out.citations,
+                founder_advisor=out,
+            )
+
+        try:
+            deltas = service.deltas(question, history)
+        except QuestionRejected as exc:
+            raise _reject(exc) from None
+        _admit_or_503(service)
+
+        def chunk(delta: dict, finish: str | None = None, **extra: object) -> str:
+            payload = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model_name,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+            return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+        description = await service.describe()
+        model_name = str(description.get("model") or description.get("model_id") or "founder-advisor")
+
+        async def events() -> AsyncIterator[str]:
+            streamed = ""
+            yield chunk({"role": "assistant", "content": ""})
+            try:
+                async for delta in with_heartbeat(deltas, KEEPALIVE_S):
+                    if delta is None:
+                        yield ": keep-alive\n\n"
+                    elif not delta.done:
+                        if delta.text:
+                            streamed += delta.text
+                            yield chunk({"content": delta.text})
+                    else:
+                        final = delta.answer
+                        rest = _completion_tail(streamed, final.text)
+                        out = answer_out(final).model_dump()
+                        yield chunk(
+                            {"content": rest} if rest else {},
+                            "stop",
+                            citations=out["citations"],
+                            founder_advisor=out,
+                        )
+            except Busy as exc:
+                yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'busy'}})}\n\n"
+            except ValueError as exc:
+                yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'invalid_request'}})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
+    @router.get("/v1/models", dependencies=keyed, tags=["openai"])
+    async def models() -> dict:
+        """OpenAI-compatible model list (one model: the one this server answers with)."""
+        description = await service.describe()
+        name = str(description.get("model") or description.get("model_id") or "founder-advisor")
+        return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "founder-advisor"}]}
+
+    @router.get("/portal", include_in_schema=False)
+    async def portal() -> FileResponse:
+        """An example incubator portal page that embeds the chat (see docs/api.md)."""
+        return FileResponse(portal_page, media_type="text/html")
+
+    return router

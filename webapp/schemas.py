@@ -1,0 +1,138 @@
+"""The JSON contract of the HTTP API (pydantic models: they also make the OpenAPI schema).
+
+Only this module turns the advisor's plain dataclasses into JSON, so the wire format is defined once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ChatMessage(BaseModel):
+    role: Literal["user", "assistant", "system"] = Field(description="Who wrote the message.")
+    content: str = Field(description="The message text.")
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="The founder's question, in Chinese or English.")
+    history: list[ChatMessage] = Field(
+        default_factory=list,
+        description="Earlier turns of the conversation, oldest first (for follow-up questions).",
+    )
+
+
+class CitationOut(BaseModel):
+    n: int = Field(description="The number of the `[n]` marker in the answer text.")
+    chunk_id: str
+    section: str = Field(description="Heading path of the cited section, e.g. '… › 5.3 … › 5.3.2 …'.")
+    source: str = Field(description="Source document (file name in the knowledge base).")
+    quote: str = Field(description="The supporting span, in the source's original language.")
+
+
+class TimingsOut(BaseModel):
+    retrieve_ms: float = 0.0
+    first_token_ms: float = 0.0
+    total_ms: float = 0.0
+    new_tokens: int = 0
+    tokens_per_s: float = 0.0
+
+
+class AnswerOut(BaseModel):
+    question: str
+    text: str = Field(description="The checked answer, with `[n]` citation markers.")
+    language: str = Field(description="'zh' or 'en': the language of the question and the answer.")
+    refused: bool = Field(description="True when the knowledge base does not cover the question.")
+    refusal_reason: str = Field(
+        "", description="'', 'weak_retrieval', 'unsupported', 'off_topic' or 'instructions'."
+    )
+    topic: str = Field(description="team, business_model, pricing, risk or other.")
+    citations: list[CitationOut]
+    supported_fraction: float = Field(0.0, description="Share of answer sentences backed by their citations.")
+    standalone_question: str = Field("", description="The question as rewritten with the history for search.")
+    timings: TimingsOut
+    model_id: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "busy"] = Field(description="'busy' while a generation runs.")
+    model: str
+    device: str
+    index: dict[str, Any] = Field(default_factory=dict, description="Index counts (documents, chunks).")
+    queue: dict[str, int] = Field(default_factory=dict, description="running, waiting, max_waiting.")
+    advisor: dict[str, Any] = Field(default_factory=dict, description="Everything the advisor describes.")
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def answer_out(answer: Any) -> AnswerOut:
+    """The advisor's Answer dataclass as the API's JSON model."""
+    t = answer.timings
+    return AnswerOut(
+        question=answer.question,
+        text=answer.text,
+        language=answer.language,
+        refused=answer.refused,
+        refusal_reason=answer.refusal_reason,
+        topic=answer.topic,
+        citations=[
+            CitationOut(n=c.n, chunk_id=c.chunk_id, section=c.section, source=c.source, quote=c.quote)
+            for c in answer.citations
+        ],
+        supported_fraction=answer.grounding.supported_fraction,
+        standalone_question=answer.standalone_question,
+        timings=TimingsOut(
+            retrieve_ms=t.retrieve_ms,
+            first_token_ms=t.first_token_ms,
+            total_ms=t.total_ms,
+            new_tokens=t.new_tokens,
+            tokens_per_s=t.tokens_per_s,
+        ),
+        model_id=answer.model_id,
+    )
+
+
+# --- OpenAI-compatible chat completions ------------------------------------------------------------
+
+
+class CompletionRequest(BaseModel):
+    model: str | None = Field(None, description="Ignored: the server answers with its configured model.")
+    messages: list[ChatMessage] = Field(
+        description="The conversation; the last user message is the question."
+    )
+    stream: bool = False
+    temperature: float | None = Field(
+        None, description="Accepted for compatibility; the server's setting wins."
+    )
+    max_tokens: int | None = Field(None, description="Accepted for compatibility; the server's setting wins.")
+
+
+class CompletionMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class CompletionChoice(BaseModel):
+    index: int = 0
+    message: CompletionMessage
+    finish_reason: Literal["stop"] = "stop"
+
+
+class CompletionUsage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class Completion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: CompletionUsage
+    citations: list[CitationOut] = Field(description="Extra field: the sources behind the `[n]` markers.")
+    founder_advisor: AnswerOut = Field(description="Extra field: the full checked Answer.")
