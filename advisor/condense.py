@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 
 from advisor.generate import Generator, Message
+from advisor.language import detect_language
 from advisor.lexical import tokenize
 from config import Settings
 
@@ -96,7 +97,7 @@ def condense_question(
     from advisor.prompting import condense_messages  # the prompt templates' owner
 
     recent = recent_history(history, settings)
-    if not recent:
+    if not recent or not looks_like_follow_up(question):
         return question
     messages = condense_messages(question, recent, language)
     reply = "".join(generator.stream(messages, CONDENSE_MAX_NEW_TOKENS, 0.0, stop_event))
@@ -111,6 +112,30 @@ def condense_question(
         log.info("condensed question %r dropped the follow-up %r; searching the follow-up", rewrite, question)
         return question
     return rewrite
+
+
+_ZH_FOLLOW_UP = re.compile(
+    r"^(那|那么|还有|另外|然后|再|而|也|以及|如果是)|[呢吗]\s*[？?]?$|它|他们|她们|这个|那个|这些|那些|上述|刚才|前面|以上|这样|这种"
+)
+_EN_FOLLOW_UP = re.compile(
+    r"^(and|what about|how about|also|then|so|but|or|same|why|how come)\b"
+    r"|\b(it|its|they|them|their|that|those|these|this|there|such|same|former|latter|above|previous)\b",
+    re.IGNORECASE,
+)
+SHORT_QUESTION_WORDS = 3
+
+
+def looks_like_follow_up(question: str) -> bool:
+    """True when the question leans on the conversation: an opener like "那"/"and", an anaphor
+    ("它", "those"), or too few words to stand alone ("why?", "为什么？").
+
+    Any other question is searched as asked, without a rewrite: a small model rewriting a standalone
+    question adds latency and can only damage it (measured: it turned "GTP.ai" into "GPT.ai").
+    """
+    text = question.strip()
+    if detect_language(text) == "zh":
+        return bool(_ZH_FOLLOW_UP.search(text)) or len(tokenize(text)) < 2
+    return bool(_EN_FOLLOW_UP.search(text)) or len(text.split()) <= SHORT_QUESTION_WORDS
 
 
 def keeps_the_point(follow_up: str, rewrite: str) -> bool:

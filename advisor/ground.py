@@ -10,9 +10,11 @@ Rules (decided here, tested in tests/advisor/test_ground.py):
 * One line is one point: a sentence without markers of its own takes those of its line (the next cited
   sentence on the line, else the previous one), so "- 基础版每月1000元；专业版每月5000元。[2]" and
   "- [2] 基础版…；专业版…。" are both checked as wholly citing [2].
-* A sentence without citations (its own or its line's) is unsupported, unless it is non-factual: a heading or lead-in (ends with
-  a colon, a markdown heading, a bold-only label), a courtesy line ("希望对你有帮助", "hope this helps"),
-  or too short to assert anything (< 3 content words). Non-factual sentences get no verdict and do not
+* A factual sentence without citations (its own or its line's) is attributed post hoc to the retrieved
+  passage that best supports it (the marker is added, as below); if none does, it is unsupported. A
+  non-factual sentence needs no citation: a heading or lead-in (ends with a colon, a markdown heading, a
+  bold-only label), a courtesy line ("希望对你有帮助", "hope this helps"), or too short to assert anything
+  (< 3 content words). Non-factual sentences get no verdict and do not
   count in supported_fraction, so a scaffold heading can neither sink nor pad an answer.
 * supported_fraction = supported / checked sentences (0.0 when nothing was checked: an answer that asserts
   nothing is no answer). Below settings.min_supported_fraction the advisor refuses instead.
@@ -136,13 +138,14 @@ def check_answer(
     for sentence in split_answer(text):
         if not sentence.cited and is_non_factual(sentence):
             continue
-        meant_to_cite = bool(sentence.cited)
         cited = tuple(n for n in sentence.cited if 1 <= n <= n_sources)
         shown = clean_markers(sentence.text, n_sources)  # also normalises 【1】 and [1, 2]
         score = 0.0
         if cited:
             score = float(checker.score(sentence.claim, [passage_text(hits[n - 1].chunk) for n in cited]))
-        if meant_to_cite and score < threshold:
+        if score < threshold:
+            # Cited to the wrong passage, or not cited at all (small models often drop the markers,
+            # in English answers especially): attribute the claim to the passage that supports it.
             better = _better_source(sentence, hits, checker, threshold)
             if better is not None:
                 cited, score = (better[0],), better[1]

@@ -12,6 +12,8 @@ Checkers, by `settings.grounding_checker`:
                 (support_llm.py): seconds per claim on 2 CPU cores.
 * ``ensemble``  a logistic regression over the component scores, fitted on the dev sets
                 (support_ensemble.py, weights in support_ensemble.json).
+* ``auto``      lexical within one language, embedding across languages (an English answer sentence
+                citing a Chinese passage shares no words with it; overlap cannot judge it, e5 can).
 * ``nli``       no NLI / cross-encoder model can be installed offline from PyPI here: a clear error.
 """
 
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from config import Settings
     from indexing.embedders import Embedder
 
-CHECKER_NAMES = ("lexical", "embedding", "nli", "llm", "ensemble")
+CHECKER_NAMES = ("auto", "lexical", "embedding", "nli", "llm", "ensemble")
 
 
 class SupportChecker(Protocol):
@@ -102,6 +104,13 @@ def make_checker(
     when omitted, the configured one is built (advisor.generate.make_generator / indexing.make_embedder).
     """
     which = name or settings.grounding_checker
+    if which == "auto":
+        from advisor.support_embedding import EmbeddingChecker
+        from advisor.support_lexical import LexicalChecker
+
+        return LanguageRoutedChecker(
+            LexicalChecker(), EmbeddingChecker(embedder or _configured_embedder(settings))
+        )
     if which == "lexical":
         from advisor.support_lexical import LexicalChecker
 
@@ -125,6 +134,24 @@ def make_checker(
             "or 'lexical'."
         )
     raise ValueError(f"unknown grounding checker {which!r}; choose one of {', '.join(CHECKER_NAMES)}")
+
+
+class LanguageRoutedChecker:
+    """One checker for claims in the passages' language, another for claims across languages."""
+
+    name = "auto"
+
+    def __init__(self, same_language: SupportChecker, cross_language: SupportChecker):
+        self.same_language = same_language
+        self.cross_language = cross_language
+
+    def score(self, claim: str, passages: Sequence[str]) -> float:
+        from advisor.language import detect_language
+
+        claim, passages = check_inputs(claim, passages)
+        if passages and detect_language(claim) != detect_language("\n".join(passages)):
+            return self.cross_language.score(claim, passages)
+        return self.same_language.score(claim, passages)
 
 
 def _configured_embedder(settings: Settings) -> Embedder:

@@ -36,6 +36,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "embed_backend": "sentence-transformers",
         "embed_model": "offline:multilingual-e5-small",
         "device": "cpu",
+        "grounding_checker": "auto",
     },
     "gpu": {
         "llm_backend": "transformers",
@@ -44,6 +45,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "embed_backend": "sentence-transformers",
         "embed_model": "BAAI/bge-m3",
         "device": "auto",
+        "grounding_checker": "auto",
     },
     "test": {
         "llm_backend": "scripted",
@@ -143,8 +145,10 @@ class Settings(BaseSettings):
     llm_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp (default: cores).")
 
     # --- grounding gate -----------------------------------------------------------------------
-    grounding_checker: Literal["lexical", "embedding", "nli", "llm", "ensemble"] = Field(
-        "lexical", description="How answer sentences are checked against the passages they cite."
+    grounding_checker: Literal["auto", "lexical", "embedding", "nli", "llm", "ensemble"] = Field(
+        "lexical",
+        description="How answer sentences are checked against the passages they cite; auto = lexical "
+        "within a language, embedding across languages.",
     )
     support_threshold: float = Field(
         0.5, ge=0, le=1, description="Score at which a sentence counts as supported."

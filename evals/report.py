@@ -65,8 +65,7 @@ def compare(
     if not previous:
         return {"baseline": None, "metrics": [], "regressions": [], "warnings": []}
     warnings = []
-    cur_ids = {r["id"] for r in current.get("rows", [])}
-    prev_ids = {r["id"] for r in previous.get("rows", [])}
+    cur_ids, prev_ids = _measured_ids(current), _measured_ids(previous)
     if cur_ids != prev_ids:
         warnings.append(
             f"the baseline ran a different set of cases ({len(prev_ids)} vs {len(cur_ids)}, "
@@ -105,6 +104,11 @@ def compare(
         "regressions": [r["metric"] for r in rows if r["regression"]],
         "warnings": warnings,
     }
+
+
+def _measured_ids(result: dict[str, Any]) -> set[str]:
+    # Rows that produced a figure (retrieved or answered); skipped and empty rows do not make two runs differ.
+    return {r["id"] for r in result.get("rows", []) if "rr" in r or "refused" in r}
 
 
 def write_reports(

@@ -300,3 +300,10 @@ def test_the_follow_ups_own_words_decide_the_topic(make_fake_advisor):
         "那风险呢？", history=[{"role": "user", "content": "AI大模型创业公司应该采用哪些定价策略？"}]
     )
     assert answer.topic == "risk"
+
+
+def test_a_standalone_question_with_history_is_not_rewritten(make_fake_advisor):
+    adv, gen = make_fake_advisor(pricing_reply)
+    history = [{"role": "user", "content": "如何激励创业团队成员？"}, {"role": "assistant", "content": "……"}]
+    answer = adv.ask("AI大模型创业公司应该采用哪些定价策略？", history=history)
+    assert len(gen.calls) == 1 and answer.standalone_question == answer.question

@@ -186,3 +186,13 @@ def test_a_claim_whose_marker_points_nowhere_is_re_pointed_too(chunks):
     assert [(s.cited, s.supported) for s in result.grounding.sentences] == [((2,), True), ((), False)]
     assert "[6]" not in result.text and "[9]" not in result.text
     assert result.text.startswith("- 法律风险：如知识产权侵权、合同纠纷等。[2]")
+
+
+def test_an_uncited_sentence_is_attributed_to_the_passage_that_supports_it(chunks):
+    # Small models often drop the markers; the claim is still in the knowledge base, so the gate cites it.
+    hits = _hits(chunks, RISK, PRICING)
+    result = _gate("价值导向定价：根据用户对产品或服务的价值感知，设定价格。", hits)
+    (verdict,) = result.grounding.sentences
+    assert verdict.supported and verdict.cited == (2,)
+    assert result.text.endswith("[2]")
+    assert [c.section for c in result.citations] == [PRICING]

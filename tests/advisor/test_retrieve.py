@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from advisor.condense import clean_rewrite, estimate_tokens, recent_history
+from advisor.condense import clean_rewrite, estimate_tokens, looks_like_follow_up, recent_history
 from advisor.generate import ScriptedGenerator
 from advisor.retrieve import HybridRetriever, llm_translator
 from indexing import HashEmbedder, VectorIndex
@@ -128,3 +128,21 @@ def test_the_rewrite_is_cleaned_of_labels_and_quotes():
     assert clean_rewrite("改写后的问题：“AI创业有哪些风险？”\n解释：……") == "AI创业有哪些风险？"
     assert clean_rewrite('Standalone question: "What about pricing?"') == "What about pricing?"
     assert clean_rewrite("\n\n") == ""
+
+
+@pytest.mark.parametrize(
+    ("question", "follow_up"),
+    [
+        ("那风险呢？", True),
+        ("它的缺点是什么？", True),
+        ("为什么？", True),
+        ("And how should we handle the risks?", True),
+        ("How do we handle those?", True),
+        ("Why?", True),
+        ("AI大模型创业公司应该采用哪些定价策略？", False),
+        ("GTP.ai为什么失败了？", False),
+        ("How do I do market research for my product?", False),
+    ],
+)
+def test_only_questions_that_lean_on_the_conversation_are_rewritten(question, follow_up):
+    assert looks_like_follow_up(question) is follow_up
