@@ -48,7 +48,10 @@ install-dev: $(DEV_STAMP)
 index: install
 	FA_PROFILE=$(PROFILE) $(BIN)/python -m indexing build
 
-run: index
+# prepare: assemble the offline model and build the index if it is missing (`make index` or
+# `python -m indexing build` picks up documents added to knowledge/ later).
+run: install
+	FA_PROFILE=$(PROFILE) $(BIN)/python -m advisor prepare
 	FA_PROFILE=$(PROFILE) $(BIN)/python app.py
 
 test: install-dev

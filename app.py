@@ -7,6 +7,7 @@ Routes and UI live in webapp/; this file only composes them. The HTTP contract i
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,13 @@ def main() -> None:
     import uvicorn
 
     settings = get_settings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    from advisor import build_advisor
+
+    advisor = build_advisor(settings)
+    # Warm the models in the background: the server answers health checks at once, and the first
+    # question waits for the warm-up (the advisor's lock) instead of paging in weights itself.
+    threading.Thread(target=advisor.warm_up, name="warm-up", daemon=True).start()
+    uvicorn.run(create_app(settings, advisor=advisor), host=settings.host, port=settings.port)
 
 
 if __name__ == "__main__":

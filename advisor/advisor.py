@@ -91,6 +91,18 @@ class Advisor:
             finally:
                 stop.set()  # also reached on GeneratorExit: the backend stops producing tokens
 
+    def warm_up(self) -> None:
+        """Touch every model once, so the first founder does not wait for weights to page in.
+
+        A GGUF model is memory-mapped: its first prompt reads ~1 GB from disk and the embedder builds its
+        graph on its first call. One tiny question-free pass through each costs seconds now instead of
+        minutes on the first real answer.
+        """
+        self.embedder.embed(["warm-up"], kind="query")
+        with self._lock:
+            for _ in self.generator.stream([{"role": "user", "content": "hi"}], 1, 0.0):
+                pass
+
     def describe(self) -> dict[str, Any]:
         """What is running: model, device, quantisation, embedder, index counts, checker, retrieval."""
         s = self.settings

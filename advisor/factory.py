@@ -46,11 +46,8 @@ def build_advisor(
 
 
 def _load_configured_index(settings: Settings, embedder: Embedder) -> VectorIndex:
-    if not settings.index_dir.exists():
-        raise AdvisorSetupError(
-            f"No index at {settings.index_dir}. Build it from {settings.knowledge_dir} with "
-            "`python -m indexing build` (or `make index`)."
-        )
+    # No existence check here: load_index falls back to index.prev when a crash left index/ missing,
+    # and says "run `python -m indexing build`" when there is neither.
     try:
         return load_index(settings.index_dir, embedder=embedder, device=settings.device)
     except IndexLoadError as exc:  # mismatch or corruption: the message already names the fix

@@ -307,3 +307,10 @@ def test_a_standalone_question_with_history_is_not_rewritten(make_fake_advisor):
     history = [{"role": "user", "content": "如何激励创业团队成员？"}, {"role": "assistant", "content": "……"}]
     answer = adv.ask("AI大模型创业公司应该采用哪些定价策略？", history=history)
     assert len(gen.calls) == 1 and answer.standalone_question == answer.question
+
+
+def test_warm_up_runs_the_generator_once_and_answers_still_work(make_fake_advisor):
+    adv, generator = make_fake_advisor(["成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]"])
+    adv.warm_up()
+    assert generator.calls == [[{"role": "user", "content": "hi"}]]
+    assert adv.ask("有哪些定价策略？").text  # the lock was released
