@@ -17,7 +17,9 @@ Rules (decided here, tested in tests/advisor/test_ground.py):
   (< 3 content words). Non-factual sentences get no verdict and do not
   count in supported_fraction, so a scaffold heading can neither sink nor pad an answer.
 * supported_fraction = supported / checked sentences (0.0 when nothing was checked: an answer that asserts
-  nothing is no answer). Below settings.min_supported_fraction the advisor refuses instead.
+  nothing is no answer). Below settings.min_supported_fraction the advisor refuses instead, unless at
+  least settings.min_supported_sentences sentences are supported: then the unsupported ones are removed
+  (whatever the policy) and the grounded rest is shown.
 * A cited sentence its passages do not support, but another retrieved passage does, is re-pointed at
   that passage (the marker is rewritten): the claim is in the knowledge base, only the number was wrong.
 * settings.unsupported_policy: "flag" keeps the text (verdicts are in Answer.grounding), "mark" appends
@@ -133,8 +135,7 @@ def check_answer(
     text = raw_text
     n_sources = len(hits)
     threshold = settings.support_threshold
-    verdicts: list[SentenceSupport] = []
-    edits: list[tuple[AnswerSentence, str | None]] = []  # sentence -> its new text (None: remove it)
+    checked: list[tuple[AnswerSentence, SentenceSupport]] = []
     for sentence in split_answer(text):
         if not sentence.cited and is_non_factual(sentence):
             continue
@@ -151,17 +152,26 @@ def check_answer(
                 cited, score = (better[0],), better[1]
                 shown = _with_markers(sentence.text, cited)
         supported = bool(cited) and score >= threshold
-        verdicts.append(SentenceSupport(sentence=shown, cited=cited, score=score, supported=supported))
-        if not supported and settings.unsupported_policy == "remove":
-            edits.append((sentence, None))
-        elif not supported and settings.unsupported_policy == "mark":
-            edits.append((sentence, f"{shown} {UNSUPPORTED_MARK}"))
-        elif shown != sentence.text:
-            edits.append((sentence, shown))
+        checked.append((sentence, SentenceSupport(shown, cited, score, supported)))
 
-    fraction = sum(v.supported for v in verdicts) / len(verdicts) if verdicts else 0.0
+    verdicts = [verdict for _, verdict in checked]
+    n_supported = sum(v.supported for v in verdicts)
+    fraction = n_supported / len(verdicts) if verdicts else 0.0
+    # A mostly invented answer is refused, unless enough of it is grounded to stand on its own: then the
+    # invented sentences are cut (whatever the policy) and the founder gets only what the sources say.
+    too_little = fraction < settings.min_supported_fraction
+    salvage = too_little and n_supported >= settings.min_supported_sentences
+    policy = "remove" if salvage else settings.unsupported_policy
+    edits: list[tuple[AnswerSentence, str | None]] = []  # sentence -> its new text (None: remove it)
+    for sentence, verdict in checked:
+        if not verdict.supported and policy == "remove":
+            edits.append((sentence, None))
+        elif not verdict.supported and policy == "mark":
+            edits.append((sentence, f"{verdict.sentence} {UNSUPPORTED_MARK}"))
+        elif verdict.sentence != sentence.text:
+            edits.append((sentence, verdict.sentence))
     # Markers pointing nowhere outside the checked sentences (headings, stray "[7]" lines) go too.
-    shown_text = clean_markers(_rewrite(text, edits), n_sources)
+    shown_text = _drop_bare_marker_lines(clean_markers(_rewrite(text, edits), n_sources))
     cited_by: dict[int, list[str]] = {}
     for sentence in split_answer(shown_text):
         for n in sentence.cited:
@@ -170,8 +180,15 @@ def check_answer(
         text=shown_text,
         grounding=Grounding(sentences=tuple(verdicts), supported_fraction=fraction, checker=checker.name),
         citations=build_citations(cited_by, hits),
-        refuse=fraction < settings.min_supported_fraction,
+        refuse=too_little and not salvage,
     )
+
+
+def _drop_bare_marker_lines(text: str) -> str:
+    """Lines that hold only markers ("  [1] [3] [4]") cite nothing: a small model's stutter, not a claim."""
+    lines = text.split("\n")
+    kept = [line for line in lines if not (MARKER.search(line) and not re.search(r"\w", strip_markers(line)))]
+    return "\n".join(kept).strip()
 
 
 def _better_source(

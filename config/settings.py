@@ -156,6 +156,12 @@ class Settings(BaseSettings):
     min_supported_fraction: float = Field(
         0.5, ge=0, le=1, description="Below this share of supported sentences the answer becomes a refusal."
     )
+    min_supported_sentences: int = Field(
+        2,
+        ge=1,
+        description="An answer below min_supported_fraction keeps this many or more supported sentences "
+        "(its unsupported ones removed) instead of becoming a refusal.",
+    )
     unsupported_policy: Literal["flag", "mark", "remove"] = Field(
         "mark", description="What happens to unsupported sentences in the shown text."
     )

@@ -116,7 +116,8 @@ ANSWER = (
 
 def test_the_gate_checks_each_sentence_and_marks_the_unsupported_ones(chunks):
     hits = _hits(chunks, PRICING, PRICING_CASE)
-    result = _gate(ANSWER, hits, unsupported_policy="mark")
+    # 2 of 5 supported: with salvaging out of reach the policy itself decides what is shown.
+    result = _gate(ANSWER, hits, unsupported_policy="mark", min_supported_sentences=10)
     verdicts = {s.sentence: s.supported for s in result.grounding.sentences}
     assert verdicts["- 成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]"]
     assert not verdicts["- 创业公司应该把价格定为竞争对手的一半，这样一定能赢得整个市场。"]  # no citation
@@ -196,3 +197,21 @@ def test_an_uncited_sentence_is_attributed_to_the_passage_that_supports_it(chunk
     assert verdict.supported and verdict.cited == (2,)
     assert result.text.endswith("[2]")
     assert [c.section for c in result.citations] == [PRICING]
+
+
+def test_a_mostly_unsupported_answer_keeps_its_grounded_sentences_when_there_are_enough(chunks):
+    hits = _hits(chunks, PRICING, PRICING_CASE)
+    kept = _gate(ANSWER, hits, unsupported_policy="mark", min_supported_sentences=2)
+    assert not kept.refuse and UNSUPPORTED_MARK not in kept.text  # the invented sentences are cut
+    assert "竞争对手的一半" not in kept.text and "翻三倍" not in kept.text
+    assert "成本导向定价" in kept.text and "价值导向定价" in kept.text
+    assert kept.grounding.supported_fraction == 0.4  # the verdicts still tell the whole story
+    refused = _gate(ANSWER, hits, min_supported_sentences=3)
+    assert refused.refuse
+
+
+def test_a_line_of_bare_markers_is_dropped_from_the_shown_text(chunks):
+    hits = _hits(chunks, PRICING, PRICING_CASE)
+    result = _gate("- 成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]\n  [1] [2]", hits)
+    assert result.text == "- 成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]"
+    assert [c.n for c in result.citations] == [1]
