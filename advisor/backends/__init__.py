@@ -35,6 +35,17 @@ class GenerationStats:
     stopped: bool  # ended early because stop_event was set or the consumer went away
 
 
+class ReportsUsage:
+    """`last_usage` in OpenAI's shape, derived from `last_stats` (the app's /v1 route reports it)."""
+
+    last_stats: GenerationStats | None = None
+
+    @property
+    def last_usage(self) -> dict[str, int] | None:
+        s = self.last_stats
+        return None if s is None else {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.new_tokens}
+
+
 class StreamMeter:
     """Times one streamed answer: first piece, token count, decode speed; logs it once at the end."""
 

@@ -24,7 +24,7 @@ from transformers import (
     TextIteratorStreamer,
 )
 
-from advisor.backends import GenerationError, GenerationStats, StreamMeter
+from advisor.backends import GenerationError, GenerationStats, ReportsUsage, StreamMeter
 from config import Settings
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class _Watch(StoppingCriteria):
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
-class TransformersGenerator:
+class TransformersGenerator(ReportsUsage):
     """Streams answers from a causal LM loaded with transformers, using the tokenizer's chat template."""
 
     def __init__(
@@ -124,11 +124,6 @@ class TransformersGenerator:
             repeat_penalty=settings.llm_repeat_penalty,
             context_tokens=settings.llm_context_tokens,
         )
-
-    @property
-    def last_usage(self) -> dict[str, int] | None:
-        s = self.last_stats
-        return None if s is None else {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.new_tokens}
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -20,7 +20,7 @@ from typing import Any
 
 import xllamacpp as xl
 
-from advisor.backends import GenerationError, GenerationStats, StreamMeter
+from advisor.backends import GenerationError, GenerationStats, ReportsUsage, StreamMeter
 from advisor.offline_models import quantization_of, resolve_model_file
 from config import Settings
 
@@ -63,7 +63,7 @@ def _load_server(model_path: str, n_ctx: int, threads: int, gpu_layers: int) -> 
     return server, params.cpuparams.n_threads
 
 
-class LlamaCppGenerator:
+class LlamaCppGenerator(ReportsUsage):
     """Streams answers from a GGUF model; the model is loaded once and kept."""
 
     def __init__(
@@ -101,11 +101,6 @@ class LlamaCppGenerator:
             device=settings.device,
             quantization=quantization_of(settings.llm_model),
         )
-
-    @property
-    def last_usage(self) -> dict[str, int] | None:
-        s = self.last_stats
-        return None if s is None else {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.new_tokens}
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -17,13 +17,13 @@ import httpx
 import openai
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from advisor.backends import GenerationError, GenerationStats, StreamMeter
+from advisor.backends import GenerationError, GenerationStats, ReportsUsage, StreamMeter
 from config import Settings
 
 log = logging.getLogger(__name__)
 
 
-class OpenAIHTTPGenerator:
+class OpenAIHTTPGenerator(ReportsUsage):
     """Streams chat completions from an OpenAI-compatible endpoint."""
 
     device = "remote"
@@ -64,11 +64,6 @@ class OpenAIHTTPGenerator:
             )
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         return cls(settings.llm_base_url, settings.llm_model, api_key=key)
-
-    @property
-    def last_usage(self) -> dict[str, int] | None:
-        s = self.last_stats
-        return None if s is None else {"prompt_tokens": s.prompt_tokens, "completion_tokens": s.new_tokens}
 
     def describe(self) -> dict[str, Any]:
         return {"backend": "openai", "base_url": self.base_url, "quantization": self.quantization}
