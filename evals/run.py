@@ -169,14 +169,8 @@ def evaluate_case(
     secret_texts: Sequence[str] = (),
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "id": case.id,
-        "dataset": case.dataset,
-        "lang": case.lang,
-        "topic": case.topic,
-        "kind": case.kind,
-        "question": case.question,
+        **_case_fields(case),
         "history_turns": len(case.history),
-        "should_refuse": case.should_refuse,
         "gold_sections": list(case.gold_sections),
     }
     t0 = time.perf_counter()
@@ -347,7 +341,8 @@ def run_suite(
     return {"summary": summarise(rows, retrieval_only=retrieval_only), "rows": rows}
 
 
-def _skipped(case: Case, why: str) -> dict[str, Any]:
+def _case_fields(case: Case) -> dict[str, Any]:
+    """What identifies a case in every report row, measured or skipped."""
     return {
         "id": case.id,
         "dataset": case.dataset,
@@ -356,8 +351,11 @@ def _skipped(case: Case, why: str) -> dict[str, Any]:
         "kind": case.kind,
         "question": case.question,
         "should_refuse": case.should_refuse,
-        "skipped": why,
     }
+
+
+def _skipped(case: Case, why: str) -> dict[str, Any]:
+    return {**_case_fields(case), "skipped": why}
 
 
 def system_prompt_texts(root: Path = PROJECT_ROOT) -> list[str]:
