@@ -7,6 +7,7 @@ Routes and UI live in webapp/; this file only composes them. The HTTP contract i
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from config import PROJECT_ROOT, Settings, get_settings
 from webapp.feedback import FeedbackLog
 from webapp.routes import api_router, install_error_handlers
-from webapp.security import add_cors
+from webapp.security import BlockRoutes, add_cors
 from webapp.service import ChatService
 from webapp.ui import build_ui
 
@@ -50,8 +51,14 @@ def create_app(settings: Settings | None = None, *, advisor: Any = None) -> Fast
         advisor, max_waiting=settings.max_queue, max_question_chars=settings.max_question_chars
     )
 
-    app = FastAPI(title="Founder Advisor API", version="1.0", description=API_DESCRIPTION)
+    app = FastAPI(
+        title="Founder Advisor API",
+        version="1.0",
+        description=API_DESCRIPTION,
+        max_body_size=settings.max_request_bytes,  # every route, Gradio's included
+    )
     add_cors(app, settings.cors_origins)
+    app.add_middleware(BlockRoutes)  # Gradio's upload, proxy and recording routes: unused, so closed
     install_error_handlers(app)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.include_router(api_router(service, api_key=api_key, portal_page=WEB_DIR / "portal.html"))
@@ -62,6 +69,9 @@ def create_app(settings: Settings | None = None, *, advisor: Any = None) -> Fast
     # api_open=False closes Gradio's direct REST route for queued events, so nothing skips the queue.
     # gradio_client always joins the queue, so the "chat" endpoint keeps working for it.
     demo.queue(api_open=False, max_size=settings.max_queue, default_concurrency_limit=1)
+    # Gradio keeps a copy of every component's config (and the chat) per browser session, for 10,000
+    # sessions by default: ~0.5 GB of memory that only grows with visitors. Cap it.
+    demo.state_session_capacity = settings.max_ui_sessions
     gr.mount_gradio_app(
         app,
         demo,
@@ -78,18 +88,40 @@ def create_app(settings: Settings | None = None, *, advisor: Any = None) -> Fast
     return app
 
 
-def main() -> None:
+EXIT_SETUP = 2  # the models or the index cannot be loaded (same code as `python -m advisor`)
+
+
+def main() -> int:
     import uvicorn
 
-    settings = get_settings()
-    from advisor import build_advisor
+    from advisor import AdvisorSetupError, build_advisor
 
-    advisor = build_advisor(settings)
-    # Warm the models in the background: the server answers health checks at once, and the first
-    # question waits for the warm-up (the advisor's lock) instead of paging in weights itself.
-    threading.Thread(target=advisor.warm_up, name="warm-up", daemon=True).start()
-    uvicorn.run(create_app(settings, advisor=advisor), host=settings.host, port=settings.port)
+    settings = get_settings()
+    try:
+        advisor = build_advisor(settings)  # loads the models: a bad one fails here, before any port opens
+    except AdvisorSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, advisor=advisor), host=settings.host, port=settings.port)
+    )
+    warm_up_failed: list[BaseException] = []
+
+    def warm_up() -> None:
+        # Warm the models in the background: the server answers health checks at once, and the first
+        # question waits for the warm-up (the advisor's lock) instead of paging in weights itself. A model
+        # that loaded but cannot generate would leave a server that answers nothing: stop it instead.
+        try:
+            advisor.warm_up()
+        except Exception as exc:
+            warm_up_failed.append(exc)
+            print(f"error: the model failed its warm-up, stopping: {exc}", file=sys.stderr, flush=True)
+            server.should_exit = True
+
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
+    server.run()
+    return EXIT_SETUP if warm_up_failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,7 +9,9 @@ Order of decisions for one question, cheapest first, so no tokens are spent on w
 5. weak retrieval is refused without generation: "off_topic" when the question has nothing to do with
    founding or running a company, "weak_retrieval" when it does but the knowledge base lacks it;
 6. the model streams an answer from the numbered passages; the deltas go out as they come;
-7. the grounding gate (ground.py) checks every sentence; too little support -> refusal ("unsupported").
+7. an answer that shows the prompt's canary or a verbatim span of the instructions is refused
+   ("instructions"; guard.py holds back a possible canary while streaming, so it is never shown);
+8. the grounding gate (ground.py) checks every sentence; too little support -> refusal ("unsupported").
 
 The final delta carries the authoritative Answer: its text can differ from the streamed text (markers
 cleaned, unsupported sentences marked or removed, or the whole answer replaced by a refusal).
@@ -23,9 +25,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from advisor.condense import condense_question
-from advisor.generate import Generator, Message
+from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
-from advisor.guard import asks_for_instructions, is_in_domain
+from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
 from advisor.language import detect_language
 from advisor.retrieve import HybridRetriever
 from advisor.support import SupportChecker
@@ -100,7 +102,11 @@ class Advisor:
         """
         self.embedder.embed(["warm-up"], kind="query")
         with self._lock:
-            for _ in self.generator.stream([{"role": "user", "content": "hi"}], 1, 0.0):
+            # "en": a backend that masks CJK tokens in English answers prepares that mask now, not on the
+            # first English question.
+            for _ in stream_in_language(
+                self.generator, [{"role": "user", "content": "hi"}], 1, 0.0, None, "en"
+            ):
                 pass
 
     def describe(self) -> dict[str, Any]:
@@ -182,25 +188,44 @@ class Advisor:
             history=(),
             context_tokens=self.settings.llm_context_tokens,
             max_new_tokens=self.settings.llm_max_new_tokens,
+            canary=self.settings.prompt_canary,
         )
+        leak_guard = instruction_leak_guard(self.settings.prompt_canary)
         pieces: list[str] = []
+        streamed = False
         first_token_ms = 0.0
         t_gen = time.perf_counter()
-        for piece in self.generator.stream(
-            messages, self.settings.llm_max_new_tokens, self.settings.llm_temperature, stop
+        for piece in stream_in_language(
+            self.generator,
+            messages,
+            self.settings.llm_max_new_tokens,
+            self.settings.llm_temperature,
+            stop,
+            language,
         ):
             if not piece:
                 continue
             if not pieces:
                 first_token_ms = _ms(t0)
             pieces.append(piece)
-            yield AnswerDelta(text=piece)
+            shown = leak_guard.feed(piece)
+            if leak_guard.tripped:
+                stop.set()  # the answer will not be shown: no more tokens for it
+                break
+            if shown:
+                streamed = True
+                yield AnswerDelta(text=shown)
+        if tail := leak_guard.flush():
+            streamed = True
+            yield AnswerDelta(text=tail)
         new_tokens, tokens_per_s = _generation_figures(
             self.generator, len(pieces), time.perf_counter() - t_gen
         )
         raw = "".join(pieces)
-
-        gate = check_answer(raw, found.hits, self.checker, self.settings)
+        # Defence in depth: the model was told never to write the canary, so an answer showing it (or
+        # the instructions verbatim) followed an injected instruction; nothing of it can be trusted.
+        leaked = leak_guard.tripped or leak_guard.reveals(raw)
+        gate = None if leaked else check_answer(raw, found.hits, self.checker, self.settings)
         timings = Timings(  # total includes the gate: the reader waits for it too
             retrieve_ms=retrieve_ms,
             first_token_ms=first_token_ms,
@@ -208,6 +233,11 @@ class Advisor:
             new_tokens=new_tokens,
             tokens_per_s=tokens_per_s,
         )
+        if gate is None:
+            yield self._refusal(
+                base, "instructions", t0, retrieve_ms=retrieve_ms, timings=timings, streamed=streamed
+            )
+            return
         if gate.refuse:
             yield self._refusal(
                 base,
@@ -216,7 +246,7 @@ class Advisor:
                 retrieve_ms=retrieve_ms,
                 grounding=gate.grounding,
                 timings=timings,
-                streamed=bool(pieces),
+                streamed=streamed,
             )
             return
         answer = Answer(

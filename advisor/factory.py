@@ -6,6 +6,9 @@ a HashEmbedder, an in-memory VectorIndex) and the app, the CLI and the evals get
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from advisor.advisor import Advisor
 from advisor.generate import Generator
 from advisor.retrieve import HybridRetriever, cross_encoder_reranker, llm_translator
@@ -27,7 +30,9 @@ def build_advisor(
 ) -> Advisor:
     """An Advisor from the settings (default: the process settings); any part can be passed in instead."""
     settings = settings or get_settings()
-    embedder = embedder or make_embedder(settings)
+    if embedder is None:
+        with _setup_step(f"The embedding model {settings.embed_model!r} could not be loaded"):
+            embedder = make_embedder(settings)
     if index is None:
         index = _load_configured_index(settings, embedder)
     if generator is None:
@@ -35,7 +40,8 @@ def build_advisor(
         # for the offline GGUF model this is where it is assembled from its PyPI parts on first use.
         from advisor.generate import make_generator
 
-        generator = make_generator(settings)
+        with _setup_step(f"The language model {settings.llm_model!r} could not be loaded"):
+            generator = make_generator(settings)
     checker = make_checker(settings, generator=generator, embedder=embedder)
     reranker = cross_encoder_reranker(settings.reranker, settings.device) if settings.reranker else None
     translator = llm_translator(generator) if settings.translate_queries else None
@@ -43,6 +49,18 @@ def build_advisor(
     return Advisor(
         settings, generator=generator, embedder=embedder, index=index, checker=checker, retriever=retriever
     )
+
+
+@contextmanager
+def _setup_step(what: str) -> Iterator[None]:
+    """Turn a model that fails to load (missing, truncated or garbage file; missing package) into one
+    AdvisorSetupError whose message the app and the CLI print as a single line instead of a traceback."""
+    try:
+        yield
+    except AdvisorSetupError:
+        raise
+    except (RuntimeError, OSError, ValueError, ImportError) as exc:  # GenerationError, OfflineModelError, ...
+        raise AdvisorSetupError(f"{what}: {exc}") from exc
 
 
 def _load_configured_index(settings: Settings, embedder: Embedder) -> VectorIndex:

@@ -72,6 +72,24 @@ class EchoGenerator(ScriptedGenerator):
         super().__init__(lambda messages: messages[-1]["content"] if messages else "")
 
 
+def stream_in_language(
+    generator: Generator,
+    messages: Sequence[Message],
+    max_new_tokens: int,
+    temperature: float,
+    stop_event: threading.Event | None,
+    language: str,
+) -> Iterator[str]:
+    """`generator.stream`, told the answer's language when the generator can hold the output to it.
+
+    A backend that can (it sets `constrains_output_language = True` and takes a `language` keyword) masks
+    the other script's tokens; the others, fakes and remote servers included, keep the plain contract.
+    """
+    if getattr(generator, "constrains_output_language", False):
+        return generator.stream(messages, max_new_tokens, temperature, stop_event, language=language)
+    return generator.stream(messages, max_new_tokens, temperature, stop_event)
+
+
 # name -> (module, class with a from_settings(settings) constructor, what to pip install if it is missing)
 _BACKENDS: dict[str, tuple[str, str, str]] = {
     "llamacpp": ("advisor.backends.llamacpp", "LlamaCppGenerator", "xllamacpp"),
@@ -112,4 +130,5 @@ __all__ = [
     "Message",
     "ScriptedGenerator",
     "make_generator",
+    "stream_in_language",
 ]

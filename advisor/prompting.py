@@ -35,6 +35,7 @@ TOPICS = ("team", "business_model", "pricing", "risk", "other")
 # Defaults when the caller does not pass the configured values (the Settings field defaults).
 _DEFAULT_CONTEXT = Settings.model_fields["llm_context_tokens"].default
 _DEFAULT_MAX_NEW = Settings.model_fields["llm_max_new_tokens"].default
+_DEFAULT_CANARY = Settings.model_fields["prompt_canary"].default
 _PER_MESSAGE_TOKENS = 8  # chat-template markers around each message (<|im_start|>role ... <|im_end|>)
 _SAFETY_TOKENS = 32  # estimate error on top of the upper bound, and the generation-prompt header
 _MIN_PASSAGE_TOKENS = 60  # a passage cut shorter than this is noise: leave it out instead
@@ -161,6 +162,11 @@ def format_source(n: int, hit: Hit, language: str, text: str | None = None) -> s
 # --- the functions the advisor calls -------------------------------------------------------------------
 
 
+def system_prompt(language: str, canary: str = _DEFAULT_CANARY) -> str:
+    """The answer prompt's system message, with the deployment's canary (a leak shows it verbatim)."""
+    return _fill(load_template("system", language), canary=canary)
+
+
 def answer_messages(
     question: str,
     hits: Sequence[Hit],
@@ -170,6 +176,7 @@ def answer_messages(
     *,
     context_tokens: int = _DEFAULT_CONTEXT,
     max_new_tokens: int = _DEFAULT_MAX_NEW,
+    canary: str = _DEFAULT_CANARY,
 ) -> list[Message]:
     """System + (recent history) + a user message with the question and passages numbered 1..n.
 
@@ -180,7 +187,7 @@ def answer_messages(
     if not hits:
         raise PromptError("answer_messages needs at least one passage (refuse before asking the model).")
     scaffold = _scaffolds(language).get(topic) or _scaffolds(language).get("other", "")
-    system = {"role": "system", "content": load_template("system", language)}
+    system = {"role": "system", "content": system_prompt(language, canary)}
     past = _history_messages(history)
     template = load_template("answer", language)
 

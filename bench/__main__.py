@@ -21,10 +21,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bandwidth": ("bench.bandwidth", "memory bandwidth and the decode ceiling it implies"),
     "index": ("bench.index_bench", "index build time, chunks/s, size, peak memory; --chunk-sizes study"),
     "retrieval": ("bench.retrieval_bench", "hit@5 / MRR of the retrieval variants on gold-section questions"),
+    "reliability": (
+        "bench.reliability",
+        "100 users x 3 turns over HTTP, health under load, memory, dropped clients",
+    ),
+    "generation": (
+        "bench.generation",
+        "TTFT, decode vs bandwidth ceiling, end to end vs a plain llama-index pipeline",
+    ),
     "gpu": ("bench.gpu_bench", "FAISS GPU vs CPU and a 7B-shaped LM, bf16 vs nf4 (H200; --tiny runs on CPU)"),
 }
 # What a bare `python -m bench` runs, in order, each with its default options.
-DEFAULT_RUN: tuple[str, ...] = ("bandwidth",)
+DEFAULT_RUN: tuple[str, ...] = ("bandwidth", "generation")
 
 
 def _parser(chosen: str | None) -> argparse.ArgumentParser:

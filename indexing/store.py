@@ -31,6 +31,7 @@ from indexing.manifest import (
     CHUNKS_FILE,
     FAISS_FILE,
     FORMAT_VERSION,
+    MANIFEST_FILE,
     REBUILD_HINT,
     IndexLoadError,
     IndexMismatchError,
@@ -204,16 +205,28 @@ def _write_chunks(path: Path, chunks: Sequence[Chunk]) -> None:
 
 
 def _read_chunks(path: Path) -> list[Chunk]:
+    try:
+        # Split on "\n" only: JSON escapes it inside strings, but not U+2028 and the like, which
+        # str.splitlines() would also split on.
+        lines = path.read_bytes().decode("utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexLoadError(f"{path} is unreadable ({exc}): {REBUILD_HINT}.") from exc
     chunks = []
-    with path.open(encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, 1):
-            try:
-                chunks.append(Chunk(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as exc:
-                raise IndexLoadError(
-                    f"{path}:{line_no} is not a valid chunk ({exc}): {REBUILD_HINT}."
-                ) from exc
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline
+    for line_no, line in enumerate(lines, 1):
+        try:
+            chunks.append(Chunk(**json.loads(line)))
+        except (ValueError, TypeError) as exc:  # bad JSON, or not a chunk's fields
+            raise IndexLoadError(f"{path}:{line_no} is not a valid chunk ({exc}): {REBUILD_HINT}.") from exc
     return chunks
+
+
+def _fsync_file(path: Path) -> None:
+    # FAISS and write_text leave data in the page cache: a power cut after the swap could otherwise
+    # leave a renamed directory whose files are empty.
+    with path.open("rb+") as fh:
+        os.fsync(fh.fileno())
 
 
 def _fsync_dir(path: Path) -> None:
@@ -228,6 +241,12 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def remove_stale_temp_dirs(index_dir: Path) -> None:
+    """Delete half-written temp folders that a killed save left next to index_dir (call under the lock)."""
+    for stale in index_dir.parent.glob(f".{index_dir.name}{_TMP_MARK}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def save_index(index: VectorIndex, index_dir: Path, manifest: dict[str, Any]) -> None:
     """Build into a temp dir next to index_dir, verify it loads, then swap it in by renaming.
 
@@ -236,8 +255,7 @@ def save_index(index: VectorIndex, index_dir: Path, manifest: dict[str, Any]) ->
     """
     parent = index_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    for stale in parent.glob(f".{index_dir.name}{_TMP_MARK}*"):  # left by an earlier crash
-        shutil.rmtree(stale, ignore_errors=True)
+    remove_stale_temp_dirs(index_dir)
     tmp = parent / f".{index_dir.name}{_TMP_MARK}{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -254,6 +272,9 @@ def save_index(index: VectorIndex, index_dir: Path, manifest: dict[str, Any]) ->
             "files": {name: file_sha256(tmp / name) for name in (FAISS_FILE, CHUNKS_FILE)},
         }
         write_manifest(tmp, full)
+        for name in (FAISS_FILE, MANIFEST_FILE):  # chunks.jsonl was synced as it was written
+            _fsync_file(tmp / name)
+        _fsync_dir(tmp)
         _load_dir(tmp, embedder_id=index.embedder_id, dim=index.dim, device="cpu")  # verify before swap
         _swap_in(tmp, index_dir)
     finally:

@@ -33,6 +33,8 @@ class GenerationStats:
     total_s: float
     tokens_per_s: float  # decode speed: new tokens over the time after the first one
     stopped: bool  # ended early because stop_event was set or the consumer went away
+    drafted_tokens: int = 0  # speculative decoding: tokens proposed by the draft (llama.cpp prompt lookup)
+    accepted_draft_tokens: int = 0  # ... and how many of them the model confirmed
 
 
 class ReportsUsage:
@@ -71,6 +73,8 @@ class StreamMeter:
         cached_prompt_tokens: int = 0,
         tokens_per_s: float | None = None,
         stopped: bool = False,
+        drafted_tokens: int = 0,
+        accepted_draft_tokens: int = 0,
     ) -> GenerationStats:
         end = self._clock()
         first = (self._first or end) - self._start
@@ -91,6 +95,8 @@ class StreamMeter:
             total_s=end - self._start,
             tokens_per_s=tokens_per_s,
             stopped=stopped,
+            drafted_tokens=drafted_tokens,
+            accepted_draft_tokens=accepted_draft_tokens,
         )
         log.info(
             "answer generated: model=%s device=%s dtype=%s prompt_tokens=%d (cached %d) new_tokens=%d "

@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from advisor.backends import GenerationError, GenerationStats, ReportsUsage, StreamMeter
+from advisor.backends.output_script import cjk_token_ids
 from config import Settings
 
 log = logging.getLogger(__name__)
@@ -92,8 +93,11 @@ class TransformersGenerator(ReportsUsage):
         device: str = "auto",
         repeat_penalty: float = 1.1,
         context_tokens: int = 4096,
+        english_only_in_english: bool = True,
     ):
         self.model_id = model_id or str(model)
+        self.constrains_output_language = english_only_in_english
+        self._cjk_ids: list[int] | None = None
         self.device = resolve_device(device)
         dtype = dtype_for(self.device)
         qconfig = quantization_config(quantization, dtype)
@@ -123,7 +127,15 @@ class TransformersGenerator(ReportsUsage):
             device=settings.device,
             repeat_penalty=settings.llm_repeat_penalty,
             context_tokens=settings.llm_context_tokens,
+            english_only_in_english=settings.llm_english_only_in_english,
         )
+
+    def cjk_token_ids(self) -> list[int]:
+        """The tokenizer's CJK-writing ids, suppressed while answering in English."""
+        if self._cjk_ids is None:
+            vocabulary = self.tokenizer.convert_ids_to_tokens(list(range(len(self.tokenizer))))
+            self._cjk_ids = cjk_token_ids(vocabulary, self.tokenizer.all_special_ids)
+        return self._cjk_ids
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -153,6 +165,8 @@ class TransformersGenerator(ReportsUsage):
         max_new_tokens: int,
         temperature: float,
         stop_event: threading.Event | None = None,
+        *,
+        language: str | None = None,
     ) -> Iterator[str]:
         inputs = self._encode(messages)
         prompt_len = inputs["input_ids"].shape[-1]
@@ -167,6 +181,8 @@ class TransformersGenerator(ReportsUsage):
             sampling["temperature"] = temperature
         else:  # greedy: clear sampling defaults from generation_config so transformers does not warn
             sampling.update(temperature=None, top_p=None, top_k=None)
+        if language == "en" and self.constrains_output_language:
+            sampling["suppress_tokens"] = self.cjk_token_ids()
         failure: list[BaseException] = []
 
         def run() -> None:

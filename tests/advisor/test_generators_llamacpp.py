@@ -14,6 +14,7 @@ import pytest
 
 from advisor import offline_models as om
 from advisor.backends import GenerationError
+from advisor.backends.output_script import CJK_TEXT
 from config import Settings, settings_for_tests
 
 pytestmark = pytest.mark.slow
@@ -100,3 +101,44 @@ def test_first_token_logprobs(generator):
         [{"role": "user", "content": "Is Paris in France? Reply YES or NO."}], top_n=5
     )
     assert len(top) == 5 and max(top, key=top.get).strip().upper().startswith("Y")
+
+
+def test_an_english_answer_from_chinese_text_contains_no_chinese(generator):
+    # Without the mask this prompt makes the model copy Chinese terms; with it, only English can come out.
+    messages = [
+        {"role": "system", "content": "Answer in English, using the source."},
+        {
+            "role": "user",
+            "content": "Source: 常见的定价策略包括成本导向定价、价值导向定价和竞争导向定价。\n"
+            "Question: Name the pricing strategies in the source.",
+        },
+    ]
+    text = "".join(generator.stream(messages, max_new_tokens=40, temperature=0.0, language="en"))
+    assert text.strip() and not CJK_TEXT.search(text), text
+    cache = generator.model_path.parent / f"{generator.model_path.name}.cjk-tokens.json"
+    assert cache.is_file()  # the mask is computed once per model file and cached beside it
+    chinese = "".join(
+        generator.stream(
+            [*messages[:1], {"role": "user", "content": "用中文回答：定价策略有哪些？"}],
+            max_new_tokens=12,
+            temperature=0.0,
+            language="zh",
+        )
+    )
+    assert CJK_TEXT.search(chinese)  # the mask applies to English answers only
+
+
+def test_prompt_lookup_drafting_keeps_the_greedy_answer_and_drafts_from_the_prompt(generator):
+    from advisor.backends.llamacpp import LlamaCppGenerator
+
+    drafting = LlamaCppGenerator(generator.model_path, context_tokens=1024, draft_tokens=8)
+    plain = LlamaCppGenerator(generator.model_path, context_tokens=1024, draft_tokens=0)
+    messages = [
+        {"role": "system", "content": "Copy the user's text exactly, then stop."},
+        {"role": "user", "content": "成本导向定价：根据产品或服务的成本，加上一定的利润，确定价格。"},
+    ]
+    drafted = "".join(drafting.stream(messages, 40, 0.0))
+    assert drafted == "".join(plain.stream(messages, 40, 0.0))
+    stats = drafting.last_stats
+    assert stats.drafted_tokens > 0 and 0 < stats.accepted_draft_tokens <= stats.drafted_tokens
+    assert drafting.describe()["draft_tokens"] == 8

@@ -189,3 +189,16 @@ def test_nf4_on_cuda_uses_bf16_compute(tiny_model_dir):
     gen = TransformersGenerator(tiny_model_dir, quantization="nf4", device="cuda")
     assert gen.device == "cuda" and gen.model.dtype == torch.bfloat16
     assert list(gen.stream(MESSAGES, max_new_tokens=6, temperature=0.0))
+
+
+def test_an_english_answer_suppresses_every_cjk_token(generator):
+    from advisor.backends.output_script import CJK_TEXT
+
+    masked = generator.cjk_token_ids()
+    assert masked  # the tiny vocabulary was trained on Chinese text too
+    messages = [{"role": "user", "content": "常见的定价策略包括成本导向定价、价值导向定价"}]
+    # Random weights: without the mask some of 48 greedy tokens are Chinese; with it, none can be.
+    free = "".join(generator.stream(messages, max_new_tokens=48, temperature=0.0))
+    english = "".join(generator.stream(messages, max_new_tokens=48, temperature=0.0, language="en"))
+    assert not CJK_TEXT.search(english), english
+    assert CJK_TEXT.search(free) or free != english

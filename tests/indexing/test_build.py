@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -139,7 +140,7 @@ def test_cli_build_add_status(tmp_path, knowledge, monkeypatch, capsys):
         assert "2 total, 2 embedded" in capsys.readouterr().out
         write_doc(tmp_path / "new", "risk.md", "Risk", RISK)
         assert main(["add", str(tmp_path / "new" / "risk.md")]) == 0
-        assert "added risk.md" in capsys.readouterr().out
+        assert re.search(r"added +copied +risk\.md", capsys.readouterr().out)
         assert main(["status", "--json"]) == 0
         status = json.loads(capsys.readouterr().out)
         assert status["sources"] == {"pricing.md": 2, "risk.md": 2}

@@ -73,6 +73,7 @@ def test_bad_files_are_reported_and_do_not_stop_the_others(knowledge):
     assert [d.source for d in result.documents] == ["good.md"]
     reasons = {s.source: s.reason for s in result.skipped}
     assert reasons == {
+        ".hidden.md": "hidden",  # reported, not dropped silently
         "bad-bom.md": "undecodable",
         "big.md": "too_large",
         "blank.txt": "empty",
