@@ -7,6 +7,15 @@ from collections.abc import Callable
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# Gradio routes this app has no use for, closed because each is a way in for anyone on the internet:
+# - upload (and its progress feed): the chat has no file input, yet Gradio would store any file of any
+#   size from anyone and serve it back from /gradio_api/file= -- a free file host on the portal's domain;
+# - proxy=: for gr.load() of remote Spaces; it also fails with a 500 on a malformed URL;
+# - process_recording: for audio inputs, which the chat does not have.
+UNUSED_GRADIO_ROUTES = ("/gradio_api/upload", "/gradio_api/proxy=", "/gradio_api/process_recording")
 
 
 class QuestionRejected(ValueError):
@@ -62,3 +71,22 @@ def add_cors(app: FastAPI, origins: list[str]) -> None:
         allow_headers=["Authorization", "Content-Type"],
         allow_credentials=False,
     )
+
+
+class BlockRoutes:
+    """ASGI middleware: 404 for paths under the given prefixes, before any route (Gradio's included) runs.
+
+    It looks at the decoded path (uvicorn has already turned %75 into u), so encodings do not slip past.
+    """
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = UNUSED_GRADIO_ROUTES):
+        self.app = app
+        self.prefixes = prefixes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope["path"].removeprefix(scope.get("root_path", "") or "")
+            if path.startswith(self.prefixes):
+                await JSONResponse({"detail": "Not Found"}, status_code=404)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

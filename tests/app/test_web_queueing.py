@@ -102,3 +102,47 @@ def test_an_error_in_the_generation_reaches_the_consumer():
 
     with pytest.raises(ValueError, match="bad question"):
         asyncio.run(main())
+
+
+def test_a_long_line_is_served_first_come_first_served():
+    """A plain lock wakes an arbitrary waiter: under load a request then waited behind many later ones
+    (bench/reliability.py measured 75 s in a line worth 8 s). Sixteen arrivals must start in order."""
+
+    async def main():
+        queue, starts = GenerationQueue(max_waiting=20), []
+
+        def producer(name: int):
+            def produce(stop: threading.Event):
+                starts.append(name)
+                time.sleep(0.01)
+                yield name
+
+            return produce
+
+        async def arrive(name: int, delay_s: float) -> list[int]:
+            await asyncio.sleep(delay_s)
+            return [item async for item in queue.stream(producer(name))]
+
+        await asyncio.gather(*(arrive(i, 0.003 * i) for i in range(16)))
+        return starts
+
+    for _ in range(3):  # out of order in every run with the old lock; in order with the line
+        assert asyncio.run(main()) == list(range(16))
+
+
+def test_leaving_the_line_gives_the_place_to_the_next():
+    async def main():
+        queue, log = GenerationQueue(max_waiting=3), []
+        running = asyncio.ensure_future(_collect(queue, _counting_producer(log, "a", pieces=10)))
+        await asyncio.sleep(0.02)
+        leaver = asyncio.ensure_future(_collect(queue, _counting_producer(log, "b")))
+        stayer = asyncio.ensure_future(_collect(queue, _counting_producer(log, "c")))
+        await asyncio.sleep(0.02)
+        leaver.cancel()  # a client that hangs up while waiting
+        results = await asyncio.gather(running, stayer)
+        return results, log, queue
+
+    (a, c), log, queue = asyncio.run(main())
+    assert a == [f"a{i}" for i in range(10)] and c == ["c0", "c1", "c2"]
+    assert "start b" not in log  # the one that left never ran
+    assert queue.state() == queue.state().__class__(0, 0, 3)
