@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import os
 
 import pytest
 
+from bench.fault_injection import minimal_pdf
 from indexing.documents import decode_bytes, detect_lang, load_documents
 
 ZH = "定价策略是指公司如何为AI大模型产品或服务设定价格，以实现利润最大化。基础版每月1000元。"
@@ -164,34 +164,9 @@ def test_docx_headings_become_sections(knowledge):
     ]
 
 
-def _minimal_pdf(text: str) -> bytes:
-    """A one-page PDF with ``text`` in Helvetica (offsets in the xref table computed, so pypdf accepts it)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
-
-
 def test_pdf_text_is_loaded(knowledge):
-    (knowledge / "deck.pdf").write_bytes(_minimal_pdf("Value based pricing for founders"))
-    (knowledge / "scan.pdf").write_bytes(_minimal_pdf(""))
+    (knowledge / "deck.pdf").write_bytes(minimal_pdf("Value based pricing for founders"))
+    (knowledge / "scan.pdf").write_bytes(minimal_pdf(""))
     result = load_documents([knowledge], max_file_mb=1)
     assert [d.source for d in result.documents] == ["deck.pdf"]
     assert "Value based pricing for founders" in result.documents[0].text
