@@ -171,7 +171,7 @@ def check_answer(
         elif verdict.sentence != sentence.text:
             edits.append((sentence, verdict.sentence))
     # Markers pointing nowhere outside the checked sentences (headings, stray "[7]" lines) go too.
-    shown_text = _drop_bare_marker_lines(clean_markers(_rewrite(text, edits), n_sources))
+    shown_text = _tidy_list_markers(_drop_bare_marker_lines(clean_markers(_rewrite(text, edits), n_sources)))
     cited_by: dict[int, list[str]] = {}
     for sentence in split_answer(shown_text):
         for n in sentence.cited:
@@ -182,6 +182,15 @@ def check_answer(
         citations=build_citations(cited_by, hits),
         refuse=too_little and not salvage,
     )
+
+
+# "- - 法律风险：…": the answer format asks for "- " and a small model sometimes writes it twice (4 of 145
+# answers in the full evaluation run); one bullet is what the reader should see.
+_DOUBLED_BULLET = re.compile(r"^([ \t]*)[-*•](?:[ \t]+[-*•])+(?=[ \t])", re.MULTILINE)
+
+
+def _tidy_list_markers(text: str) -> str:
+    return _DOUBLED_BULLET.sub(r"\1-", text)
 
 
 def _drop_bare_marker_lines(text: str) -> str:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 PRICING_QUESTIONS = [
     ("AI大模型创业公司应该采用哪些定价策略？", "zh"),
-    ("What pricing strategies should an AI startup use?", "en"),
+    ("What pricing strategies can an AI startup use?", "en"),
 ]
 
 

@@ -215,3 +215,10 @@ def test_a_line_of_bare_markers_is_dropped_from_the_shown_text(chunks):
     result = _gate("- 成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]\n  [1] [2]", hits)
     assert result.text == "- 成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]"
     assert [c.n for c in result.citations] == [1]
+
+
+def test_a_doubled_bullet_is_shown_as_one(chunks):
+    hits = _hits(chunks, PRICING, PRICING_CASE)
+    result = _gate("- - 成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]", hits)
+    assert result.text == "- 成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]"
+    assert [c.n for c in result.citations] == [1]
