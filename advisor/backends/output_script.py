@@ -30,19 +30,9 @@ _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # SentencePiece's byte-fallba
 @lru_cache(maxsize=1)
 def _gpt2_byte_decoder() -> dict[str, int]:
     """The inverse of GPT-2's bytes_to_unicode: byte-level BPE vocabularies spell each byte as one char."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    chars = list(printable)
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return {chr(c): b for b, c in zip(printable, chars, strict=True)}
+    from gguf.vocab import bytes_to_unicode  # the project's GGUF reader ships the table
+
+    return {char: byte for byte, char in bytes_to_unicode().items()}
 
 
 def token_bytes(token: str) -> bytes:
