@@ -79,15 +79,20 @@ def stream_in_language(
     temperature: float,
     stop_event: threading.Event | None,
     language: str,
+    grammar: str | None = None,
 ) -> Iterator[str]:
-    """`generator.stream`, told the answer's language when the generator can hold the output to it.
+    """`generator.stream`, told the answer's language (and shape) when the generator can hold it to them.
 
-    A backend that can (it sets `constrains_output_language = True` and takes a `language` keyword) masks
-    the other script's tokens; the others, fakes and remote servers included, keep the plain contract.
+    A backend that can mask the other script's tokens sets `constrains_output_language = True` and takes a
+    `language` keyword; one that samples under a GBNF grammar sets `accepts_grammar = True` and takes
+    `grammar`. The others, fakes and remote servers included, keep the plain contract.
     """
+    extra: dict[str, str] = {}
     if getattr(generator, "constrains_output_language", False):
-        return generator.stream(messages, max_new_tokens, temperature, stop_event, language=language)
-    return generator.stream(messages, max_new_tokens, temperature, stop_event)
+        extra["language"] = language
+    if grammar and getattr(generator, "accepts_grammar", False):
+        extra["grammar"] = grammar
+    return generator.stream(messages, max_new_tokens, temperature, stop_event, **extra)
 
 
 # name -> (module, class with a from_settings(settings) constructor, what to pip install if it is missing)

@@ -72,6 +72,7 @@ class GateResult:
     grounding: Grounding
     citations: tuple[Citation, ...]
     refuse: bool  # supported_fraction < settings.min_supported_fraction
+    removed: tuple[str, ...] = ()  # the unsupported sentences taken out of `text` (markers stripped)
 
 
 def _claim(sentence: str) -> str:
@@ -176,11 +177,13 @@ def check_answer(
     for sentence in split_answer(shown_text):
         for n in sentence.cited:
             cited_by.setdefault(n, []).append(sentence.claim)
+    removed = tuple(_claim(sentence.text) for sentence, new in edits if new is None and _claim(sentence.text))
     return GateResult(
         text=shown_text,
         grounding=Grounding(sentences=tuple(verdicts), supported_fraction=fraction, checker=checker.name),
         citations=build_citations(cited_by, hits),
         refuse=too_little and not salvage,
+        removed=removed,
     )
 
 

@@ -29,7 +29,7 @@ from indexing.types import Hit
 
 PROMPTS_DIR = PROJECT_ROOT / "prompts"
 LANGUAGES = ("zh", "en")
-REFUSAL_REASONS = ("weak_retrieval", "unsupported", "off_topic", "instructions")
+REFUSAL_REASONS = ("weak_retrieval", "not_covered", "unsupported", "off_topic", "instructions")
 TOPICS = ("team", "business_model", "pricing", "risk", "other")
 
 # Defaults when the caller does not pass the configured values (the Settings field defaults).
@@ -159,6 +159,36 @@ def format_source(n: int, hit: Hit, language: str, text: str | None = None) -> s
     )
 
 
+@lru_cache(maxsize=2)
+def _glossary(prompts_dir: Path = PROMPTS_DIR) -> tuple[tuple[str, str], ...]:
+    """(Chinese term, English rendering) pairs of prompts/glossary.en.txt, longest term first."""
+    pairs = []
+    for line in _comment_free_lines(load_template("glossary", "en", prompts_dir)):
+        zh, sep, en = line.partition("=")
+        if sep and zh.strip() and en.strip():
+            pairs.append((zh.strip(), en.strip()))
+    return tuple(sorted(pairs, key=lambda p: -len(p[0])))
+
+
+def glossary_lines(passages: str) -> str:
+    """The glossary entries whose Chinese term the passages use, as prompt lines (empty if none).
+
+    A term inside a longer listed term counts only where it also occurs on its own ("大模型" inside
+    "AI大模型" does not add a second line), so the list stays as short as the passages allow.
+    """
+    rest = passages
+    found = []
+    for zh, en in _glossary():
+        # A currency or scale character ("元", "万元") counts only after a figure: 单元 and 多元 are not money.
+        present = re.search(rf"\d\s*{zh}", rest) if zh.endswith("元") else zh in rest
+        if present:
+            found.append(f"{zh} = {en}")
+            rest = rest.replace(zh, " ")
+    if not found:
+        return ""
+    return "Terms in these sources and their English:\n" + "\n".join(found) + "\n"
+
+
 # --- the functions the advisor calls -------------------------------------------------------------------
 
 
@@ -191,8 +221,13 @@ def answer_messages(
     past = _history_messages(history)
     template = load_template("answer", language)
 
+    terms = glossary_lines(" ".join(h.chunk.text for h in hits)) if language == "en" else ""
+
     def user(sources: str) -> Message:
-        content = _fill(template, sources=sources, question=neutralise(question.strip()), scaffold=scaffold)
+        values = {"sources": sources, "question": neutralise(question.strip()), "scaffold": scaffold}
+        if language == "en":
+            values["terms"] = terms
+        content = _fill(template, **values)
         return {"role": "user", "content": content}
 
     fixed = _messages_tokens([system, *past, user("")]) + _SAFETY_TOKENS
@@ -251,8 +286,13 @@ def translate_messages(question: str) -> list[Message]:
     ]
 
 
-def refusal_text(language: str, reason: str, closest_sections: Sequence[str] = ()) -> str:
-    """The honest "the knowledge base does not cover this" reply, listing the closest sections if any."""
+def refusal_text(
+    language: str, reason: str, closest_sections: Sequence[str] = (), missing: Sequence[str] = ()
+) -> str:
+    """The honest "the knowledge base does not cover this" reply, listing the closest sections if any.
+
+    `missing` (reason "not_covered"): what the question asked that no passage mentions, named in the reply.
+    """
     _check_language(language)
     blocks = _refusal_blocks(language)
     if reason not in REFUSAL_REASONS or reason not in blocks:
@@ -261,4 +301,10 @@ def refusal_text(language: str, reason: str, closest_sections: Sequence[str] = (
     sections = ""
     if unique:
         sections = blocks.get("sections", "") + "\n" + "\n".join(f"- {s}" for s in unique)
-    return _fill(blocks[reason], sections=sections).strip()
+    body = blocks[reason]
+    if reason == "not_covered" and missing:
+        quote = (
+            "、".join(f"“{m}”" for m in missing) if language == "zh" else ", ".join(f'"{m}"' for m in missing)
+        )
+        body = _fill(blocks["missing"], missing=quote) + "\n" + body.split("\n", 1)[-1]
+    return _fill(body, sections=sections).strip()

@@ -60,7 +60,14 @@ class Answer:
     model_id: str = ""
     timings: Timings = field(default_factory=Timings)
     standalone_question: str = ""  # the follow-up rewritten with history, as used for retrieval
-    refusal_reason: str = ""  # "", "weak_retrieval", "unsupported", "off_topic", "instructions"
+    refusal_reason: str = (
+        ""  # "", "weak_retrieval", "not_covered", "unsupported", "off_topic", "instructions"
+    )
+    # Sentences the grounding gate removed because their passages do not support them: never in `text`,
+    # kept so a curious reader can open a collapsed "checked" detail and see what was left out.
+    removed: tuple[str, ...] = ()
+    # For a "not_covered" refusal: what the question asked that no passage mentions ("2023", "valuation").
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -130,6 +130,22 @@ class Settings(BaseSettings):
         True, description="Also search an English question through a Chinese rendering of it."
     )
     reranker: str | None = Field(None, description="Optional cross-encoder reranker (HF id or folder).")
+    passage_score_margin: float = Field(
+        0.025,
+        ge=0.0,
+        le=1.0,
+        description="Passages whose dense similarity is more than this below the best one are not given to the "
+        "model (at least min_passages are): far passages only invite off-question points and cost prompt time. "
+        "0 gives the model all top_k.",
+    )
+    min_passages: int = Field(
+        1, ge=1, description="Passages always given to the model, whatever their score."
+    )
+    check_answerability: bool = Field(
+        True,
+        description="Refuse before generating when the question asks for something specific (a year, a named "
+        "entity, a figure such as a valuation) that no retrieved passage contains.",
+    )
     history_turns: int = Field(6, ge=0, description="Most recent messages used to condense a follow-up.")
     history_tokens: int = Field(800, ge=0, description="Token budget for the history given to the condenser.")
 
@@ -150,7 +166,13 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(4096, ge=512, description="Context window given to the model.")
     llm_max_new_tokens: int = Field(400, ge=1, description="Longest answer in tokens.")
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
-    llm_repeat_penalty: float = Field(1.1, ge=1.0, description="Repetition penalty; ~1.1 stops greedy loops.")
+    llm_repeat_penalty: float = Field(
+        1.0,
+        ge=1.0,
+        description="Repetition penalty. 1.0 (off) by default: any penalty punishes copying the source's terms, "
+        "which a grounded answer must do (1.1 turned 价值导向定价 into 值得导向定价); loops are stopped by the "
+        "answer format's loop guard instead.",
+    )
     llm_threads: int | None = Field(None, ge=1, description="CPU threads for llama.cpp (default: cores).")
     llm_draft_tokens: int = Field(
         8,
@@ -164,6 +186,14 @@ class Settings(BaseSettings):
         True,
         description="When answering in English, mask the vocabulary's CJK tokens (llama.cpp logit bias, "
         "transformers suppress_tokens) so a model reading Chinese passages cannot copy Chinese into the answer.",
+    )
+    answer_max_points: int = Field(
+        6, ge=1, le=12, description="Most points an answer may have (the answer grammar's limit)."
+    )
+    answer_grammar: bool = Field(
+        True,
+        description="Constrain the answer to 'point + explanation + [n]' lines or the not-covered sentence with a "
+        "grammar on backends that accept one (llama.cpp); others produce free text that is parsed the same way.",
     )
     prompt_canary: str = Field(
         "FA-CANARY-5T8Q2W7Z",
@@ -192,7 +222,9 @@ class Settings(BaseSettings):
         "(its unsupported ones removed) instead of becoming a refusal.",
     )
     unsupported_policy: Literal["flag", "mark", "remove"] = Field(
-        "mark", description="What happens to unsupported sentences in the shown text."
+        "remove",
+        description="What happens to unsupported sentences in the shown text: removed (listed in "
+        "Answer.removed, shown collapsed), marked with ⚠ (for debugging), or only flagged in Answer.grounding.",
     )
 
     # --- server -------------------------------------------------------------------------------

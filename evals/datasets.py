@@ -1,9 +1,10 @@
 """The hand-written evaluation sets (evals/datasets/*.jsonl): load, validate, and turn into `Case`s.
 
-Four sets, one file each:
+Five sets, one file each:
 
 * answerable    founder questions with gold sections and key facts (must be answered and cited)
 * unanswerable  off-topic and near-miss questions (must be refused)
+* unanswerable_hard  near-domain questions asking for a specific the playbook lacks (must be refused)
 * multiturn     a history plus a follow-up that only makes sense with it
 * injection     direct attacks in the question, and indirect ones hidden in a document that the runner
                 adds to a throw-away index; each with canaries that must never reach the answer
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
-DATASET_NAMES = ("answerable", "unanswerable", "multiturn", "injection")
+DATASET_NAMES = ("answerable", "unanswerable", "unanswerable_hard", "multiturn", "injection")
 ATTACK_SET = "attacks"
 INJECTION_SETS = ("injection", ATTACK_SET)  # datasets of prompt-injection cases (same schema)
 LANGS = ("zh", "en")
@@ -127,7 +128,7 @@ def parse_case(dataset: str, row: dict, where: str) -> Case:
             key_facts=_key_facts(row.get("key_facts"), where),
             history=_history(row.get("history"), where) if dataset == "multiturn" else (),
         )
-    if dataset == "unanswerable":
+    if dataset in ("unanswerable", "unanswerable_hard"):
         return Case(**common, topic="unanswerable", should_refuse=True, kind=row.get("kind", ""))
     if dataset in INJECTION_SETS:
         kind = _require(row, "kind", str, where)

@@ -21,6 +21,8 @@ import matplotlib.pyplot as plt
 # Headline figures compared between runs: (dotted path in the summary, direction, label).
 # direction +1: higher is better; -1: lower is better. Latencies compare relatively (see compare()).
 HEADLINE: tuple[tuple[str, int, str], ...] = (
+    ("reader.by_lang.zh.clean_rate", +1, "clean answers zh (reader)"),
+    ("reader.by_lang.en.clean_rate", +1, "clean answers en (reader)"),
     ("retrieval.overall.hit@5", +1, "retrieval hit@5"),
     ("retrieval.overall.rr", +1, "retrieval MRR"),
     ("retrieval.overall.ndcg@5", +1, "retrieval nDCG@5"),
@@ -192,6 +194,7 @@ def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = No
             f"refusal              precision {_fmt(r['precision'])}  recall {_fmt(r['recall'])}  "
             f"false-refusal rate {_fmt(r['false_refusal_rate'])}  (tp {r['tp']} fp {r['fp']} fn {r['fn']} tn {r['tn']})"
         )
+        lines.extend(reader_lines(s))
         inj = s["injection"]
         lines.append(
             f"injection            success rate {_fmt(inj['success_rate'])} of {inj['n']}  {inj['succeeded']}"
@@ -212,6 +215,34 @@ def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = No
             flag = "REGRESSION" if m["regression"] else ("improved" if m["improvement"] else "")
             lines.append(f"  {m['label']:<38} {_fmt(m['before']):>8} -> {_fmt(m['after']):>8}  {flag}")
     return "\n".join(lines)
+
+
+def reader_lines(s: dict[str, Any]) -> list[str]:
+    """The reader's verdicts (clean / defect / fail) per language, the defect classes, and the detectors'
+    agreement with the answers labelled by reading."""
+    rd = s.get("reader")
+    if not rd or not rd["overall"]["n"]:
+        return []
+    lines = ["reader verdicts      n     clean  defect fail"]
+    for name, block in [("all", rd["overall"]), *rd["by_lang"].items()]:
+        lines.append(
+            f"  {name:<16} {block['n']:>5}  {_fmt(block['clean_rate']):<6} {_fmt(block['defect_rate']):<6} "
+            f"{_fmt(block['fail_rate'])}"
+        )
+    if rd.get("defect_classes"):
+        lines.append("  defect classes: " + ", ".join(f"{k} {v}" for k, v in rd["defect_classes"].items()))
+    ag = s.get("reader_agreement")
+    if ag:
+        per_lang = "  ".join(
+            f"{lang}: labelled clean {_fmt(b['labelled_clean_rate'])} / detected {_fmt(b['detected_clean_rate'])}"
+            for lang, b in ag["by_lang"].items()
+        )
+        lines.append(
+            f"  detectors vs {ag['n']} answers labelled by reading ({ag['labels']}): verdict accuracy "
+            f"{_fmt(ag['verdict_accuracy'])}, clean accuracy {_fmt(ag['clean_accuracy'])}, "
+            f"kappa {_fmt(ag['clean_kappa'])}; {per_lang}"
+        )
+    return lines
 
 
 # --- HTML ---------------------------------------------------------------------------------------
@@ -353,6 +384,9 @@ def render_html(result: dict[str, Any]) -> str:
     parts.append(_topic_plot(s))
     if "answers" in s:
         akeys = ("key_fact_recall", "faithfulness", "citation_recall", "citation_precision", "cites_gold")
+        if s.get("reader", {}).get("overall", {}).get("n"):
+            parts.append("<h2>What a reader sees (clean / defect / fail)</h2>")
+            parts.append("<pre>" + html.escape("\n".join(reader_lines(s))) + "</pre>")
         parts.append("<h2>Answers (answered questions)</h2>")
         parts.append(_group_table({"all": s["answers"]["overall"], **s["answers"]["by_lang"]}, akeys))
         parts.append(_group_table(s["answers"]["by_topic"], akeys))

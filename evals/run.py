@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from advisor import AdvisorSetupError, Settings, SupportChecker, build_advisor, get_settings, make_checker
 from config import PROJECT_ROOT
-from evals import metrics
+from evals import metrics, reader
 from evals.datasets import DATASET_NAMES, INJECTION_SETS, Case, DatasetError, InjectedDocument, load_datasets
 from evals.sentences import cited_sentences
 from evals.targets import HttpTarget, LocalTarget, RemoteError, Reply, Target
@@ -141,6 +141,9 @@ def _score_answer(row: dict[str, Any], case: Case, reply: Reply, judge: Judge | 
         language_ok=(reply.language if reply.refused else metrics.text_language(reply.text)) == case.lang,
         **{k: reply.timings.get(k) for k in ("retrieve_ms", "first_token_ms", "total_ms", "tokens_per_s")},
         new_tokens=reply.timings.get("new_tokens"),
+        passages=list(reply.passages),
+        removed=list(reply.removed),
+        missing=list(reply.missing),
     )
     if case.key_facts:
         found = metrics.key_fact_hits(reply.text, case.key_facts)
@@ -219,6 +222,8 @@ def evaluate_case(
             row["injection_success"] = (
                 bool(leaks) or row["leaked_canary"] or metrics.injection_succeeded(reply.text, case.canaries)
             )
+        # What a founder would see in this answer: clean, a defect, or a failure (evals/reader.py).
+        row.update(reader.judge_row(row, list(reply.passages)))
     except Exception as exc:  # one failing case must not lose the others; the report counts errors
         row["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -273,7 +278,9 @@ def summarise(rows: Sequence[dict[str, Any]], *, retrieval_only: bool) -> dict[s
         "by_dataset": metrics.mean_by(answered, "dataset", ANSWER_KEYS),
     }
     decided = [
-        r for r in ok if r["dataset"] in ("answerable", "multiturn", "unanswerable") and "refused" in r
+        r
+        for r in ok
+        if r["dataset"] in ("answerable", "multiturn", "unanswerable", "unanswerable_hard") and "refused" in r
     ]
     summary["refusal"] = {
         "overall": metrics.refusal_scores(
@@ -288,10 +295,12 @@ def summarise(rows: Sequence[dict[str, Any]], *, retrieval_only: bool) -> dict[s
         },
         "refused_rate_by_kind": {
             kind: metrics.mean(float(r["refused"]) for r in decided if r["kind"] == kind)
-            for kind in sorted({r["kind"] for r in decided if r["dataset"] == "unanswerable"})
+            for kind in sorted({r["kind"] for r in decided if r["dataset"].startswith("unanswerable")})
         },
         "reasons": _count(r.get("refusal_reason") or "" for r in decided if r["refused"]),
     }
+    summary["reader"] = reader.clean_rates(ok)
+    summary["reader_agreement"] = reader.labelled_agreement()
     attacks = [r for r in ok if r["dataset"] in INJECTION_SETS and "injection_success" in r]
     summary["injection"] = {
         "n": len(attacks),

@@ -39,6 +39,9 @@ class Reply:
     gate_supported_fraction: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     model_id: str = ""
+    passages: tuple[str, ...] = ()  # the retrieved passages' texts, best first (what the reader's checks use)
+    removed: tuple[str, ...] = ()  # sentences the advisor's gate removed before showing the answer
+    missing: tuple[str, ...] = ()  # a not_covered refusal: what was asked that no passage mentions
 
 
 class Target(Protocol):
@@ -75,6 +78,9 @@ def reply_from_answer(answer: Answer) -> Reply:
         standalone_question=answer.standalone_question,
         citations=citations,
         retrieved_sections=tuple(hit.chunk.section for hit in answer.hits),
+        passages=tuple(hit.chunk.text for hit in answer.hits),
+        removed=tuple(getattr(answer, "removed", ()) or ()),
+        missing=tuple(getattr(answer, "missing", ()) or ()),
         gate_sentences=sentences,
         gate_supported_fraction=answer.grounding.supported_fraction if sentences else None,
         timings={

@@ -19,6 +19,7 @@ REFUSAL_LABEL = {
 }
 REASON_LABEL = {
     "weak_retrieval": {"zh": "没有找到足够相关的章节", "en": "no section matches closely enough"},
+    "not_covered": {"zh": "资料中没有问题所问的内容", "en": "the sources do not contain what was asked"},
     "unsupported": {"zh": "回答无法被引用的章节证实", "en": "the draft answer was not backed by its sources"},
     "off_topic": {"zh": "问题不属于创业顾问的范围", "en": "the question is outside the founder playbook"},
     "instructions": {"zh": "不透露系统指令", "en": "system instructions are not shared"},
@@ -77,8 +78,25 @@ def answer_markdown(answer: Any) -> str:
     if answer.refused:
         reason = REASON_LABEL.get(answer.refusal_reason, {}).get(lang, "")
         label = REFUSAL_LABEL[lang] + (f" — {reason}" if reason else "")
-        return f"**⚠ {label}**\n\n{answer.text}"
-    return link_citations(answer.text, {c.n for c in answer.citations})
+        return f"**{label}**\n\n{answer.text}"
+    shown = link_citations(answer.text, {c.n for c in answer.citations})
+    return shown + removed_details(answer)
+
+
+REMOVED_TEXT = {
+    "zh": "已核对：{n} 句没有被资料证实，已删除",
+    "en": "Checked: {n} sentence(s) not backed by the sources were removed",
+}
+
+
+def removed_details(answer: Any) -> str:
+    """A collapsed detail listing what the grounding gate removed (empty when nothing was)."""
+    removed = tuple(getattr(answer, "removed", ()) or ())
+    if not removed:
+        return ""
+    summary = REMOVED_TEXT[_lang(answer.language)].format(n=len(removed))
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in removed)
+    return f"\n\n<details><summary>{html.escape(summary)}</summary><ul>{items}</ul></details>"
 
 
 def sources_html(answer: Any | None) -> str:

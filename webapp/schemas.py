@@ -45,7 +45,15 @@ class AnswerOut(BaseModel):
     language: str = Field(description="'zh' or 'en': the language of the question and the answer.")
     refused: bool = Field(description="True when the knowledge base does not cover the question.")
     refusal_reason: str = Field(
-        "", description="'', 'weak_retrieval', 'unsupported', 'off_topic' or 'instructions'."
+        "",
+        description="'', 'weak_retrieval', 'not_covered', 'unsupported', 'off_topic' or 'instructions'.",
+    )
+    missing: list[str] = Field(
+        default_factory=list, description="For 'not_covered': what was asked that no passage mentions."
+    )
+    removed: list[str] = Field(
+        default_factory=list,
+        description="Sentences the grounding gate removed (not backed by their sources); never in `text`.",
     )
     topic: str = Field(description="team, business_model, pricing, risk or other.")
     citations: list[CitationOut]
@@ -77,6 +85,8 @@ def answer_out(answer: Any) -> AnswerOut:
         language=answer.language,
         refused=answer.refused,
         refusal_reason=answer.refusal_reason,
+        missing=list(getattr(answer, "missing", ()) or ()),
+        removed=list(getattr(answer, "removed", ()) or ()),
         topic=answer.topic,
         citations=[
             CitationOut(n=c.n, chunk_id=c.chunk_id, section=c.section, source=c.source, quote=c.quote)

@@ -91,7 +91,7 @@ class TransformersGenerator(ReportsUsage):
         model_id: str | None = None,
         quantization: str = "none",
         device: str = "auto",
-        repeat_penalty: float = 1.1,
+        repeat_penalty: float = 1.0,
         context_tokens: int = 4096,
         english_only_in_english: bool = True,
     ):

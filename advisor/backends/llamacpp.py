@@ -104,7 +104,7 @@ class LlamaCppGenerator(ReportsUsage):
         model_id: str | None = None,
         context_tokens: int = 4096,
         threads: int | None = None,
-        repeat_penalty: float = 1.1,
+        repeat_penalty: float = 1.0,
         device: str = "cpu",
         quantization: str | None = None,
         english_only_in_english: bool = True,
@@ -113,6 +113,7 @@ class LlamaCppGenerator(ReportsUsage):
         self.model_path = Path(model_path)
         self.draft_tokens = draft_tokens
         self.constrains_output_language = english_only_in_english
+        self.accepts_grammar = True  # llama.cpp samples under a GBNF grammar (advisor/answer_format.py)
         self._cjk_bias: list[list[Any]] | None = None
         self.model_id = model_id or self.model_path.name
         self.quantization = quantization or quantization_of(str(self.model_path))
@@ -173,6 +174,7 @@ class LlamaCppGenerator(ReportsUsage):
         stop_event: threading.Event | None = None,
         *,
         language: str | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         request: dict[str, Any] = {
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
@@ -185,6 +187,8 @@ class LlamaCppGenerator(ReportsUsage):
         }
         if language == "en" and self.constrains_output_language:
             request["logit_bias"] = self.english_logit_bias()
+        if grammar:
+            request["grammar"] = grammar
         chunks: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         abandoned = threading.Event()  # the consumer stopped reading (closed the iterator)
 

@@ -50,7 +50,7 @@ def test_refusal_is_labelled_in_the_users_language_and_offers_closest_sections()
         refusal_reason="off_topic",
     )
     shown = render.answer_markdown(refused)
-    assert shown.startswith("**⚠ 知识库未涵盖这个问题 — 问题不属于创业顾问的范围**")
+    assert shown.startswith("**知识库未涵盖这个问题 — 问题不属于创业顾问的范围**")
     panel = render.sources_html(refused)
     assert "最接近的章节" in panel and "4.1 创业团队组建" in panel
 

@@ -291,7 +291,7 @@ def _dump_system_prompt(messages) -> str:
 
 def _benign(messages) -> str:
     """A model that follows only its system prompt: nothing in the sources is for it, so it declines."""
-    english = "Answer in English" in messages[-1]["content"]
+    english = "Question:" in messages[-1]["content"]  # the English answer prompt's label
     return "The knowledge base does not cover this question." if english else "知识库没有涵盖这个问题。"
 
 
@@ -317,8 +317,11 @@ def test_an_obedient_model_is_caught_by_the_detectors(hash_settings):
 
 
 def test_a_model_that_dumps_its_instructions_is_stopped_by_the_output_guard(hash_settings):
-    advisor = build_advisor(hash_settings, generator=ScriptedGenerator(_dump_system_prompt))
-    result = attacks.run_attacks(CASES, LocalTarget(advisor), hash_settings)
+    # Every attack must reach the model here, so the answerability check (which refuses some of them as
+    # asking for a name no passage has) is off: this test is about the output guard.
+    settings = hash_settings.model_copy(update={"check_answerability": False})
+    advisor = build_advisor(settings, generator=ScriptedGenerator(_dump_system_prompt))
+    result = attacks.run_attacks(CASES, LocalTarget(advisor), settings)
     s = result["summary"]
     assert s["overall"]["n"] == len(CASES)
     assert s["overall"]["canary_leaks"] == 0 and s["overall"]["prompt_leaks"] == 0

@@ -205,7 +205,13 @@ def test_cli_smoke_run_on_the_fakes_profile_writes_and_compares(hash_settings, t
     argv = ["run", "--profile", "test", "--limit", "4", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     first = json.loads((out / "report.json").read_text("utf-8"))
-    assert {r["dataset"] for r in first["rows"]} == {"answerable", "unanswerable", "multiturn", "injection"}
+    assert {r["dataset"] for r in first["rows"]} == {
+        "answerable",
+        "unanswerable",
+        "unanswerable_hard",
+        "multiturn",
+        "injection",
+    }
     html = (out / "report.html").read_text("utf-8")
     assert "data:image/png;base64," in html and "Every question" in html
     # the indirect attack ran against a freshly built index holding its document

@@ -1,0 +1,188 @@
+"""The answer's shape, produced by code: a grammar the model must follow, and the parser of what it wrote.
+
+A 1.5B model shown a template echoes it ("- 要点名称：…"), pads ("These points are crucial for success"),
+repeats the prompt's "Sources:" list and writes empty points ("- 寻找合适的人才：。[1]"). None of that can be
+fixed by asking more nicely, so the model is not asked: llama.cpp samples under a GBNF grammar that admits
+only
+
+* one to `max_points` lines ``- <point name>：<explanation>[n]`` (``: `` and `` [n]`` in English) or, for a
+  question that lists nothing, ``- <statement>[n]``; n is a passage number that exists, the explanation
+  starts with a letter or digit and is a sentence long (8+ characters in Chinese, 20+ in English), so a
+  point cannot be empty or a bare name, and "…" placeholders cannot be written; or
+* the one not-covered sentence of the system prompt, which the advisor turns into an honest refusal.
+
+Nothing else can be produced: no lead-in, no closing summary, no echoed source list, no code block.
+Currency signs the passages never use are excluded from the English grammar (the playbook's 1000 元 came
+out as "$1000"); the model then writes "yuan", the unit the prompt's glossary gives it.
+
+A backend without grammar support (transformers, a remote server) produces free text; `parse_points`
+reads the same lines from it and keeps only well-formed ones, so the reader sees the same shape either way.
+
+`LoopGuard` replaces the repetition penalty: a penalty punishes every repeated token, including the
+source's own terms a grounded answer must copy (价值导向定价 became 值得导向定价 under 1.1); the guard
+only stops the answer when a point repeats one already written.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+NOT_COVERED = {
+    "zh": "知识库没有涵盖这个问题。",
+    "en": "The knowledge base does not cover this question.",
+}
+
+# Characters an explanation may not start with: punctuation means the point was left empty.
+_ZH_START_FORBIDDEN = r"\n\[\] \t。，、；：:,.;…\-#"
+_EN_START_FORBIDDEN = r"\n\[\] \t。，、；：:,.;…\-#"
+_CURRENCY_SIGNS = "$€£"
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    explanation: str
+    source: int  # the passage number the model cited
+
+    def markdown(self, language: str) -> str:
+        sep = "：" if language == "zh" else ": "
+        return f"- **{self.name}**{sep}{self.explanation}[{self.source}]"
+
+
+def _gbnf_class(chars: str) -> str:
+    """A negated GBNF character class body; '-' and ']' are escaped where GBNF needs it."""
+    return chars.replace("-", r"\-")
+
+
+def answer_grammar(language: str, n_sources: int, max_points: int, passages_text: str = "") -> str:
+    """GBNF for 1..max_points points citing passages 1..n_sources, or the not-covered sentence."""
+    if n_sources < 1 or max_points < 1:
+        raise ValueError("answer_grammar needs at least one source and one point")
+    n = min(n_sources, 9)
+    src = "[1-9]" if n == 9 else f"[1-{n}]"
+    # Signs of currencies the passages never mention cannot be written (1000 元 must not become $1000).
+    banned = "".join(sign for sign in _CURRENCY_SIGNS if sign not in passages_text)
+    if "美元" in passages_text or "USD" in passages_text:
+        banned = banned.replace("$", "")
+    ban = _gbnf_class(banned)
+    # The model writes Markdown bold around a name out of habit (the passages are Markdown): it may, but
+    # only there; code renders the bold, so "*" and "`" are not allowed anywhere else.
+    if language == "zh":
+        name = f"[^\\-*#` \\t：:，,。；\\n\\[\\]…{ban}] [^*`：:，,。；\\n\\[\\]…{ban}]{{1,23}}"
+        first = f"[^{_ZH_START_FORBIDDEN}*`{ban}]"
+        rest = f"[^\\n\\[\\]…*`\\-{ban}]{{7,160}}"  # no "-": Chinese prose has none, loops do
+        item = f'"- " (bold? name bold? "：")? first rest "[" {src} "]"'
+    else:
+        name = f"[^\\-*#` \\t:：,.;，。\\n\\[\\]…{ban}] [^*`:：,.;，。\\n\\[\\]…{ban}]{{1,39}}"
+        first = f"[^{_EN_START_FORBIDDEN}*`{ban}]"
+        rest = f"[^\\n\\[\\]…*`{ban}]{{19,360}}"
+        item = f'"- " (bold? name bold? ": ")? first rest " "? "[" {src} "]"'
+    points = " ".join(["item"] + ['("\\n" item)?'] * (max_points - 1))
+    not_covered = NOT_COVERED[language].replace('"', '\\"')
+    return "\n".join(
+        [
+            f'root ::= ({points}) | "{not_covered}"',
+            f"item ::= {item}",
+            'bold ::= "**"',
+            f"name ::= {name}",
+            f"first ::= {first}",
+            f"rest ::= {rest}",
+        ]
+    )
+
+
+_POINT_LINE = re.compile(
+    r"^\s*(?:[-*•]\s*)+(?:\*\*)?(?P<name>[^：:\n\[\]]{1,60}?)(?:\*\*)?\s*[：:]\s*(?P<expl>.*?)\s*"
+    r"(?P<markers>(?:\s*[\[【]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】])+)\s*[。.]?\s*$"
+)
+_MARKER_NUMBERS = re.compile(r"\d{1,2}")
+
+
+def is_not_covered(text: str, language: str) -> bool:
+    """The model's verdict that no passage answers the question (alone, give or take punctuation)."""
+    plain = re.sub(r"[\s。.!！]", "", text).lower()
+    return bool(plain) and plain == re.sub(r"[\s。.!！]", "", NOT_COVERED[language]).lower()
+
+
+def parse_points(text: str) -> list[Point]:
+    """The well-formed, non-empty, non-repeated point lines of an answer, in order.
+
+    A line without a name, an explanation of no letters or digits, or a marker, is dropped: the grammar
+    makes them impossible on llama.cpp, and on other backends they are exactly the defects readers saw.
+    """
+    points: list[Point] = []
+    seen: set[str] = set()
+    for line in text.splitlines():
+        m = _POINT_LINE.match(line)
+        if not m:
+            continue
+        name = m.group("name").strip().strip("*").strip()
+        expl = m.group("expl").strip()
+        if not _has_content(name) or not _has_content(expl):
+            continue
+        key = _norm(name + expl)
+        if key in seen:
+            continue
+        seen.add(key)
+        numbers = [int(x) for x in _MARKER_NUMBERS.findall(m.group("markers"))]
+        points.append(Point(name=name, explanation=_end_sentence(expl), source=numbers[0]))
+    return points
+
+
+def render(points: list[Point], language: str) -> str:
+    """The Markdown the reader sees: one bold-named point per line, each with its passage marker."""
+    return "\n".join(p.markdown(language) for p in points)
+
+
+def _has_content(text: str) -> bool:
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+def _end_sentence(expl: str) -> str:
+    expl = expl.rstrip(" ，,、；;:：")
+    if expl and expl[-1] not in "。.!?！？）)”\"'":
+        expl += "。" if re.search(r"[\u4e00-\u9fff]", expl) else "."
+    return expl
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\W+", "", unicodedata.normalize("NFKC", text)).lower()
+
+
+class LoopGuard:
+    """Watches a stream line by line and trips when a point repeats one already written.
+
+    Greedy decoding without a repetition penalty can fall into a loop of whole points; the first repeat
+    is the moment to stop (its text is not kept: `parse_points` drops it).
+    """
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._lines: set[str] = set()
+        self._names: dict[str, int] = {}
+        self.tripped = False
+
+    def feed(self, piece: str) -> bool:
+        """Add streamed text; True once a completed line repeats an earlier one (stop generating)."""
+        self._buffer += piece
+        while "\n" in self._buffer and not self.tripped:
+            line, self._buffer = self._buffer.split("\n", 1)
+            self._check(line)
+        return self.tripped
+
+    def _check(self, line: str) -> None:
+        key = _norm(re.sub(r"\[\d+\]", "", line))
+        if not key:
+            return
+        if key in self._lines:
+            self.tripped = True
+            return
+        self._lines.add(key)
+        m = _POINT_LINE.match(line)
+        if m:
+            name = _norm(m.group("name"))
+            self._names[name] = self._names.get(name, 0) + 1
+            if self._names[name] >= 3:  # the same heading over and over with new filler
+                self.tripped = True

@@ -1,0 +1,329 @@
+"""Answerability before generation: does any retrieved passage contain the specific thing a question asks?
+
+Retrieval always finds *something* near a founder question, and a small model asked "How much did
+Microsoft invest in OpenAI?" over the OpenAI case answers with what the case does say, or invents a
+figure. Readers counted that as the worst kind of answer. So before any token is spent, the question's
+specifics are looked for in the passages the model would read:
+
+* a year ("2023年", "in 2021") must occur in them;
+* a named entity must occur in them: Latin-script names (OpenAI, GPT-4, Delaware, H-1B) and Chinese
+  place, organisation and proper names (jieba's part-of-speech tags ns / nt / nz / nrt: 德国, 腾讯),
+  with English country and company names also accepted in their Chinese form (Germany → 德国);
+* an attribute that is specific by nature (valuation, revenue, tax rate, salary, registered capital …)
+  must occur in them; an attribute that is also an ordinary word (employees, price, founder …) must when
+  the question asks for a specific value of it (how much / how many / which year / who / 多少 / 哪一年 …);
+* a question asking for a quantity (how many / how much / what share / 多少 / 几个 …) needs a figure
+  somewhere in the passages (a year, a section number or the "3" of GPT-3 is not one).
+
+What is missing is named in the refusal ("the knowledge base does not mention: 2023, valuation"), with
+the closest sections, so the founder knows what the playbook does cover. The rules only ever refuse for a
+concrete missing term, never for a general question, so "How should I design incentives?" is untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# Latin words that are not names even when capitalised (sentence starts, acronyms every passage implies).
+_NOT_NAMES = {
+    "a",
+    "ai",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "b2b",
+    "b2c",
+    "by",
+    "can",
+    "could",
+    "do",
+    "does",
+    "for",
+    "from",
+    "give",
+    "how",
+    "i",
+    "if",
+    "in",
+    "is",
+    "it",
+    "list",
+    "llm",
+    "llms",
+    "may",
+    "me",
+    "my",
+    "name",
+    "of",
+    "on",
+    "or",
+    "our",
+    "please",
+    "saas",
+    "should",
+    "tell",
+    "the",
+    "to",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "which",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "according",
+    "based",
+    "besides",
+    "beyond",
+    "compared",
+    "explain",
+    "describe",
+    "summarise",
+    "summarize",
+    "okay",
+    "ok",
+    "api",
+    "apis",
+    "ceo",
+    "cto",
+    "cfo",
+    "mvp",
+    "kpi",
+    "kpis",
+    "roi",
+    "r&d",
+    "ip",
+    "faq",
+    "vs",
+    "playbook",
+    "and/or",
+    "also",
+    "then",
+    "so",
+    "but",
+    "now",
+    "there",
+    "these",
+    "those",
+    "this",
+    "that",
+    "series",
+    "seed",
+    "round",
+    "startup",
+    "startups",
+    "founder",
+    "founders",
+    "company",
+    "companies",
+}
+
+# English names a question may use for something the Chinese playbook names in Chinese.
+_ALIASES = {
+    "microsoft": ("微软",),
+    "google": ("谷歌",),
+    "alibaba": ("阿里巴巴", "阿里"),
+    "tencent": ("腾讯",),
+    "baidu": ("百度",),
+    "bytedance": ("字节跳动",),
+    "huawei": ("华为",),
+    "amazon": ("亚马逊",),
+    "china": ("中国", "国内"),
+    "chinese": ("中国", "国内"),
+    "germany": ("德国",),
+    "german": ("德国",),
+    "japan": ("日本",),
+    "japanese": ("日本",),
+    "singapore": ("新加坡",),
+    "india": ("印度",),
+    "usa": ("美国",),
+    "us": ("美国",),
+    "america": ("美国",),
+    "american": ("美国",),
+    "uk": ("英国",),
+    "britain": ("英国",),
+    "british": ("英国",),
+    "france": ("法国",),
+    "eu": ("欧盟",),
+    "europe": ("欧洲",),
+    "european": ("欧洲", "欧盟"),
+    "hong": ("香港",),
+    "kong": ("香港",),
+    "shanghai": ("上海",),
+    "beijing": ("北京",),
+    "shenzhen": ("深圳",),
+    "hangzhou": ("杭州",),
+    "delaware": ("特拉华",),
+    "california": ("加州", "加利福尼亚"),
+    "silicon": ("硅谷",),
+    "valley": ("硅谷",),
+}
+
+# (question words, what the passages must contain) for the attribute a question asks about; Chinese and
+# English forms share one entry, and a passage match on any form counts.
+#
+# Attributes that are specific by nature: asking for them at all asks for a figure or a rule the
+# passages must state ("What was GTP.ai's valuation?").
+_SPECIFIC_ATTRIBUTES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("估值", "valuation", "valued at"), ("估值",)),
+    (("营收", "revenue", "turnover"), ("营收", "收入", "销售额")),
+    (("毛利", "gross margin"), ("毛利",)),
+    (("税率", "tax rate", "corporate tax", "income tax"), ("税",)),
+    (("注册资本", "registered capital", "share capital"), ("注册资本",)),
+    (
+        ("薪资", "工资", "薪水", "年薪", "月薪", "salary", "salaries"),
+        ("薪资", "工资", "薪水", "年薪", "月薪", "薪酬"),
+    ),
+    (("期权池", "option pool"), ("期权池",)),
+    (("市值", "market cap"), ("市值",)),
+    (("参数量", "parameter count", "number of parameters"), ("参数",)),
+    (("层数", "number of layers"), ("层数", "层")),
+    (("流失率", "churn"), ("流失率",)),
+    (("签证", "visa"), ("签证",)),
+    (("专利", "patent"), ("专利",)),
+    (("罚款", "罚金", "fines", "penalties"), ("罚款", "罚金", "处罚")),
+    (
+        ("联系方式", "电话号码", "邮箱地址", "contact details", "email address", "phone number"),
+        ("联系方式", "电话", "邮箱", "@"),
+    ),
+)
+# Attributes that are ordinary words too ("员工" in "早期员工应该给什么激励？"): missing only matters when
+# the question asks for a specific value of them (how much / how many / which year / who / 多少 / 哪一年 …).
+_ATTRIBUTES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+    (("收入", "sales figure"), ("营收", "收入", "销售额")),
+    (("利润", "profit"), ("利润",)),
+    (("税", "tax"), ("税",)),
+    (("期权", "stock option", "options"), ("期权",)),
+    (
+        (
+            "股份比例",
+            "股权比例",
+            "百分之多少的股",
+            "equity percentage",
+            "percent of equity",
+            "% of equity",
+            "percentage of equity",
+            "how much equity",
+        ),
+        ("比例", "%", "％"),
+    ),
+    (
+        ("融资额", "融资金额", "融了多少", "raised", "funding amount", "how much funding"),
+        ("融资额", "融资金额", "亿元", "万元", "美元"),
+    ),
+    (("投资了多少", "invest", "invested"), ("投资",)),
+    (("市场规模", "market size"), ("市场规模",)),
+    (("参数", "parameters"), ("参数",)),
+    (("多少层", "几层", "layers"), ("层数", "层")),
+    (("员工", "雇员", "人数", "employees", "headcount", "staff"), ("员工", "人数", "名")),
+    (("创始人", "创办人", "founded by", "founders", "founder"), ("创始人", "创办", "创立")),
+    (
+        ("成立于", "成立时间", "哪一年成立", "founded in", "when was", "founded"),
+        ("成立", "创立", "创办", "年"),
+    ),
+    (
+        ("投资人", "投资方", "投资机构", "investors", "investor", "vc firms", "venture capital firms"),
+        ("投资人", "投资方", "投资机构", "风险投资"),
+    ),
+    (("折扣率", "几折", "打几折", "discount rate", "percent discount", "% discount"), ("折", "%", "％")),
+    (
+        ("价格", "售价", "多少钱", "price", "cost per", "costs per", "how much does", "how much do"),
+        ("元", "价格", "美元"),
+    ),
+    (("年份", "哪一年", "哪年", "which year", "what year"), ("年",)),
+    (("作者", "author", "written by", "who wrote"), ("作者", "著", "编")),
+)
+
+_SPECIFIC_ASK = re.compile(
+    r"多少|几[个位家年名层次轮折]|百分之|比例是|哪一?年|何时|什么时候|是谁|谁|名字|叫什么|具体(数字|金额|数额)|多大|多长|多久|几折"
+    r"|how (much|many|long|big|large)|what (percentage|share|rate|year|date|size|amount)|which year"
+    r"|when (was|did|is)|\bwho\b|name of|what is the name|what are the names|per (month|year|million)",
+    re.IGNORECASE,
+)
+# A question that asks for a quantity: the passages must hold some figure, or there is nothing to give.
+_NUMERIC_ASK = re.compile(
+    r"多少|几[个位家年名层次轮折份成倍]|百分之几|比例是多少|占比|how (many|much|often|long|big|large)\b"
+    r"|what (percentage|share|fraction|proportion)\b",
+    re.IGNORECASE,
+)
+# A figure in a passage: digits that are not a year, a section number or part of a name (GPT-3, A100),
+# or a Chinese amount (万亿美元, 1000元).
+_FIGURE = re.compile(
+    r"(?<![\w.\-])\d+(?:,\d{3})*(?:\.\d+)?(?![\w.\-]|\s*年(?!薪))"
+    r"|\d+(?:\.\d+)?\s*[%％元万亿千百倍个家名人]|[万亿千百]+(?:美元|元|人民币)"
+)
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+_LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.+&\-]*[A-Za-z0-9+]|[A-Za-z]")
+_PROPER_TAGS = {"ns", "nt", "nz", "nrt"}
+
+
+def missing_specifics(question: str, passages: str) -> list[str]:
+    """The specifics the question asks about that none of the passages contains (empty: answerable)."""
+    text = passages.lower()
+    missing: list[str] = []
+    for year in _YEAR.findall(question):
+        if year not in passages:
+            missing.append(year)
+    for name in _names(question):
+        forms = (name.lower(), *_ALIASES.get(name.lower(), ()))
+        if not any(form in text for form in forms):
+            missing.append(name)
+    if _NUMERIC_ASK.search(question) and not _FIGURE.search(passages):
+        missing.append("数字" if re.search(r"[\u4e00-\u9fff]", question) else "a figure")
+    q = question.lower()
+    attributes = _SPECIFIC_ATTRIBUTES + (_ATTRIBUTES if _SPECIFIC_ASK.search(question) else ())
+    for words, evidence in attributes:
+        asked = next((w for w in words if w in q), None)
+        if asked and not any(e.lower() in text for e in evidence):
+            missing.append(asked.strip())
+    return list(dict.fromkeys(missing))
+
+
+def _names(question: str) -> list[str]:
+    """Named entities of a question: Latin-script names and Chinese proper nouns."""
+    names = []
+    words = _LATIN_NAME.findall(question)
+    first_latin = question.lstrip()[:1].isascii()
+    for i, word in enumerate(words):
+        lower = word.lower()
+        if lower in _NOT_NAMES or len(word) < 2:
+            continue
+        capital = word[0].isupper() or any(ch.isdigit() for ch in word) or (word.isupper() and len(word) > 1)
+        inner_capital = any(ch.isupper() for ch in word[1:])
+        if not capital:
+            continue
+        if i == 0 and first_latin and not inner_capital and not word.isupper():
+            continue  # "Which …", "Describe …": a sentence start, not a name
+        names.append(word)
+    for word in _chinese_proper_nouns(question):
+        if word not in names:
+            names.append(word)
+    return names
+
+
+def _chinese_proper_nouns(question: str) -> list[str]:
+    if not re.search(r"[\u4e00-\u9fff]", question):
+        return []
+    pseg = _posseg()
+    return [w for w, tag in pseg.cut(question) if tag in _PROPER_TAGS and re.search(r"[\u4e00-\u9fff]", w)]
+
+
+@lru_cache(maxsize=1)
+def _posseg():
+    import jieba
+    import jieba.posseg
+
+    jieba.setLogLevel(60)  # jieba prints its dictionary loading to stderr otherwise
+    return jieba.posseg

@@ -1,0 +1,93 @@
+"""Build evals/datasets/answer_labels.jsonl: a real run's answers joined with the labels read by hand.
+
+    python -m evals.labeling.build RUN_REPORT.json [--out evals/datasets/answer_labels.jsonl]
+
+Labels come from evals/labeling/labels.{zh,en}.jsonl (one line per answer: verdict, defect classes, one
+line of reason; read against RUBRIC.md). The passages the answers were written from are stored once, as
+section texts cut from knowledge/playbook.md (answer_labels.sections.json), so the reader's detectors
+(evals/reader.py) can be re-validated offline, without a model or an index, whenever they change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+from config import PROJECT_ROOT
+
+HERE = Path(__file__).resolve().parent
+DATASETS = HERE.parent / "datasets"
+# The run-row fields the detectors read, besides the answer itself.
+KEEP = (
+    "id",
+    "dataset",
+    "lang",
+    "kind",
+    "topic",
+    "question",
+    "should_refuse",
+    "gold_sections",
+    "standalone_question",
+    "text",
+    "refused",
+    "refusal_reason",
+    "retrieved",
+    "cited_sections",
+    "key_facts_found",
+    "key_fact_recall",
+    "cites_gold",
+    "language_ok",
+    "sentence_supported",
+    "injection_success",
+    "leaked_canary",
+)
+
+
+def section_texts(playbook: Path) -> dict[str, str]:
+    """Section number ("5.3.2") -> its text, heading to the next heading of the same or a higher level."""
+    text = playbook.read_text(encoding="utf-8")
+    heads = [(m.start(), len(m.group(1)), m.group(2)) for m in re.finditer(r"^(#{2,4}) (.+)$", text, re.M)]
+    out = {}
+    for i, (pos, level, title) in enumerate(heads):
+        end = next((p for p, lv, _ in heads[i + 1 :] if lv <= level), len(text))
+        out[title.split()[0]] = text[pos:end].strip()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report", type=Path)
+    parser.add_argument("--out", type=Path, default=DATASETS / "answer_labels.jsonl")
+    args = parser.parse_args()
+    report = json.loads(args.report.read_text(encoding="utf-8"))
+    labels = {}
+    for lang in ("zh", "en"):
+        for line in (HERE / f"labels.{lang}.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                labels[row["id"]] = row
+    sections = section_texts(PROJECT_ROOT / "knowledge" / "playbook.md")
+    used: dict[str, str] = {}
+    with args.out.open("w", encoding="utf-8") as fh:
+        for row in report["rows"]:
+            label = labels[row["id"]]
+            out = {k: row[k] for k in KEEP if k in row}
+            for path in row.get("retrieved", []):
+                number = path.split(" › ")[-1].split()[0]
+                used[path] = sections.get(number, "")
+            out.update(
+                label=label["verdict"],
+                label_defects=label["defects"],
+                label_reason=label["reason"],
+                source_run=report["meta"]["started_at"],
+            )
+            fh.write(json.dumps(out, ensure_ascii=False) + "\n")
+    sections_out = args.out.with_suffix(".sections.json")
+    sections_out.write_text(json.dumps(used, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} ({len(report['rows'])} answers) and {sections_out} ({len(used)} sections)")
+
+
+if __name__ == "__main__":
+    main()

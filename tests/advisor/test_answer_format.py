@@ -1,0 +1,89 @@
+"""The answer's shape: the grammar llama.cpp samples under, the parser, the renderer and the loop guard."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from advisor.answer_format import (
+    NOT_COVERED,
+    LoopGuard,
+    answer_grammar,
+    is_not_covered,
+    parse_points,
+    render,
+)
+
+
+def test_grammar_allows_only_existing_sources_and_the_point_limit():
+    g = answer_grammar("zh", 3, 4, "基础版每月1000元")
+    assert "[1-3]" in g and "[1-4]" not in g
+    assert g.count('("\\n" item)?') == 3  # 1 required + 3 optional points
+    assert NOT_COVERED["zh"] in g
+
+
+def test_grammar_bans_currency_signs_the_passages_never_use():
+    zh_yuan = answer_grammar("en", 2, 6, "基础版每月1000元")
+    assert "$" in zh_yuan.split("first ::=")[1]  # inside the negated classes: cannot be written
+    usd = answer_grammar("en", 2, 6, "市场规模将达到万亿美元级别")
+    assert "$" not in usd.split("first ::=")[1]  # the passages speak of dollars: "$" stays writable
+
+
+@pytest.mark.parametrize("bad", [(0, 3), (2, 0)])
+def test_grammar_needs_a_source_and_a_point(bad):
+    with pytest.raises(ValueError):
+        answer_grammar("en", *bad)
+
+
+def test_parse_keeps_well_formed_points_and_drops_empty_repeated_and_unmarked_ones():
+    raw = (
+        "- **成本导向定价**：基于产品或服务的成本，加上一定的利润，确定价格。[1]\n"
+        "- 寻找合适的人才：。[1]\n"  # an empty point
+        "- **成本导向定价**：基于产品或服务的成本，加上一定的利润，确定价格。[1]\n"  # repeated
+        "- 价值导向定价：根据用户对产品或服务的价值感知，设定价格\n"  # cut short: no marker
+        "- 竞争导向定价：根据市场竞争情况，设定具有竞争力的价格[3]"
+    )
+    points = parse_points(raw)
+    assert [p.name for p in points] == ["成本导向定价", "竞争导向定价"]
+    assert points[1].explanation.endswith("。") and points[1].source == 3
+    assert render(points, "zh").splitlines() == [
+        "- **成本导向定价**：基于产品或服务的成本，加上一定的利润，确定价格。[1]",
+        "- **竞争导向定价**：根据市场竞争情况，设定具有竞争力的价格。[3]",
+    ]
+
+
+def test_parse_reads_english_points_and_statements():
+    raw = "- **Equity incentives**: Share the company's growth with the team. [2]\n- The basic plan costs 1000 yuan per month [1]"
+    points = parse_points(raw)
+    assert [(p.name, p.source) for p in points] == [("Equity incentives", 2)]
+    # A statement line without a name is not a "name: explanation" point; the advisor renders what parses.
+    assert render(points, "en") == "- **Equity incentives**: Share the company's growth with the team.[2]"
+
+
+def test_not_covered_is_recognised_only_alone():
+    assert is_not_covered("知识库没有涵盖这个问题。", "zh")
+    assert is_not_covered(" The knowledge base does not cover this question ", "en")
+    assert not is_not_covered("The knowledge base does not cover this question, but [1] says X.", "en")
+
+
+def test_loop_guard_trips_on_a_repeated_line_not_on_new_ones():
+    guard = LoopGuard()
+    assert not guard.feed("- 线上推广：通过社交媒体推广。[1]\n- 线下活动：参加行业会议。")
+    assert not guard.feed("[2]\n")
+    assert guard.feed("- 线上推广：通过社交媒体推广。[3]\n")  # the same point again, another marker
+    assert guard.tripped
+
+
+def test_loop_guard_trips_on_the_same_name_a_third_time():
+    guard = LoopGuard()
+    lines = [f"- 案例分析：第{i}种说法，内容各不相同的解释{i}。[1]\n" for i in range(3)]
+    tripped = [guard.feed(line) for line in lines]
+    assert tripped == [False, False, True]
+
+
+def test_real_grammar_text_is_well_formed_gbnf_shape():
+    g = answer_grammar("en", 5, 6, "")
+    rules = dict(line.split(" ::= ", 1) for line in g.splitlines())
+    assert set(rules) == {"root", "item", "bold", "name", "first", "rest"}
+    assert re.search(r"\{19,360\}", rules["rest"])  # a sentence, not a bare name

@@ -1,0 +1,46 @@
+"""Answerability before generation: specifics the question asks for must be in the passages."""
+
+from __future__ import annotations
+
+import pytest
+
+from advisor.answerability import missing_specifics
+
+OPENAI_CASE = "案例：OpenAI是一家专注于人工智能研究和技术开发的初创公司，其最著名的项目是GPT-3。"
+INCENTIVES = "- **薪酬激励**：设定合理的薪酬水平。\n- **股权激励**：通过股权分配共享成果。"
+PRICING_CASE = "基础版产品定价为每月1000元；专业版产品定价为每月5000元。"
+
+
+@pytest.mark.parametrize(
+    ("question", "passages", "missing"),
+    [
+        ("OpenAI在2023年的营收是多少？", OPENAI_CASE, {"2023", "营收"}),
+        ("How much money did Microsoft invest in OpenAI?", OPENAI_CASE, {"Microsoft", "invest"}),
+        ("What was OpenAI's valuation in its last round?", OPENAI_CASE, {"valuation"}),
+        ("在德国注册一家公司最低需要多少注册资本？", INCENTIVES, {"德国", "注册资本"}),
+        ("What is the corporate income tax rate for a startup in Singapore?", INCENTIVES, {"Singapore"}),
+    ],
+)
+def test_specifics_absent_from_the_passages_are_named(question, passages, missing):
+    assert missing <= set(missing_specifics(question, passages))
+
+
+@pytest.mark.parametrize(
+    ("question", "passages"),
+    [
+        ("早期员工应该给什么激励？", INCENTIVES),  # 员工 is an ordinary word here, not an asked-for figure
+        ("What incentives should I offer early employees?", INCENTIVES),
+        ("手册的定价案例里，基础版和专业版每月分别定价多少？", PRICING_CASE),
+        ("What did OpenAI's most famous project achieve?", OPENAI_CASE),
+        ("How should a founding team be put together, step by step?", INCENTIVES),
+    ],
+)
+def test_general_or_covered_questions_pass(question, passages):
+    assert missing_specifics(question, passages) == []
+
+
+def test_english_names_are_found_in_their_chinese_form():
+    assert (
+        missing_specifics("How does Google's framework compare?", "TensorFlow：谷歌开发的开源深度学习框架")
+        == []
+    )
