@@ -15,6 +15,7 @@ from __future__ import annotations
 from advisor.advisor import Advisor
 from advisor.factory import AdvisorSetupError, build_advisor
 from advisor.support import CheckerUnavailable, SupportChecker, make_checker
+from advisor.support_bridge import BridgedChecker
 from advisor.support_ensemble import EnsembleModel
 from advisor.types import (
     Answer,
@@ -34,6 +35,7 @@ __all__ = [
     "AdvisorSetupError",
     "Answer",
     "AnswerDelta",
+    "BridgedChecker",
     "CheckerUnavailable",
     "Chunk",
     "Citation",

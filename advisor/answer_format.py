@@ -70,14 +70,28 @@ def answer_grammar(language: str, n_sources: int, max_points: int, passages_text
     # The model writes Markdown bold around a name out of habit (the passages are Markdown): it may, but
     # only there; code renders the bold, so "*" and "`" are not allowed anywhere else.
     if language == "zh":
-        name = f"[^\\-*#` \\t：:，,。；\\n\\[\\]…{ban}] [^*`：:，,。；\\n\\[\\]…{ban}]{{1,23}}"
-        first = f"[^{_ZH_START_FORBIDDEN}*`{ban}]"
-        rest = f"[^\\n\\[\\]…*`\\-{ban}]{{7,160}}"  # no "-": Chinese prose has none, loops do
-        item = f'"- " (bold? name bold? "：")? first rest "[" {src} "]"'
+        # A name may hold a book title with its own colon (《AI大模型：理论与实践》); the explanation must hold
+        # Chinese (a bare "ImageNet" is a name, not an answer): it starts with a Han character or reaches
+        # one within 40 characters.
+        name = "namefirst namechar{1,23}"
+        extra = [
+            f"namefirst ::= [^\\-*#` \\t：:，,。；\\n\\[\\]…《{ban}] | book",
+            f"namechar ::= [^*`：:，,。；\\n\\[\\]…《{ban}] | book",
+            'book ::= "《" [^》\\n\\[\\]]{1,40} "》"',
+            "expl ::= han rest | first latin{0,40} han rest",
+            "han ::= [一-鿿]",
+            f"latin ::= [^一-鿿\\n\\[\\]…*`\\-{ban}]",
+        ]
+        first = f"[^{_ZH_START_FORBIDDEN}*`一-鿿{ban}]"
+        # no "-" (Chinese prose has none, loops do), no 【】 (the model's asides), never ending on a colon
+        rest = f"[^\\n\\[\\]【】…*`\\-{ban}]{{7,160}} [^：:\\n\\[\\]【】…*`\\- \\t{ban}]"
+        item = f'"- " (bold? name bold? "：")? expl "[" {src} "]"'
     else:
-        name = f"[^\\-*#` \\t:：,.;，。\\n\\[\\]…{ban}] [^*`:：,.;，。\\n\\[\\]…{ban}]{{1,39}}"
+        name = f"[^\\-*#` \\t:：,.;，。\\n\\[\\]…{ban}] [^*`:：,.;，。\\n\\[\\]…{ban}]{{1,59}}"
+        extra = []
         first = f"[^{_EN_START_FORBIDDEN}*`{ban}]"
-        rest = f"[^\\n\\[\\]…*`{ban}]{{19,360}}"
+        # an English point is a sentence: it ends with a full stop (or ! ? and a closing bracket)
+        rest = f"[^\\n\\[\\]【】…*`{ban}]{{19,360}} [.!?] [)\"']?"
         item = f'"- " (bold? name bold? ": ")? first rest " "? "[" {src} "]"'
     points = " ".join(["item"] + ['("\\n" item)?'] * (max_points - 1))
     not_covered = NOT_COVERED[language].replace('"', '\\"')
@@ -89,6 +103,7 @@ def answer_grammar(language: str, n_sources: int, max_points: int, passages_text
             f"name ::= {name}",
             f"first ::= {first}",
             f"rest ::= {rest}",
+            *extra,
         ]
     )
 
@@ -119,7 +134,7 @@ def parse_points(text: str) -> list[Point]:
         if not m:
             continue
         name = m.group("name").strip().strip("*").strip()
-        expl = m.group("expl").strip()
+        expl = _without_repeats(m.group("expl").strip())
         if not _has_content(name) or not _has_content(expl):
             continue
         key = _norm(name + expl)
@@ -134,6 +149,24 @@ def parse_points(text: str) -> list[Point]:
 def render(points: list[Point], language: str) -> str:
     """The Markdown the reader sees: one bold-named point per line, each with its passage marker."""
     return "\n".join(p.markdown(language) for p in points)
+
+
+def _without_repeats(expl: str) -> str:
+    """An explanation with a sentence said twice (a loop inside one line) keeps it once."""
+    parts = re.split(r"(?<=[。！？!?])|(?<=\.)\s+", expl)
+    seen: set[str] = set()
+    kept = []
+    for part in parts:
+        key = _norm(part)
+        if key and key in seen:
+            continue
+        seen.add(key)
+        kept.append(part)
+    return (
+        " ".join(p.strip() for p in kept if p.strip())
+        if not re.search(r"[\u4e00-\u9fff]", expl)
+        else "".join(p.strip() for p in kept if p.strip())
+    )
 
 
 def _has_content(text: str) -> bool:

@@ -160,7 +160,7 @@ def format_source(n: int, hit: Hit, language: str, text: str | None = None) -> s
 
 
 @lru_cache(maxsize=2)
-def _glossary(prompts_dir: Path = PROMPTS_DIR) -> tuple[tuple[str, str], ...]:
+def glossary_pairs(prompts_dir: Path = PROMPTS_DIR) -> tuple[tuple[str, str], ...]:
     """(Chinese term, English rendering) pairs of prompts/glossary.en.txt, longest term first."""
     pairs = []
     for line in _comment_free_lines(load_template("glossary", "en", prompts_dir)):
@@ -178,7 +178,7 @@ def glossary_lines(passages: str) -> str:
     """
     rest = passages
     found = []
-    for zh, en in _glossary():
+    for zh, en in glossary_pairs():
         # A currency or scale character ("元", "万元") counts only after a figure: 单元 and 多元 are not money.
         present = re.search(rf"\d\s*{zh}", rest) if zh.endswith("元") else zh in rest
         if present:

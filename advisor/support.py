@@ -12,8 +12,12 @@ Checkers, by `settings.grounding_checker`:
                 (support_llm.py): seconds per claim on 2 CPU cores.
 * ``ensemble``  a logistic regression over the component scores, fitted on the dev sets
                 (support_ensemble.py, weights in support_ensemble.json).
-* ``auto``      lexical within one language, embedding across languages (an English answer sentence
-                citing a Chinese passage shares no words with it; overlap cannot judge it, e5 can).
+* ``bridge``    an English claim against Chinese passages: dictionary coverage (jieba + CC-CEDICT + the
+                playbook glossary) and the e5 cosine, combined by a logistic fitted with cross-validation
+                on labelled answer sentences (support_bridge.py).
+* ``auto``      lexical within one language, bridge across languages (an English answer sentence citing a
+                Chinese passage shares no words with it; overlap cannot judge it); in both, a figure,
+                scale or currency the passages do not state scores 0 (support_facts.py).
 * ``nli``       no NLI / cross-encoder model can be installed offline from PyPI here: a clear error.
 """
 
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
     from config import Settings
     from indexing.embedders import Embedder
 
-CHECKER_NAMES = ("auto", "lexical", "embedding", "nli", "llm", "ensemble")
+CHECKER_NAMES = ("auto", "lexical", "embedding", "bridge", "nli", "llm", "ensemble")
 
 
 class SupportChecker(Protocol):
@@ -105,12 +109,18 @@ def make_checker(
     """
     which = name or settings.grounding_checker
     if which == "auto":
+        from advisor.support_bridge import BridgedChecker
         from advisor.support_embedding import EmbeddingChecker
         from advisor.support_lexical import LexicalChecker
 
         return LanguageRoutedChecker(
-            LexicalChecker(), EmbeddingChecker(embedder or _configured_embedder(settings))
+            LexicalChecker(), BridgedChecker(EmbeddingChecker(embedder or _configured_embedder(settings)))
         )
+    if which == "bridge":
+        from advisor.support_bridge import BridgedChecker
+        from advisor.support_embedding import EmbeddingChecker
+
+        return BridgedChecker(EmbeddingChecker(embedder or _configured_embedder(settings)))
     if which == "lexical":
         from advisor.support_lexical import LexicalChecker
 
@@ -147,8 +157,11 @@ class LanguageRoutedChecker:
 
     def score(self, claim: str, passages: Sequence[str]) -> float:
         from advisor.language import detect_language
+        from advisor.support_facts import figure_mismatches
 
         claim, passages = check_inputs(claim, passages)
+        if passages and figure_mismatches(claim, passages):
+            return 0.0  # a figure, scale or currency the passages do not state: nothing else can save it
         if passages and detect_language(claim) != detect_language("\n".join(passages)):
             return self.cross_language.score(claim, passages)
         return self.same_language.score(claim, passages)

@@ -63,6 +63,9 @@ class Answer:
     refusal_reason: str = (
         ""  # "", "weak_retrieval", "not_covered", "unsupported", "off_topic", "instructions"
     )
+    # The passages the model read, in the order of its [n] markers (a subset of `hits`, which holds every
+    # retrieved passage; empty when the answer was refused before generation).
+    passages: tuple[Hit, ...] = ()
     # Sentences the grounding gate removed because their passages do not support them: never in `text`,
     # kept so a curious reader can open a collapsed "checked" detail and see what was left out.
     removed: tuple[str, ...] = ()

@@ -53,6 +53,8 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "embed_backend": "hash",
         "embed_model": "hash-384",
         "device": "cpu",
+        # A hash embedder's cosines carry no meaning: the model gets every retrieved passage.
+        "passage_score_margin": 0.0,
     },
 }
 
@@ -204,10 +206,10 @@ class Settings(BaseSettings):
     )
 
     # --- grounding gate -----------------------------------------------------------------------
-    grounding_checker: Literal["auto", "lexical", "embedding", "nli", "llm", "ensemble"] = Field(
+    grounding_checker: Literal["auto", "lexical", "embedding", "bridge", "nli", "llm", "ensemble"] = Field(
         "lexical",
         description="How answer sentences are checked against the passages they cite; auto = lexical "
-        "within a language, embedding across languages.",
+        "within a language, the dictionary bridge across languages, figures held to the passages.",
     )
     support_threshold: float = Field(
         0.5, ge=0, le=1, description="Score at which a sentence counts as supported."

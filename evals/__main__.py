@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from advisor import CheckerUnavailable
-from evals import attacks, grounding_check, run
+from evals import attacks, fit_bridge, grounding_check, reader, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     grounding_check.add_table_parser(subparsers)
     run.add_parser(subparsers)
     attacks.add_parser(subparsers)
+    reader.add_parser(subparsers)
+    fit_bridge.add_parser(subparsers)
     return parser
 
 

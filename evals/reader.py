@@ -433,3 +433,50 @@ def labelled_agreement(path: Path = LABELS_PATH) -> dict[str, Any]:
     """`agreement` on the committed labelled answers (the detectors as they are now, on the stored answers)."""
     rows, sections = _labelled(path)
     return {"labels": path.name, **agreement(rows, sections)}
+
+
+# --- `python -m evals reader` ----------------------------------------------------------------------
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "reader",
+        help="the reader detectors against answers labelled by reading (and a report's verdicts re-scored)",
+        description="Print how the clean / defect / fail detectors agree with the labelled answers "
+        "(evals/datasets/answer_labels.jsonl): verdict accuracy, clean-vs-not kappa, per-class precision "
+        "and recall. With --labels FILE, another labelled set (same fields) is used, e.g. a held-out one.",
+    )
+    p.add_argument("--labels", type=Path, default=LABELS_PATH, help="labelled answers (JSON lines)")
+    p.add_argument("--json", action="store_true", help="print the whole agreement as JSON")
+    p.set_defaults(handler=main)
+
+
+def main(args: Any) -> int:
+    if not args.labels.is_file():
+        raise FileNotFoundError(f"no labelled answers at {args.labels}")
+    ag = labelled_agreement(args.labels)
+    if args.json:
+        print(json.dumps(ag, ensure_ascii=False, indent=1))
+        return 0
+    print(
+        f"{ag['n']} answers labelled by reading ({ag['labels']}): verdict accuracy {ag['verdict_accuracy']:.3f}, "
+        f"clean-vs-not accuracy {ag['clean_accuracy']:.3f}, kappa {ag['clean_kappa']:.3f}"
+    )
+    for lang, b in ag["by_lang"].items():
+        print(
+            f"  {lang}: n {b['n']}, clean rate labelled {b['labelled_clean_rate']:.3f} / detected "
+            f"{b['detected_clean_rate']:.3f}, verdict accuracy {b['verdict_accuracy']:.3f}"
+        )
+    print(
+        "  label -> detected: "
+        + "; ".join(
+            f"{g}: " + " ".join(f"{p} {n}" for p, n in row.items())
+            for g, row in ag["confusion_label_to_detected"].items()
+        )
+    )
+    print(f"  {'class':<22} {'labelled':>8} {'detected':>8} {'precision':>9} {'recall':>7}")
+    for cls, c in ag["per_class"].items():
+        prec = "-" if c["precision"] is None else f"{c['precision']:.2f}"
+        rec = "-" if c["recall"] is None else f"{c['recall']:.2f}"
+        print(f"  {cls:<22} {c['labelled']:>8} {c['detected']:>8} {prec:>9} {rec:>7}")
+    return 0

@@ -31,9 +31,14 @@ def strip_markers(text: str) -> str:
 
 
 def cited_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
-    """(claim without markers or list decoration, cited numbers) for each contentful sentence."""
+    """(claim without markers or list decoration, cited numbers) for each contentful sentence.
+
+    One line of an answer is one point, and a reader takes the marker that ends a point ("- 名称：…。…。[1]")
+    as its source: a sentence without markers of its own takes those of the next cited sentence on its line.
+    """
     out: list[tuple[str, tuple[int, ...]]] = []
     for line in text.splitlines():
+        line_start = len(out)
         pos = 0
         while pos < len(line):
             match = _END.search(line, pos)
@@ -45,4 +50,11 @@ def cited_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
             claim = _DECORATION.sub("", strip_markers(piece)).replace("**", "").replace("⚠", "").strip()
             if len(re.findall(r"\w", claim)) >= _MIN_WORD_CHARS:
                 out.append((claim, marker_numbers(piece)))
+        lent: tuple[int, ...] = ()
+        for i in range(len(out) - 1, line_start - 1, -1):  # from the line's end: markers cover what precedes
+            claim, numbers = out[i]
+            if numbers:
+                lent = numbers
+            elif lent:
+                out[i] = (claim, lent)
     return out

@@ -39,7 +39,7 @@ class Reply:
     gate_supported_fraction: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     model_id: str = ""
-    passages: tuple[str, ...] = ()  # the retrieved passages' texts, best first (what the reader's checks use)
+    passages: tuple[str, ...] = ()  # the texts of the passages the answer was written from, in [n] order
     removed: tuple[str, ...] = ()  # sentences the advisor's gate removed before showing the answer
     missing: tuple[str, ...] = ()  # a not_covered refusal: what was asked that no passage mentions
 
@@ -78,7 +78,8 @@ def reply_from_answer(answer: Answer) -> Reply:
         standalone_question=answer.standalone_question,
         citations=citations,
         retrieved_sections=tuple(hit.chunk.section for hit in answer.hits),
-        passages=tuple(hit.chunk.text for hit in answer.hits),
+        # [n] in the answer indexes the passages the model read; a refusal has none, so its retrieved ones.
+        passages=tuple(hit.chunk.text for hit in (getattr(answer, "passages", ()) or answer.hits)),
         removed=tuple(getattr(answer, "removed", ()) or ()),
         missing=tuple(getattr(answer, "missing", ()) or ()),
         gate_sentences=sentences,

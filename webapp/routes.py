@@ -72,7 +72,9 @@ def _split_conversation(messages: list[ChatMessage]) -> tuple[str, list[dict[str
     return turns[-1].content, [{"role": m.role, "content": m.content} for m in turns[:-1]]
 
 
-_MARKS = re.compile(r"\[\d{1,3}\]|⚠|\s")
+# What the checked text may change without changing the words: markers, bold around a point's name and a
+# full stop the renderer adds (advisor/answer_format.py), whitespace.
+_MARKS = re.compile(r"\[\d{1,3}\]|⚠|\*\*|[。.]|\s")
 
 
 def _completion_tail(streamed: str, checked: str) -> str:

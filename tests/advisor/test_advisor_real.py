@@ -64,3 +64,27 @@ def test_retrieval_hit_at_5_on_the_real_index(real_advisor, name, questions, flo
         for q, gold in questions
     )
     assert hits / len(questions) >= floor, f"{name}: hit@5 {hits}/{len(questions)}"
+
+
+def test_a_playbook_term_is_copied_exactly(real_advisor):
+    # With a repetition penalty of 1.1 this answer read 值得导向定价: the penalty punished copying the source.
+    answer = real_advisor.ask("AI大模型创业公司有哪些定价策略？")
+    assert not answer.refused, answer.text
+    assert "价值导向定价" in answer.text and "值得导向定价" not in answer.text
+    assert "⚠" not in answer.text and "要点名称" not in answer.text
+
+
+def test_the_pricing_case_keeps_its_yuan_in_english(real_advisor):
+    answer = real_advisor.ask(
+        "In the playbook's pricing example, how much do the basic and the professional plans cost per month?"
+    )
+    assert not answer.refused, answer.text
+    plain = answer.text.replace(",", "")
+    assert "1000" in plain and "5000" in plain and "yuan" in plain.lower(), answer.text
+    assert "$" not in answer.text and "⚠" not in answer.text
+
+
+def test_a_specific_question_the_playbook_lacks_is_refused_as_not_covered(real_advisor):
+    answer = real_advisor.ask("What was GTP.ai's valuation when it failed?")
+    assert answer.refused and answer.refusal_reason == "not_covered"
+    assert answer.missing == ("valuation",) and "valuation" in answer.text

@@ -26,10 +26,12 @@ def test_claims_are_routed_by_language_pair():
     assert cross.claims == ["Value-based pricing follows perceived value."]
 
 
-def test_auto_builds_lexical_and_embedding_parts_from_the_given_embedder():
+def test_auto_builds_lexical_and_bridge_parts_from_the_given_embedder():
     from indexing.embedders import HashEmbedder
 
-    checker = make_checker(settings_for_tests(grounding_checker="auto"), embedder=HashEmbedder())
+    embedder = HashEmbedder()
+    checker = make_checker(settings_for_tests(grounding_checker="auto"), embedder=embedder)
     assert checker.name == "auto"
     assert checker.same_language.name == "lexical"
-    assert checker.cross_language.name == "embedding"
+    assert checker.cross_language.name == "bridge"  # dictionary coverage + e5 cosine across languages
+    assert checker.cross_language.embedding.embedder is embedder

@@ -73,3 +73,16 @@ def test_quotes_read_as_text_not_markdown():
     assert render.clean_quote("- **技术能力**：技术背景。 - **业务理解**：B2B-SaaS。") == (
         "• 技术能力：技术背景。\n• 业务理解：B2B-SaaS。"
     )
+
+
+def test_removed_sentences_are_in_a_collapsed_detail_never_in_the_answer_text():
+    answer = _answer(removed=("These points are crucial <for> success.",))
+    shown = render.answer_markdown(answer)
+    assert "⚠" not in shown
+    body, _, detail = shown.partition("<details>")
+    assert "crucial" not in body
+    assert detail.startswith(
+        "<summary>Checked: 1 sentence(s) not backed by the sources were removed</summary>"
+    )
+    assert "&lt;for&gt;" in detail and "<for>" not in detail  # the removed text is escaped
+    assert "<details>" not in render.answer_markdown(_answer())  # nothing removed, no detail

@@ -180,5 +180,7 @@ def test_openai_stream_tail_sends_only_what_changes_the_words():
     assert _completion_tail("A [1].", "A [1]. B [2].") == " B [2]."  # an extension: the rest
     assert _completion_tail("A [1] [6].", "A [1].") == ""  # an invalid marker dropped: same words
     assert _completion_tail("A [1]. B.", "A [1]. ⚠ B.") == ""  # a flagged sentence: same words
+    # the renderer's bold names and added full stop are not new words either
+    assert _completion_tail("- 成本导向定价：加上利润[1]", "- **成本导向定价**：加上利润。[1]") == ""
     refusal = "The knowledge base does not cover this."
     assert _completion_tail("A [1]. B.", refusal) == "\n\n---\n" + refusal

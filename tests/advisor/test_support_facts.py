@@ -1,0 +1,49 @@
+"""Fact tokens: figures, scales and currencies of a claim must be the passage's own."""
+
+from __future__ import annotations
+
+import pytest
+
+from advisor.support import LanguageRoutedChecker
+from advisor.support_facts import figure_mismatches, figures
+
+PASSAGES = [
+    "基础版产品定价为每月1000元；专业版产品定价为每月5000元。",
+    "预计到2030年，市场规模将达到1.5万亿美元。",
+]
+
+
+@pytest.mark.parametrize(
+    ("claim", "wrong"),
+    [
+        ("The basic plan costs $1000 per month.", ["$1000"]),  # 元 became dollars
+        ("The basic plan costs 100 yuan per month.", ["100 yuan"]),  # a figure the passage lacks
+        ("By 2031 the market will be large.", ["2031"]),
+        ("1.5 trillion US dollars by 2030", []),  # 1.5万亿美元, another scale word
+        ("The basic plan costs 1,000 yuan (RMB) per month.", []),
+        ("基础版每月1000元，专业版每月5000元。", []),
+        ("GPT-3 and A100 are names, and there are 3 plans.", []),  # no figures to check
+        ("见 5.3.2 节。[1]", []),  # section numbers and markers are not figures
+    ],
+)
+def test_figures_are_held_to_the_passages(claim, wrong):
+    assert figure_mismatches(claim, PASSAGES) == wrong
+
+
+def test_scales_and_full_width_digits_normalise():
+    assert [f.value for f in figures("１，０００元 and 2万 and 3亿")] == [1000.0, 20000.0, 3e8]
+    assert figures("$5")[0].currency == "usd" and figures("5000元")[0].currency == "cny"
+
+
+class _Always:
+    name = "always"
+
+    def score(self, claim, passages):
+        return 1.0
+
+
+def test_auto_scores_a_changed_figure_zero_whatever_the_route():
+    checker = LanguageRoutedChecker(_Always(), _Always())
+    assert checker.score("The basic plan costs $1000 per month.", PASSAGES) == 0.0
+    assert checker.score("基础版每月100元。", PASSAGES) == 0.0
+    assert checker.score("The basic plan costs 1000 yuan per month.", PASSAGES) == 1.0

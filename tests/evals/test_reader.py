@@ -1,0 +1,121 @@
+"""The reader's detectors: one hand-made case per defect class, and agreement with the labelled answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from evals import reader
+
+PRICING = (
+    "- **成本导向定价**：根据产品或服务的成本，加上一定的利润，确定价格。\n"
+    "- **价值导向定价**：根据用户对产品或服务的价值感知，设定价格。\n"
+    "基础版产品定价为每月1000元；专业版产品定价为每月5000元。"
+)
+CLEAN_ZH = "- **价值导向定价**：根据用户对产品或服务的价值感知，设定价格。[1]"
+
+
+def _row(text: str, **extra) -> dict:
+    return {
+        "dataset": "answerable",
+        "lang": "zh",
+        "question": "有哪些定价策略？",
+        "text": text,
+        "refused": False,
+        "should_refuse": False,
+        "language_ok": True,
+        "gold_sections": ["5.3.2"],
+        "cites_gold": True,
+        **extra,
+    }
+
+
+def _classes(text: str, **extra) -> set[str]:
+    return set(reader.reader_defects(_row(text, **extra), [PRICING]))
+
+
+def test_a_clean_answer_has_no_defect():
+    row = _row(CLEAN_ZH)
+    assert reader.judge_row(row, [PRICING]) == {"reader_verdict": "clean", "reader_defects": {}}
+
+
+@pytest.mark.parametrize(
+    ("text", "cls"),
+    [
+        ("- **值得导向定价**：根据用户对产品或服务的价值感知，设定价格。[1]", "term"),
+        ("- **下线活动**：参加行业会议。[1]", None),  # 线下活动 is not a term of these passages
+        ("- 价值导向定价：根据价值感知设定价格。[1] ⚠", "flag"),
+        ("- 要点名称：资料对它的解释。[1]", "echo"),
+        ("- - 价值导向定价：根据价值感知设定价格。[1]", "echo"),
+        ("- 寻找合适的人才：。[1]", "empty"),
+        ("- 价值导向定价：根据价值感知设定价格。[1]\n- 价值导向定价：根据价值感知设定价格。[1]", "empty"),
+        ("- 价值导向定价：根据价值感知设定价格。[1]\n总之，这些策略都非常重要。", "padding"),
+    ],
+)
+def test_each_zh_defect_is_detected(text, cls):
+    found = _classes(text)
+    if cls is None:
+        assert "term" not in found
+    else:
+        assert cls in found, found
+
+
+@pytest.mark.parametrize(
+    ("text", "cls"),
+    [
+        ("- **Basic plan**: It costs $1000 per month. [1]", "number"),
+        ("- **Basic plan**: It costs 1000 yuan per month. [1]", None),
+        ("- **Basic plan**: It costs 1200 yuan per month. [1]", "number"),
+        ("- **Basic plan**: It costs 1 thousand yuan per month. [1]", None),
+        ("- **Scale**: Big models need data. [1]", "term"),
+        ("- **Value-based pricing**: price by value. [1]\nThese points are crucial for success.", "padding"),
+        ("Sources: [1] Section: 5.3.2", "echo"),
+    ],
+)
+def test_each_en_defect_is_detected(text, cls):
+    passages = [PRICING + "\nAI大模型需要数据。"]
+    found = set(reader.reader_defects(_row(text, lang="en", question="What are the plans?"), passages))
+    if cls is None:
+        assert "number" not in found and "term" not in found, found
+    else:
+        assert cls in found, found
+
+
+def test_outcomes_decide_fail():
+    refused = _row("抱歉，知识库没有涵盖这个问题。", refused=True, refusal_reason="unsupported")
+    assert reader.judge_row(refused, [PRICING])["reader_verdict"] == "fail"
+    answered = _row(CLEAN_ZH, dataset="unanswerable_hard", should_refuse=True, gold_sections=[])
+    assert reader.judge_row(answered, [PRICING])["reader_defects"].keys() == {"answered_unanswerable"}
+    right_refusal = _row("抱歉。", dataset="unanswerable", should_refuse=True, refused=True, gold_sections=[])
+    assert reader.judge_row(right_refusal, [PRICING])["reader_verdict"] == "clean"
+    off = _row(CLEAN_ZH, cites_gold=False)
+    assert reader.judge_row(off, [PRICING])["reader_verdict"] == "fail"
+
+
+def test_clean_rates_per_language():
+    rows = [
+        {"lang": "zh", "dataset": "answerable", "reader_verdict": "clean", "reader_defects": {}},
+        {
+            "lang": "zh",
+            "dataset": "answerable",
+            "reader_verdict": "defect",
+            "reader_defects": {"term": ["x"]},
+        },
+        {
+            "lang": "en",
+            "dataset": "answerable",
+            "reader_verdict": "fail",
+            "reader_defects": {"language": ["x"]},
+        },
+    ]
+    rates = reader.clean_rates(rows)
+    assert rates["by_lang"]["zh"]["clean_rate"] == 0.5 and rates["by_lang"]["en"]["fail_rate"] == 1.0
+    assert rates["defect_classes"] == {"term": 1, "language": 1}
+
+
+def test_the_detectors_agree_with_the_labelled_answers():
+    # 145 answers of a real run, each labelled by reading (evals/labeling/RUBRIC.md). A detector change that
+    # loses agreement fails here; the figures are printed in every report.
+    ag = reader.labelled_agreement()
+    assert ag["n"] >= 120 and all(ag["by_lang"][lang]["n"] >= 60 for lang in ("zh", "en"))
+    assert ag["clean_accuracy"] >= 0.88 and ag["clean_kappa"] >= 0.75
+    assert ag["per_class"]["flag"]["recall"] == 1.0 and ag["per_class"]["false_refusal"]["recall"] == 1.0
