@@ -11,7 +11,13 @@ the e5 cosine (advisor/support_bridge.py). Three logistic models are compared by
 * coverage + cosine (the bridge).
 
 For each, BAcc at P(supported) = 0.5 with balanced class weights and AUROC, mean ± sd over the folds.
-With --write-weights the bridge model is refitted on all records and saved for the advisor.
+
+The gate's errors do not cost the same: removing a correct sentence can turn a good answer into a false
+refusal, keeping an unsupported one leaves a defect. So the shipped model is operated where a chosen
+share of supported sentences passes (`--keep-supported`, 0.9): the cutoff is found on each training fold
+and applied to its test fold (reported as kept / removed), and the saved intercept is shifted so that the
+gate's P = 0.5 sits at that cutoff on all records. With --write-weights the bridge model is refitted on
+all records and saved for the advisor.
 """
 
 from __future__ import annotations
@@ -37,7 +43,25 @@ def features(records: list[dict[str, Any]]) -> np.ndarray:
     return np.array([bridge.features(r["response"], passages_of(r)) for r in records], dtype=float)
 
 
-def cross_validate(x: np.ndarray, y_supported: np.ndarray, folds: int = 5, repeats: int = 5) -> dict:
+def _cutoff(p_supported: np.ndarray, y_supported: np.ndarray, keep: float) -> float:
+    """The P(supported) cutoff at which `keep` of the supported sentences pass."""
+    return float(np.quantile(p_supported[y_supported == 1], 1 - keep))
+
+
+def _operating_point(x, y, cv, keep: float) -> tuple[float, float]:
+    kept, removed = [], []
+    for train, test in cv.split(x, y):
+        lr = LogisticRegression(class_weight="balanced", max_iter=1000).fit(x[train], y[train])
+        cut = _cutoff(lr.predict_proba(x[train])[:, 1], y[train], keep)
+        p = lr.predict_proba(x[test])[:, 1]
+        kept.append(np.mean(p[y[test] == 1] >= cut))
+        removed.append(np.mean(p[y[test] == 0] < cut))
+    return float(np.mean(kept)), float(np.mean(removed))
+
+
+def cross_validate(
+    x: np.ndarray, y_supported: np.ndarray, folds: int = 5, repeats: int = 5, keep: float = 0.9
+) -> dict:
     out: dict[str, Any] = {}
     cv = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=20261204)
     for name, cols in MODELS.items():
@@ -50,7 +74,10 @@ def cross_validate(x: np.ndarray, y_supported: np.ndarray, folds: int = 5, repea
             # the positive class of the dev-set convention is "unsupported": BAcc is symmetric, AUROC uses 1 - p
             baccs.append(balanced_accuracy_score(y_supported[test], (p >= 0.5).astype(int)))
             aucs.append(roc_auc_score(1 - y_supported[test], 1 - p))
+        kept, removed = _operating_point(x[:, cols], y_supported, cv, keep)
         out[name] = {
+            "supported_kept": kept,
+            "unsupported_removed": removed,
             "bacc_mean": float(np.mean(baccs)),
             "bacc_sd": float(np.std(baccs)),
             "auroc_mean": float(np.mean(aucs)),
@@ -70,6 +97,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="write the validation report here (JSON)")
     p.add_argument("--write-weights", type=Path, default=None, help="write the bridge's weights here (JSON)")
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument(
+        "--keep-supported", type=float, default=0.9, help="share of supported sentences the gate keeps"
+    )
     p.set_defaults(handler=main)
 
 
@@ -81,17 +111,23 @@ def main(args: argparse.Namespace) -> int:
         "input": str(args.input),
         "n": len(records),
         "supported": int(y.sum()),
-        "cv": cross_validate(x, y, folds=args.folds),
+        "keep_supported": args.keep_supported,
+        "cv": cross_validate(x, y, folds=args.folds, keep=args.keep_supported),
     }
     print(f"{report['n']} sentences ({report['supported']} supported), {args.folds}-fold CV x 5 repeats")
     for name, m in report["cv"].items():
         print(
-            f"  {name:<16} BAcc {m['bacc_mean']:.3f} ± {m['bacc_sd']:.3f}   AUROC {m['auroc_mean']:.3f} ± {m['auroc_sd']:.3f}"
+            f"  {name:<16} BAcc {m['bacc_mean']:.3f} ± {m['bacc_sd']:.3f}   AUROC {m['auroc_mean']:.3f} ± "
+            f"{m['auroc_sd']:.3f}   at {args.keep_supported:.0%} kept: supported kept {m['supported_kept']:.3f}, "
+            f"unsupported removed {m['unsupported_removed']:.3f}"
         )
     if args.write_weights:
         lr = LogisticRegression(class_weight="balanced", max_iter=1000).fit(x, y)
+        cut = _cutoff(lr.predict_proba(x)[:, 1], y, args.keep_supported)
+        # shift the intercept so that P = 0.5 (the gate's threshold) falls where P was `cut`
+        shift = -float(np.log(cut / (1 - cut)))
         weights = {
-            "intercept": float(lr.intercept_[0]),
+            "intercept": float(lr.intercept_[0]) + shift,
             "coverage": float(lr.coef_[0][0]),
             "cosine": float(lr.coef_[0][1]),
         }

@@ -37,13 +37,27 @@ class InputError(ValueError):
     """A malformed input file; the message names the line."""
 
 
+MAX_CONTEXT_CHARS = 200_000  # a passage set far past any retrieval budget is a wrong file, not a record
+
+
 def load_records(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """Read and validate the JSONL records (all lines are checked before any scoring starts)."""
+    """Read and validate the JSONL records (all lines are checked before any scoring starts).
+
+    Every problem names its line: bytes that are not UTF-8, a line that is not a JSON object, a missing
+    or empty field, a label that is not 0/1, a context past MAX_CONTEXT_CHARS. Nothing is scored, and no
+    report is written, unless every line is good.
+    """
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     records: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{path}:{lineno}: not UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 1]!r})"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -60,8 +74,17 @@ def load_records(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
             ctx = rec["context"]
             if not (isinstance(ctx, str) or (isinstance(ctx, list) and all(isinstance(c, str) for c in ctx))):
                 raise InputError(f"{path}:{lineno}: context must be a string or a list of strings")
-            if not isinstance(rec["response"], str):
-                raise InputError(f"{path}:{lineno}: response must be a string")
+            if not (ctx.strip() if isinstance(ctx, str) else any(c.strip() for c in ctx)):
+                raise InputError(
+                    f"{path}:{lineno}: context is empty: there is nothing to check the response against"
+                )
+            size = len(ctx) if isinstance(ctx, str) else sum(len(c) for c in ctx)
+            if size > MAX_CONTEXT_CHARS:
+                raise InputError(
+                    f"{path}:{lineno}: context is {size:,} characters; the limit is {MAX_CONTEXT_CHARS:,}"
+                )
+            if not isinstance(rec["response"], str) or not rec["response"].strip():
+                raise InputError(f"{path}:{lineno}: response must be a non-empty string")
             rec.setdefault("id", f"line{lineno}")
             records.append(rec)
             if limit is not None and len(records) >= limit:

@@ -363,7 +363,7 @@ def agreement(labelled: Sequence[Mapping[str, Any]], sections: Mapping[str, str]
     """The detectors against answers labelled by reading: verdict accuracy, kappa, per-class P/R."""
     predicted = []
     for row in labelled:
-        passages = [sections.get(path, "") for path in row.get("retrieved") or ()]
+        passages = [sections.get(pid, "") for pid in row.get("passage_ids") or row.get("retrieved") or ()]
         defects = reader_defects(row, passages)
         predicted.append((verdict(defects, row), set(defects)))
     gold = [(row["label"], set(row.get("label_defects") or ())) for row in labelled]
@@ -435,6 +435,11 @@ def labelled_agreement(path: Path = LABELS_PATH) -> dict[str, Any]:
     return {"labels": path.name, **agreement(rows, sections)}
 
 
+def label_sets(folder: Path = LABELS_PATH.parent) -> list[Path]:
+    """Every labelled answer set in evals/datasets (answer_labels*.jsonl), the development set first."""
+    return sorted(folder.glob("answer_labels*.jsonl"), key=lambda p: (p != LABELS_PATH, p.name))
+
+
 # --- `python -m evals reader` ----------------------------------------------------------------------
 
 
@@ -446,18 +451,30 @@ def add_parser(subparsers: Any) -> None:
         "(evals/datasets/answer_labels.jsonl): verdict accuracy, clean-vs-not kappa, per-class precision "
         "and recall. With --labels FILE, another labelled set (same fields) is used, e.g. a held-out one.",
     )
-    p.add_argument("--labels", type=Path, default=LABELS_PATH, help="labelled answers (JSON lines)")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="labelled answers (JSON lines; default: every answer_labels*.jsonl)",
+    )
     p.add_argument("--json", action="store_true", help="print the whole agreement as JSON")
     p.set_defaults(handler=main)
 
 
 def main(args: Any) -> int:
-    if not args.labels.is_file():
-        raise FileNotFoundError(f"no labelled answers at {args.labels}")
-    ag = labelled_agreement(args.labels)
-    if args.json:
-        print(json.dumps(ag, ensure_ascii=False, indent=1))
-        return 0
+    paths = [args.labels] if args.labels else label_sets()
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"no labelled answers at {path}")
+        ag = labelled_agreement(path)
+        if args.json:
+            print(json.dumps(ag, ensure_ascii=False, indent=1))
+        else:
+            _print_agreement(ag)
+    return 0
+
+
+def _print_agreement(ag: dict[str, Any]) -> None:
     print(
         f"{ag['n']} answers labelled by reading ({ag['labels']}): verdict accuracy {ag['verdict_accuracy']:.3f}, "
         f"clean-vs-not accuracy {ag['clean_accuracy']:.3f}, kappa {ag['clean_kappa']:.3f}"
@@ -479,4 +496,3 @@ def main(args: Any) -> int:
         prec = "-" if c["precision"] is None else f"{c['precision']:.2f}"
         rec = "-" if c["recall"] is None else f"{c['recall']:.2f}"
         print(f"  {cls:<22} {c['labelled']:>8} {c['detected']:>8} {prec:>9} {rec:>7}")
-    return 0

@@ -231,8 +231,8 @@ def reader_lines(s: dict[str, Any]) -> list[str]:
         )
     if rd.get("defect_classes"):
         lines.append("  defect classes: " + ", ".join(f"{k} {v}" for k, v in rd["defect_classes"].items()))
-    ag = s.get("reader_agreement")
-    if ag:
+    agreements = s.get("reader_agreement") or []
+    for ag in agreements if isinstance(agreements, list) else [agreements]:
         per_lang = "  ".join(
             f"{lang}: labelled clean {_fmt(b['labelled_clean_rate'])} / detected {_fmt(b['detected_clean_rate'])}"
             for lang, b in ag["by_lang"].items()

@@ -300,7 +300,7 @@ def summarise(rows: Sequence[dict[str, Any]], *, retrieval_only: bool) -> dict[s
         "reasons": _count(r.get("refusal_reason") or "" for r in decided if r["refused"]),
     }
     summary["reader"] = reader.clean_rates(ok)
-    summary["reader_agreement"] = reader.labelled_agreement()
+    summary["reader_agreement"] = [reader.labelled_agreement(path) for path in reader.label_sets()]
     attacks = [r for r in ok if r["dataset"] in INJECTION_SETS and "injection_success" in r]
     summary["injection"] = {
         "n": len(attacks),

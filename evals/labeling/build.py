@@ -1,16 +1,19 @@
-"""Build evals/datasets/answer_labels.jsonl: a real run's answers joined with the labels read by hand.
+"""Build a labelled answer set: a real run's answers joined with the labels read by hand.
 
-    python -m evals.labeling.build RUN_REPORT.json [--out evals/datasets/answer_labels.jsonl]
+    python -m evals.labeling.build RUN_REPORT.json [--labels labels] [--out evals/datasets/answer_labels.jsonl]
 
-Labels come from evals/labeling/labels.{zh,en}.jsonl (one line per answer: verdict, defect classes, one
-line of reason; read against RUBRIC.md). The passages the answers were written from are stored once, as
-section texts cut from knowledge/playbook.md (answer_labels.sections.json), so the reader's detectors
-(evals/reader.py) can be re-validated offline, without a model or an index, whenever they change.
+Labels come from evals/labeling/<labels>.{zh,en}.jsonl (one line per answer: verdict, defect classes, one
+line of reason; read against RUBRIC.md). The passages the answers were written from are stored once in a
+sidecar (<out>.sections.json: passage id -> text), so the reader's detectors (evals/reader.py) can be
+re-validated offline, without a model or an index, whenever they change. A run whose rows carry their
+passages' texts (`passages`, since the grammar-shaped answers) stores those; an older run's rows name
+only the retrieved sections, whose texts are cut from knowledge/playbook.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -59,12 +62,13 @@ def section_texts(playbook: Path) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path)
+    parser.add_argument("--labels", default="labels", help="label files' prefix in evals/labeling/")
     parser.add_argument("--out", type=Path, default=DATASETS / "answer_labels.jsonl")
     args = parser.parse_args()
     report = json.loads(args.report.read_text(encoding="utf-8"))
     labels = {}
     for lang in ("zh", "en"):
-        for line in (HERE / f"labels.{lang}.jsonl").read_text(encoding="utf-8").splitlines():
+        for line in (HERE / f"{args.labels}.{lang}.jsonl").read_text(encoding="utf-8").splitlines():
             if line.strip():
                 row = json.loads(line)
                 labels[row["id"]] = row
@@ -72,11 +76,19 @@ def main() -> None:
     used: dict[str, str] = {}
     with args.out.open("w", encoding="utf-8") as fh:
         for row in report["rows"]:
+            if row["id"] not in labels:
+                continue  # skipped or errored cases were not labelled
             label = labels[row["id"]]
             out = {k: row[k] for k in KEEP if k in row}
-            for path in row.get("retrieved", []):
-                number = path.split(" › ")[-1].split()[0]
-                used[path] = sections.get(number, "")
+            if row.get("passages"):
+                ids = [hashlib.sha256(t.encode("utf-8")).hexdigest()[:12] for t in row["passages"]]
+                used.update(zip(ids, row["passages"], strict=True))
+                out["passage_ids"] = ids
+            else:
+                for path in row.get("retrieved", []):
+                    number = path.split(" › ")[-1].split()[0]
+                    used[path] = sections.get(number, "")
+                out["passage_ids"] = list(row.get("retrieved", []))
             out.update(
                 label=label["verdict"],
                 label_defects=label["defects"],
@@ -86,7 +98,7 @@ def main() -> None:
             fh.write(json.dumps(out, ensure_ascii=False) + "\n")
     sections_out = args.out.with_suffix(".sections.json")
     sections_out.write_text(json.dumps(used, ensure_ascii=False, indent=0) + "\n", encoding="utf-8")
-    print(f"wrote {args.out} ({len(report['rows'])} answers) and {sections_out} ({len(used)} sections)")
+    print(f"wrote {args.out} ({len(labels)} answers) and {sections_out} ({len(used)} passages)")
 
 
 if __name__ == "__main__":

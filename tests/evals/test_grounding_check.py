@@ -220,6 +220,10 @@ def test_cli_reports_bad_input_clearly(tmp_path, capsys):
         ({"context": "c", "response": "r"}, "missing field(s) label_int"),
         ({"context": "c", "response": "r", "label_int": 2}, "label_int must be 0 or 1"),
         ({"context": 5, "response": "r", "label_int": 1}, "context must be a string or a list"),
+        ({"context": "  ", "response": "r", "label_int": 1}, "context is empty"),
+        ({"context": ["", " "], "response": "r", "label_int": 1}, "context is empty"),
+        ({"context": "c", "response": "", "label_int": 1}, "response must be a non-empty string"),
+        ({"context": "字" * 1_000_001, "response": "r", "label_int": 0}, "context is 1,000,001 characters"),
     ],
 )
 def test_load_records_names_the_bad_line(tmp_path, row, message):
@@ -284,3 +288,12 @@ def test_fit_ensemble_refuses_reports_of_unknown_sets(tmp_path, capsys):
         == 2
     )
     assert "not among --data" in capsys.readouterr().err
+
+
+def test_a_line_that_is_not_utf8_is_named_and_nothing_is_written(tmp_path, capsys):
+    bad = tmp_path / "bytes.jsonl"
+    bad.write_bytes(json.dumps(ROWS[0]).encode() + b"\n\xff\xfe not text\n")
+    out = tmp_path / "o.json"
+    assert main(["check-grounding", "--input", str(bad), "--out", str(out), "--checker", "lexical"]) == 2
+    assert "bytes.jsonl:2: not UTF-8" in capsys.readouterr().err
+    assert not out.exists()
