@@ -36,6 +36,8 @@ _FIGURE = re.compile(
     r"(?P<unit>美元|元|人民币|%|percent|US dollars?|dollars?|yuan|RMB|CNY|USD)?",
     re.IGNORECASE,
 )
+# A Chinese amount written with no digit before its scale: "万亿美元级别" is a trillion dollars.
+_BARE_SCALE = re.compile(r"(?<![0-9.万亿千百])(?P<scale>万亿|亿|万)(?P<unit>美元|元|人民币)")
 _MARKER = re.compile(r"\[\d{1,3}\]")
 _SECTION = re.compile(r"\b\d+(?:\.\d+){2,}\b")
 _USD = {"$", "US$", "USD", "美元", "DOLLAR", "DOLLARS", "US DOLLAR", "US DOLLARS"}
@@ -59,6 +61,9 @@ def figures(text: str) -> list[Figure]:
         marks = {(m.group("sign") or "").upper(), (m.group("unit") or "").upper()}
         currency = "usd" if marks & _USD else ("cny" if marks & _CNY else "")
         out.append(Figure(value, currency, m.group(0).strip()))
+    for m in _BARE_SCALE.finditer(text):
+        currency = "usd" if m.group("unit") == "美元" else "cny"
+        out.append(Figure(_SCALE[m.group("scale")], currency, m.group(0)))
     return out
 
 

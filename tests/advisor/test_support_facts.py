@@ -10,6 +10,7 @@ from advisor.support_facts import figure_mismatches, figures
 PASSAGES = [
     "基础版产品定价为每月1000元；专业版产品定价为每月5000元。",
     "预计到2030年，市场规模将达到1.5万亿美元。",
+    "全球AI市场规模将达到万亿美元级别。",
 ]
 
 
@@ -20,6 +21,7 @@ PASSAGES = [
         ("The basic plan costs 100 yuan per month.", ["100 yuan"]),  # a figure the passage lacks
         ("By 2031 the market will be large.", ["2031"]),
         ("1.5 trillion US dollars by 2030", []),  # 1.5万亿美元, another scale word
+        ("a market of 1 trillion US dollars", []),  # 万亿美元级别 below: a bare scale is one of it
         ("The basic plan costs 1,000 yuan (RMB) per month.", []),
         ("基础版每月1000元，专业版每月5000元。", []),
         ("GPT-3 and A100 are names, and there are 3 plans.", []),  # no figures to check

@@ -119,3 +119,13 @@ def test_the_detectors_agree_with_the_labelled_answers():
     assert ag["n"] >= 120 and all(ag["by_lang"][lang]["n"] >= 60 for lang in ("zh", "en"))
     assert ag["clean_accuracy"] >= 0.88 and ag["clean_kappa"] >= 0.75
     assert ag["per_class"]["flag"]["recall"] == 1.0 and ag["per_class"]["false_refusal"]["recall"] == 1.0
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_grammar_shaped_run():
+    # Labelled after the detectors were frozen: they over-count clean answers (English ones most), and this
+    # floor makes a change that loses what they do see fail. The README reports these figures.
+    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_final.jsonl"))
+    assert heldout["n"] == 185
+    assert heldout["clean_accuracy"] >= 0.78 and heldout["clean_kappa"] >= 0.5
+    assert heldout["per_class"]["false_refusal"]["recall"] == 1.0
+    assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
