@@ -202,8 +202,9 @@ class Advisor:
             max_new_tokens=self.settings.llm_max_new_tokens,
             canary=self.settings.prompt_canary,
         )
+        # Only a backend that samples under a grammar gets one; the others write free text (see below).
         grammar = None
-        if self.settings.answer_grammar:
+        if self.settings.answer_grammar and getattr(self.generator, "accepts_grammar", False):
             grammar = answer_grammar(
                 language,
                 len(passages),
@@ -257,8 +258,7 @@ class Advisor:
         # Under the grammar the shape the reader sees is rendered by code from the points the model wrote
         # (a line cut short by the loop guard is dropped). Free text from a backend without grammar support
         # goes to the gate as written: every sentence of it is checked, and what is removed is listed.
-        constrained = grammar is not None and getattr(self.generator, "accepts_grammar", False)
-        points = parse_points(raw) if constrained else []
+        points = parse_points(raw) if grammar else []
         shaped = render(points, language) if points else raw
         gate = None if leaked else check_answer(shaped, passages, self.checker, self.settings)
         timings = Timings(  # total includes the gate: the reader waits for it too
@@ -387,13 +387,12 @@ def _answer_passages(found: Any, settings: Settings) -> list[Hit]:
     margin = settings.passage_score_margin
     if margin <= 0 or not found.dense_scores:
         return hits
-    kept = [
+    return [
         h
         for h in hits
         if h.rank <= settings.min_passages
         or found.best_dense - found.dense_scores.get(h.chunk.chunk_id, float("-inf")) <= margin
     ]
-    return kept
 
 
 def _closest_sections(hits: Sequence[Hit]) -> list[str]:

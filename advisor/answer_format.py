@@ -153,20 +153,14 @@ def render(points: list[Point], language: str) -> str:
 
 def _without_repeats(expl: str) -> str:
     """An explanation with a sentence said twice (a loop inside one line) keeps it once."""
-    parts = re.split(r"(?<=[。！？!?])|(?<=\.)\s+", expl)
     seen: set[str] = set()
     kept = []
-    for part in parts:
+    for part in re.split(r"(?<=[。！？!?])|(?<=\.)\s+", expl):
         key = _norm(part)
-        if key and key in seen:
-            continue
-        seen.add(key)
-        kept.append(part)
-    return (
-        " ".join(p.strip() for p in kept if p.strip())
-        if not re.search(r"[\u4e00-\u9fff]", expl)
-        else "".join(p.strip() for p in kept if p.strip())
-    )
+        if part.strip() and key not in seen:
+            seen.add(key)
+            kept.append(part.strip())
+    return ("" if re.search(r"[\u4e00-\u9fff]", expl) else " ").join(kept)
 
 
 def _has_content(text: str) -> bool:

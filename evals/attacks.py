@@ -33,6 +33,7 @@ from typing import Any
 from advisor import Settings, build_advisor, get_settings
 from config import PROJECT_ROOT
 from evals import metrics
+from evals.cli import documented_command
 from evals.datasets import ATTACK_SET, Case, load_dataset
 from evals.run import LeakCheck, injected_target_or_reason, run_suite, select_cases
 from evals.targets import HttpTarget, LocalTarget, Target
@@ -170,11 +171,8 @@ def attack_table(result: dict[str, Any]) -> str:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "attacks",
-        help="run the prompt-injection attack set; exit 1 if the success rate rose",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = documented_command(
+        subparsers, "attacks", "run the prompt-injection attack set; exit 1 if the success rate rose", __doc__
     )
     p.add_argument("--profile", choices=("cpu", "gpu", "test"), help="settings profile (default: FA_PROFILE)")
     p.add_argument("--limit", type=int, help="at most N attacks, in turn from each kind and language")

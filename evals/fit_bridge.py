@@ -33,6 +33,7 @@ from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from advisor import BridgedChecker, get_settings, make_checker
+from evals.cli import documented_command
 from evals.grounding_check import load_records, passages_of
 
 MODELS = {"cosine": [1], "coverage": [0], "coverage+cosine": [0, 1]}
@@ -87,11 +88,11 @@ def cross_validate(
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = documented_command(
+        subparsers,
         "fit-bridge",
-        help="cross-validate (and fit) the English-vs-Chinese support checker on labelled answer sentences",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "cross-validate (and fit) the English-vs-Chinese support checker on labelled answer sentences",
+        __doc__,
     )
     p.add_argument("--input", required=True, type=Path, help="labelled sentences (check-grounding JSONL)")
     p.add_argument("--out", type=Path, default=None, help="write the validation report here (JSON)")

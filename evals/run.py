@@ -31,6 +31,7 @@ from tqdm import tqdm
 from advisor import AdvisorSetupError, Settings, SupportChecker, build_advisor, get_settings, make_checker
 from config import PROJECT_ROOT
 from evals import metrics, reader
+from evals.cli import documented_command
 from evals.datasets import DATASET_NAMES, INJECTION_SETS, Case, DatasetError, InjectedDocument, load_datasets
 from evals.sentences import cited_sentences
 from evals.targets import HttpTarget, LocalTarget, RemoteError, Reply, Target
@@ -486,11 +487,8 @@ def injected_target_or_reason(
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "run",
-        help="run the answer-quality suite and write report.json + report.html",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = documented_command(
+        subparsers, "run", "run the answer-quality suite and write report.json + report.html", __doc__
     )
     p.add_argument("--dataset", action="append", choices=DATASET_NAMES, help="repeatable; default: all")
     p.add_argument("--profile", choices=("cpu", "gpu", "test"), help="settings profile (default: FA_PROFILE)")
