@@ -20,7 +20,6 @@ from typing import TextIO
 from advisor.advisor import Advisor
 from advisor.factory import AdvisorSetupError, build_advisor
 from advisor.generate import Message
-from advisor.ground import UNSUPPORTED_MARK
 from advisor.types import Answer
 from config import Settings, get_settings
 
@@ -61,11 +60,10 @@ def format_answer(answer: Answer, *, show_text: bool = True) -> str:
             lines.append(f"  [{c.n}] {c.section}  ({c.source})\n      “{quote}”")
     g = answer.grounding
     t = answer.timings
-    flagged = sum(not s.supported for s in g.sentences)
     lines.append(
         f"\n{labels['timings']}: retrieve {t.retrieve_ms:.0f} ms · first token {t.first_token_ms / 1000:.1f} s · "
         f"total {t.total_ms / 1000:.1f} s · {t.new_tokens} tokens at {t.tokens_per_s:.1f} tok/s · "
-        f"topic {answer.topic} · supported {g.supported_fraction:.0%} ({flagged} {UNSUPPORTED_MARK})"
+        f"topic {answer.topic} · supported {g.supported_fraction:.0%} · {len(answer.removed)} removed"
     )
     return "\n".join(lines)
 
