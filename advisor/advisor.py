@@ -27,10 +27,12 @@ from typing import Any
 from advisor.answer_format import LoopGuard, answer_grammar, is_not_covered, parse_points, render
 from advisor.answerability import missing_specifics
 from advisor.condense import condense_question
+from advisor.focus import focus_passages
 from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
 from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
 from advisor.language import detect_language
+from advisor.point_names import canonical_names
 from advisor.retrieve import HybridRetriever
 from advisor.support import SupportChecker
 from advisor.topic import classify_topic
@@ -180,6 +182,10 @@ class Advisor:
             yield self._refusal(base, "weak_retrieval", t0, retrieve_ms=retrieve_ms)
             return
         passages = _answer_passages(found, self.settings)
+        if self.settings.focus_passages:
+            # found.queries[1:] are the question's Chinese renderings (English questions), which name the
+            # playbook's headings in its own words.
+            passages = focus_passages(standalone, passages, renderings=found.queries[1:])
         if self.settings.check_answerability:
             # The passages the model would read must hold what is asked: an answer can only come from them
             # (on the 98 answerable questions this refuses none; on the 40 hard unanswerable ones, 24).
@@ -259,6 +265,8 @@ class Advisor:
         # (a line cut short by the loop guard is dropped). Free text from a backend without grammar support
         # goes to the gate as written: every sentence of it is checked, and what is removed is listed.
         points = parse_points(raw) if grammar else []
+        # A point's bold name that means one list item of the passages is written as that item's term.
+        points = canonical_names(points, [h.chunk.text for h in passages], language)
         shaped = render(points, language) if points else raw
         gate = None if leaked else check_answer(shaped, passages, self.checker, self.settings)
         timings = Timings(  # total includes the gate: the reader waits for it too

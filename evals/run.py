@@ -161,6 +161,7 @@ def _score_answer(row: dict[str, Any], case: Case, reply: Reply, judge: Judge | 
         row["gate_sentences"] = list(reply.gate_sentences)
         row["gate_sentence_scores"] = [s["score"] for s in reply.gate_sentences]
         row["gate_supported_fraction"] = reply.gate_supported_fraction
+        row["gate_rescued"] = reply.gate_rescued
     if judge is None or reply.refused:
         return
     by_n = {c.n: _passage(c) for c in reply.citations}

@@ -37,6 +37,7 @@ class Reply:
     retrieved_sections: tuple[str, ...] = ()  # the passages the answer was written from, best first
     gate_sentences: tuple[dict[str, Any], ...] | None = None  # the advisor's own verdicts, when known
     gate_supported_fraction: float | None = None
+    gate_rescued: bool = False  # shown by the gate's near-threshold rule instead of refused
     timings: dict[str, float] = field(default_factory=dict)
     model_id: str = ""
     passages: tuple[str, ...] = ()  # the texts of the passages the answer was written from, in [n] order
@@ -84,6 +85,7 @@ def reply_from_answer(answer: Answer) -> Reply:
         missing=tuple(getattr(answer, "missing", ()) or ()),
         gate_sentences=sentences,
         gate_supported_fraction=answer.grounding.supported_fraction if sentences else None,
+        gate_rescued=answer.grounding.rescued,
         timings={
             "retrieve_ms": t.retrieve_ms,
             "first_token_ms": t.first_token_ms,

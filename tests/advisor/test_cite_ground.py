@@ -222,3 +222,34 @@ def test_a_doubled_bullet_is_shown_as_one(chunks):
     result = _gate("- - 成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]", hits)
     assert result.text == "- 成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]"
     assert [c.n for c in result.citations] == [1]
+
+
+class _TableChecker:
+    """A fake checker: each claim's score is looked up by a word it contains (what a real one would say)."""
+
+    name = "table"
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def score(self, claim, passages):
+        return next((s for word, s in self.scores.items() if word in claim), 0.0)
+
+
+def test_an_answer_whose_sentences_sit_just_under_the_threshold_is_kept_not_refused(chunks):
+    hits = _hits(chunks, PRICING)
+    text = "- Alpha point holds here.[1]\n- Beta point holds here.[1]\n- Gamma point holds here.[1]\n- Delta point.[1]"
+    settings = settings_for_tests(support_threshold=0.5, rescue_threshold=0.4, min_supported_sentences=2)
+    near = _TableChecker({"Alpha": 0.55, "Beta": 0.47, "Gamma": 0.42, "Delta": 0.1})
+    result = check_answer(text, hits, near, settings)
+    assert not result.refuse and result.grounding.rescued
+    assert (
+        "Beta" in result.text and "Gamma" in result.text and "Delta" not in result.text
+    )  # clearly low: removed
+    # the same answer with its median below the floor is refused, as before the rule
+    far = _TableChecker({"Alpha": 0.55, "Beta": 0.3, "Gamma": 0.2, "Delta": 0.1})
+    refused = check_answer(text, hits, far, settings)
+    assert refused.refuse and not refused.grounding.rescued
+    # and a floor at the threshold turns the rule off
+    off = check_answer(text, hits, near, settings_for_tests(support_threshold=0.5, rescue_threshold=0.5))
+    assert off.refuse

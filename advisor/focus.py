@@ -1,0 +1,163 @@
+"""Focus: give the model only the part of the retrieved passages the question is about.
+
+Readers found the most common defect of the answers was drift (34 of 185 answers of the 2026-12-04 run,
+23 of them English): asked "What does designing an AI large-model product involve?", the 1.5B model
+also lists the development steps of the neighbouring section; asked "How does cost-based pricing work?",
+it explains all four pricing types of the list it read. Retrieval was right (the top passage was the
+gold section in 95 of 101 answerable questions); the model simply uses everything it is given. So the
+passages are narrowed before generation, in two steps, each only on clear evidence:
+
+* **Section**: the read passages come from several playbook sections; when the question names the top
+  passage's section (the words of its heading that set it apart from the other headings: 设计 vs 开发,
+  创新 vs 要素) clearly better than any other section, only that section's passages are read.
+* **Item**: when the question names one item of a list in the remaining passage, all of its name
+  ("- **成本导向定价**：…"), and is not itself a list question ("有哪些…", "What are the steps…"), that passage keeps its lead and
+  that item only.
+
+"Names" is decided on words: a Chinese heading or item word counts as named when the question (or, for
+an English question, its Chinese rendering used for retrieval) contains it, or when its CC-CEDICT senses
+(advisor/support_bridge.py) share a stem with the English question. Words every heading or item shares
+(定价, 风险, 盈利模式) decide nothing. Fewer passages also mean fewer prompt tokens, which on two cores are
+most of the time to the first word.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+import jieba
+
+from advisor.support_bridge import dictionary, english_stems
+from indexing import Hit
+
+jieba.setLogLevel(logging.WARNING)
+
+# Heading words that set no section apart: the playbook's subject, function words, list words.
+_GENERIC = {"ai", "大模型", "创业", "的", "与", "和", "及", "之", "在", "中", "分析", "概述", "介绍"}
+# A section is chosen only when the question names this share of its distinguishing heading words ...
+MIN_SECTION_MATCH = 0.5
+# ... and names the next best section by this much less.
+MIN_SECTION_LEAD = 0.25
+# A question naming more list items than this is comparing or listing them: the passages stay whole.
+MAX_NAMED_ITEMS = 2
+_LIST_QUESTION = re.compile(
+    r"哪些|哪几|几种|几个|有什么|包括什么|包含什么|步骤|流程|列出|"
+    r"\b(?:which|what are|list|steps?|types|kinds|elements|components|ways)\b",
+    re.IGNORECASE,
+)
+_ITEM = re.compile(r"^\s*[-*+•]\s*\*\*(?P<name>[^*\n]+)\*\*\s*[：:]", re.MULTILINE)
+
+
+def focus_passages(question: str, hits: Sequence[Hit], renderings: Sequence[str] = ()) -> list[Hit]:
+    """The passages to read for `question`: all of `hits`, or the part of them it names (see module doc)."""
+    if not hits:
+        return []
+    matcher = _Matcher(question, renderings)
+    hits = _focus_section(list(hits), matcher)
+    if not _LIST_QUESTION.search(question):
+        hits = _focus_items(hits, matcher)
+    return hits
+
+
+class _Matcher:
+    """Whether the question names a Chinese word: in its own text, its renderings, or via the dictionary."""
+
+    def __init__(self, question: str, renderings: Sequence[str]):
+        self.texts = [question.lower(), *(r.lower() for r in renderings if r)]
+        self.stems = set(english_stems(question))
+
+    def names(self, word: str) -> bool:
+        if any(word.lower() in text for text in self.texts):
+            return True
+        return bool(self.stems and dictionary().get(word, frozenset()) & self.stems)
+
+    def names_whole(self, name: str) -> bool:
+        """Every word of a list item's name is named, or its glossary English is ("cost-based pricing")."""
+        english = _glossary().get(name)
+        if english and set(english) <= self.stems:
+            return True
+        return self.share(term_words(name)) == 1.0
+
+    def share(self, words: Sequence[str]) -> float:
+        return sum(self.names(w) for w in words) / len(words) if words else 0.0
+
+
+@lru_cache(maxsize=1)
+def _glossary() -> dict[str, tuple[str, ...]]:
+    from advisor.prompting import glossary_pairs
+
+    return {zh: tuple(english_stems(en)) for zh, en in glossary_pairs() if english_stems(en)}
+
+
+@lru_cache(maxsize=4096)
+def term_words(title: str) -> tuple[str, ...]:
+    title = re.sub(r"^[\dA-Z]+(?:\.\d+)*\s*", "", title.strip())  # "5.3.2 " / "A.1 "
+    # The finest words: a compound (团队精神, 市场调研) is named only when each of its parts is, since a
+    # dictionary sense of the compound ("team") would otherwise let "team culture" name 团队精神.
+    words = [w.strip() for w in jieba.lcut_for_search(title) if w.strip()]
+    finest = [w for w in words if not any(o != w and len(o) >= 2 and o in w for o in words)]
+    out = [w for w in finest if w.lower() not in _GENERIC and re.search(r"\w", w)]
+    return tuple(dict.fromkeys(out))
+
+
+def item_names(texts: Sequence[str]) -> list[str]:
+    """The names of the bold list items ("- **成本导向定价**：…") in the texts, in order, once each."""
+    return list(dict.fromkeys(m.group("name").strip() for text in texts for m in _ITEM.finditer(text)))
+
+
+def _distinguishing(names: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Each name's words that not every other name has (定价 in every pricing type decides nothing)."""
+    words = {name: term_words(name) for name in names}
+    shared = set.intersection(*(set(w) for w in words.values())) if words else set()
+    return {name: tuple(w for w in ws if w not in shared) for name, ws in words.items()}
+
+
+def _leaf(hit: Hit) -> str:
+    return hit.chunk.section.split("›")[-1].strip()
+
+
+def _focus_section(hits: list[Hit], matcher: _Matcher) -> list[Hit]:
+    leaves = list(dict.fromkeys(_leaf(h) for h in hits))
+    if len(leaves) < 2:
+        return hits
+    scores = {leaf: matcher.share(words) for leaf, words in _distinguishing(leaves).items()}
+    top = _leaf(hits[0])
+    runner_up = max(score for leaf, score in scores.items() if leaf != top)
+    if scores[top] >= MIN_SECTION_MATCH and scores[top] - runner_up >= MIN_SECTION_LEAD:
+        return [h for h in hits if _leaf(h) == top]
+    return hits
+
+
+def _focus_items(hits: list[Hit], matcher: _Matcher) -> list[Hit]:
+    """The passages holding the list item(s) the question names, each cut to its lead and those items."""
+    names = item_names([h.chunk.text for h in hits])
+    # The whole name must be named (成本导向定价, not just 优化 of 性能优化): an item word alone is too
+    # common in questions that want the whole list ("如何迭代和优化" is answered by all of 4.3.3).
+    chosen = {name for name in names if matcher.names_whole(name)}
+    if not chosen or len(chosen) > MAX_NAMED_ITEMS or len(chosen) == len(names):
+        return hits
+    out = []
+    for hit in hits:
+        trimmed = _keep_items(hit.chunk.text, chosen)
+        if trimmed is not None:
+            out.append(dataclasses.replace(hit, chunk=dataclasses.replace(hit.chunk, text=trimmed)))
+    return out or hits
+
+
+def _keep_items(text: str, chosen: set[str]) -> str | None:
+    """The passage's lead (what precedes its list) and the chosen items, or None if it has none of them."""
+    items = list(_ITEM.finditer(text))
+    bounds = [m.start() for m in items] + [len(text)]
+    keep = [
+        text[bounds[i] : bounds[i + 1]].strip()
+        for i, m in enumerate(items)
+        if m.group("name").strip() in chosen
+    ]
+    if not keep:
+        return None
+    lead = text[: bounds[0]].rstrip()
+    return "\n\n".join(part for part in [lead, "\n".join(keep)] if part)

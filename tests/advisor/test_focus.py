@@ -1,0 +1,83 @@
+"""Focus: the retrieved passages are narrowed to the section or list item a question names, and only then."""
+
+from advisor.focus import focus_passages
+from indexing import Chunk, Hit
+
+DESIGN = "AI大模型创业准备 › 4.3 AI大模型产品设计与开发 › 4.3.1 AI大模型产品的设计"
+DEVELOP = "AI大模型创业准备 › 4.3 AI大模型产品设计与开发 › 4.3.2 AI大模型产品的开发"
+TYPES = "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › 5.3.2 定价策略的类型"
+CASE = "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › 5.3.3 定价策略的案例分析"
+PROFIT_DIRECT = "AI大模型商业模式设计 › 5.2 AI大模型盈利模式 › 5.2.1 直接盈利模式"
+PROFIT_PLATFORM = "AI大模型商业模式设计 › 5.2 AI大模型盈利模式 › 5.2.3 平台化盈利模式"
+
+TYPES_TEXT = (
+    "常见的定价策略包括以下几种：\n\n"
+    "- **成本导向定价**：基于产品或服务的成本，加上一定的利润，确定价格。\n"
+    "- **价值导向定价**：根据用户对产品或服务的价值感知，设定价格。\n"
+    "- **竞争导向定价**：根据市场竞争情况，设定具有竞争力的价格。\n"
+    "- **组合定价**：结合多种定价策略，实现最优的价格策略。"
+)
+CASE_TEXT = (
+    "以下是一个AI大模型创业公司的定价策略案例：\n\n"
+    "- **成本导向定价**：基础版产品定价为每月1000元；专业版产品定价为每月5000元。\n"
+    "- **价值导向定价**：根据客户对产品的价值感知，高端客户群体可享受折扣优惠。\n"
+    "- **竞争导向定价**：在市场上，公司定期推出限时优惠活动，以吸引更多用户。"
+)
+
+
+def hit(rank: int, section: str, text: str) -> Hit:
+    chunk = Chunk(f"c{rank}", "doc", text, section, "playbook.md", "zh", 0, len(text))
+    return Hit(chunk, 1.0 - rank / 10, rank)
+
+
+def sections(hits: list[Hit]) -> list[str]:
+    return [h.chunk.section for h in hits]
+
+
+def test_a_question_naming_the_top_section_reads_only_that_section():
+    hits = [hit(1, DESIGN, "需求分析、架构设计、用户体验。"), hit(2, DEVELOP, "模型训练、系统集成、测试验证。")]
+    assert sections(focus_passages("设计AI大模型产品包括哪些工作？", hits)) == [DESIGN]
+    # English: the heading's words are found through the dictionary (设计 -> design)
+    assert sections(focus_passages("What does designing an AI large-model product involve?", hits)) == [DESIGN]
+
+
+def test_sections_stay_when_the_question_names_none_or_several():
+    hits = [hit(1, PROFIT_DIRECT, "直接销售。"), hit(2, PROFIT_PLATFORM, "平台生态。")]
+    # 盈利模式 is in both headings: it sets neither apart, so a list question reads both
+    assert sections(focus_passages("AI大模型创业有哪些盈利模式？", hits)) == [PROFIT_DIRECT, PROFIT_PLATFORM]
+    assert sections(focus_passages("How do startups make money?", hits)) == [PROFIT_DIRECT, PROFIT_PLATFORM]
+
+
+def test_the_section_is_chosen_only_when_retrieval_ranked_it_first():
+    hits = [hit(1, DEVELOP, "模型训练、系统集成、测试验证。"), hit(2, DESIGN, "需求分析、架构设计。")]
+    assert sections(focus_passages("产品设计包括什么？", hits)) == [DEVELOP, DESIGN]
+
+
+def test_a_question_naming_one_list_item_reads_that_item_in_every_passage_that_has_it():
+    hits = [hit(1, TYPES, TYPES_TEXT), hit(2, CASE, CASE_TEXT)]
+    for question in ("什么是成本导向定价？", "How does cost-based pricing work?"):
+        out = focus_passages(question, hits)
+        assert sections(out) == [TYPES, CASE]
+        assert all("成本导向定价" in h.chunk.text for h in out)
+        assert not any("价值导向定价" in h.chunk.text or "竞争导向定价" in h.chunk.text for h in out)
+        assert out[0].chunk.text.startswith("常见的定价策略包括以下几种：")  # the lead stays
+        assert "每月1000元" in out[1].chunk.text
+
+
+def test_an_item_only_one_passage_lists_drops_the_passages_without_it():
+    hits = [hit(1, CASE, CASE_TEXT), hit(2, TYPES, TYPES_TEXT.replace("- **竞争导向定价**", "- **竞争定价**"))]
+    out = focus_passages("How did the company in the pricing case apply competition-based pricing?", hits)
+    assert sections(out) == [CASE]
+    assert "限时优惠" in out[0].chunk.text and "1000元" not in out[0].chunk.text
+
+
+def test_list_questions_and_partial_names_keep_the_whole_list():
+    hits = [hit(1, TYPES, TYPES_TEXT)]
+    assert focus_passages("有哪些定价策略？", hits) == hits
+    assert focus_passages("Which pricing types are there?", hits) == hits
+    # 价值 alone is one word of 价值导向定价: not enough to cut the others away
+    assert focus_passages("定价时如何体现价值？", hits) == hits
+
+
+def test_nothing_in_nothing_out():
+    assert focus_passages("什么是成本导向定价？", []) == []

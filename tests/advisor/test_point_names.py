@@ -1,0 +1,56 @@
+"""Point names in the playbook's terms: a name that clearly means one list item is written as that item."""
+
+import pytest
+
+from advisor.answer_format import Point
+from advisor.point_names import canonical_names
+
+CHALLENGES = (
+    "AI大模型训练面临以下挑战：\n\n- **计算资源需求**：AI大模型训练需要大量计算资源。\n"
+    "- **数据获取与处理**：需要大量高质量数据。\n- **技术风险**：技术发展迅速。"
+)
+EXPANSION = "- **线上推广**：利用社交媒体。\n- **线下活动**：举办研讨会。\n- **价值导向定价**：按价值定价。"
+RISKS = "- **风险投资**：寻找外部资金。\n- **风险预防**：提前预防。\n- **风险应对**：制定应对策略。"
+
+
+def names(points: list[Point]) -> list[str]:
+    return [p.name for p in points]
+
+
+@pytest.mark.parametrize(
+    ("written", "passages", "term"),
+    [
+        ("值得导向定价", EXPANSION, "价值导向定价"),  # one character changed (the repeat-penalty defect)
+        ("下线活动", EXPANSION, "线下活动"),  # two characters swapped
+    ],
+)
+def test_a_chinese_name_a_character_away_from_one_item_is_that_item(written, passages, term):
+    assert names(canonical_names([Point(written, "解释。", 1)], [passages], "zh")) == [term]
+
+
+@pytest.mark.parametrize(
+    ("written", "passages", "term"),
+    [
+        ("Calculate resources demand", CHALLENGES, "Computing-resource demand"),
+        ("Risk investment", RISKS, "Venture capital"),
+    ],
+)
+def test_a_word_by_word_english_name_gets_the_glossary_term(written, passages, term):
+    assert names(canonical_names([Point(written, "An explanation.", 1)], [passages], "en")) == [term]
+
+
+def test_names_that_are_right_or_unclear_stay_as_written():
+    zh = [Point("线上推广", "解释。", 1), Point("技术风险", "解释。", 1), Point("市场推广", "解释。", 1)]
+    assert names(canonical_names(zh, [EXPANSION, CHALLENGES], "zh")) == ["线上推广", "技术风险", "市场推广"]
+    en = [
+        Point("Technical risk", "x.", 1),
+        Point("Risk management", "x.", 1),
+        Point("AI large model", "x.", 1),
+    ]
+    assert names(canonical_names(en, [CHALLENGES, RISKS], "en")) == [
+        "Technical risk",
+        "Risk management",
+        "AI large model",
+    ]
+    # no list items in the passages: nothing to hold the names to
+    assert canonical_names(zh, ["定价策略是指公司如何设定价格。"], "zh") == zh
