@@ -32,7 +32,7 @@ from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
 from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
 from advisor.language import detect_language
-from advisor.point_names import canonical_names
+from advisor.point_names import canonical_names, canonical_terms
 from advisor.retrieve import HybridRetriever
 from advisor.support import SupportChecker
 from advisor.topic import classify_topic
@@ -191,7 +191,11 @@ class Advisor:
             # (on the 98 answerable questions this refuses none; on the 40 hard unanswerable ones, 24).
             missing = missing_specifics(standalone, "\n".join(passage_text(h.chunk) for h in passages))
             if missing:
-                yield self._refusal(base, "not_covered", t0, retrieve_ms=retrieve_ms, missing=tuple(missing))
+                # The refusal says what the knowledge base does not mention: only what no retrieved passage
+                # has (a name the focused passage lacks may be in another; "资料中没有提到OpenAI" was false).
+                everything = "\n".join(passage_text(h.chunk) for h in found.hits).lower()
+                named = tuple(m for m in missing if m.lower() not in everything)
+                yield self._refusal(base, "not_covered", t0, retrieve_ms=retrieve_ms, missing=named)
                 return
 
         from advisor.prompting import answer_messages  # the prompt templates' owner
@@ -266,8 +270,9 @@ class Advisor:
         # goes to the gate as written: every sentence of it is checked, and what is removed is listed.
         points = parse_points(raw) if grammar else []
         # A point's bold name that means one list item of the passages is written as that item's term.
-        points = canonical_names(points, [h.chunk.text for h in passages], language)
-        shaped = render(points, language) if points else raw
+        passage_texts = [h.chunk.text for h in passages]
+        points = canonical_names(points, passage_texts, language)
+        shaped = canonical_terms(render(points, language) if points else raw, passage_texts, language)
         gate = None if leaked else check_answer(shaped, passages, self.checker, self.settings)
         timings = Timings(  # total includes the gate: the reader waits for it too
             retrieve_ms=retrieve_ms,

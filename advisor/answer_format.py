@@ -73,18 +73,23 @@ def answer_grammar(language: str, n_sources: int, max_points: int, passages_text
         # A name may hold a book title with its own colon (《AI大模型：理论与实践》); the explanation must hold
         # Chinese (a bare "ImageNet" is a name, not an answer): it starts with a Han character or reaches
         # one within 40 characters.
-        name = "namefirst namechar{1,23}"
+        # 47: a book title with its English title in brackets (《神经网络与深度学习》（Neural Networks and Deep
+        # Learning）) was cut at 23 and shown broken.
+        name = "namefirst namechar{1,47}"
         extra = [
             f"namefirst ::= [^\\-*#` \\t：:，,。；\\n\\[\\]…《{ban}] | book",
             f"namechar ::= [^*`：:，,。；\\n\\[\\]…《{ban}] | book",
             'book ::= "《" [^》\\n\\[\\]]{1,40} "》"',
             "expl ::= han rest | first latin{0,40} han rest",
             "han ::= [一-鿿]",
-            f"latin ::= [^一-鿿\\n\\[\\]…*`\\-{ban}]",
+            f"latin ::= [^一-鿿\\n\\[\\]…*`\\-{ban}] | hyphen",
+            # a hyphen only inside a name or figure (GPT-3, A-1): "- " would start a new point in the line
+            'hyphen ::= "-" [A-Za-z0-9]',
+            f"restunit ::= [^\\n\\[\\]【】…*`\\-{ban}] | hyphen",
         ]
         first = f"[^{_ZH_START_FORBIDDEN}*`一-鿿{ban}]"
-        # no "-" (Chinese prose has none, loops do), no 【】 (the model's asides), never ending on a colon
-        rest = f"[^\\n\\[\\]【】…*`\\-{ban}]{{7,160}} [^：:\\n\\[\\]【】…*`\\- \\t{ban}]"
+        # no "-" but inside a name (Chinese prose has none, loops do), no 【】 (the model's asides), never ending on a colon
+        rest = f"restunit{{7,160}} [^：:\\n\\[\\]【】…*`\\- \\t{ban}]"
         item = f'"- " (bold? name bold? "：")? expl "[" {src} "]"'
     else:
         name = f"[^\\-*#` \\t:：,.;，。\\n\\[\\]…{ban}] [^*`:：,.;，。\\n\\[\\]…{ban}]{{1,59}}"

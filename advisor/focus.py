@@ -142,6 +142,9 @@ def _focus_items(hits: list[Hit], matcher: _Matcher) -> list[Hit]:
         return hits
     out = []
     for hit in hits:
+        if any(name in _leaf(hit) for name in chosen):
+            out.append(hit)  # a whole section about the item (7.3.3 市场拓展策略 for 市场拓展) stays whole
+            continue
         trimmed = _keep_items(hit.chunk.text, chosen)
         if trimmed is not None:
             out.append(dataclasses.replace(hit, chunk=dataclasses.replace(hit.chunk, text=trimmed)))

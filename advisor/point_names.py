@@ -28,6 +28,8 @@ from advisor.focus import item_names, term_words
 from advisor.support_bridge import dictionary, english_stems
 
 MIN_ZH_RATIO = 0.75
+# Shorter names are too close to ordinary words for a two-character edit to mean the item.
+MIN_ZH_TERM = 6
 # Share of the English name's words that translate the item's words, and of the item's words named.
 MIN_EN_COVERAGE = 0.6
 
@@ -43,6 +45,30 @@ def canonical_names(points: Sequence[Point], passages: Sequence[str], language: 
         better = fix(point.name, names)
         out.append(dataclasses.replace(point, name=better) if better and better != point.name else point)
     return out
+
+
+def canonical_terms(text: str, passages: Sequence[str], language: str) -> str:
+    """A Chinese answer with the passages' item names that it altered (值量导向定价) put back.
+
+    A span is taken for an item only when it has the item's length (6+ characters), differs from it in at
+    most two places, and occurs nowhere in the passages: 竞争导向定价 is also two characters from
+    价值导向定价, but the passages say it, so it stays.
+    """
+    if language != "zh":
+        return text
+    said = "\n".join(passages)
+    for item in item_names(passages):
+        n = len(item)
+        if n < MIN_ZH_TERM or item in text:
+            continue
+        for start in range(len(text) - n + 1):
+            span = text[start : start + n]
+            differences = sum(a != b for a, b in zip(span, item, strict=True))
+            anchored = span[0] == item[0] or span[-1] == item[-1]  # one end of the term is intact
+            words_only = all("\u4e00" <= ch <= "\u9fff" for ch in span)  # never across punctuation or markup
+            if differences <= 2 and anchored and words_only and span not in said:
+                text = text[:start] + item + text[start + n :]
+    return text
 
 
 def _zh_name(name: str, items: Sequence[str]) -> str | None:
@@ -77,6 +103,11 @@ def _en_name(name: str, items: Sequence[str]) -> str | None:
         return None
     english = matches[0]
     return english[:1].upper() + english[1:]
+
+
+def glossary_english(term: str) -> str:
+    """The playbook glossary's English for a Chinese term ("" when it has none)."""
+    return _glossary().get(term, "")
 
 
 @lru_cache(maxsize=1)

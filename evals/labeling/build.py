@@ -1,6 +1,7 @@
 """Build a labelled answer set: a real run's answers joined with the labels read by hand.
 
     python -m evals.labeling.build RUN_REPORT.json [--labels labels] [--out evals/datasets/answer_labels.jsonl]
+    python -m evals.labeling.build RUN_REPORT.json --sentences sentences_final --out SENTENCES.jsonl
 
 Labels come from evals/labeling/<labels>.{zh,en}.jsonl (one line per answer: verdict, defect classes, one
 line of reason; read against RUBRIC.md). The passages the answers were written from are stored once in a
@@ -59,13 +60,55 @@ def section_texts(playbook: Path) -> dict[str, str]:
     return out
 
 
+def build_sentences(report: dict, labels_file: Path, lang: str, out: Path) -> int:
+    """The gate's sentences of a run joined with their labels, in check-grounding format."""
+    from evals.labeling.export import sentence_records
+
+    labels = [json.loads(x) for x in labels_file.read_text(encoding="utf-8").splitlines() if x.strip()]
+    by_sid = {x["sid"]: x for x in labels}
+    records = [
+        s for r in report["rows"] if r["lang"] == lang for s in sentence_records(r) if s["sid"] in by_sid
+    ]
+    if len(records) != len(by_sid):
+        raise SystemExit(
+            f"{labels_file}: {len(by_sid)} labels, but the run has {len(records)} of those sentences"
+        )
+    with out.open("w", encoding="utf-8") as fh:
+        for s in records:
+            label = by_sid[s["sid"]]
+            ok = label["label"] == "supported"
+            rec = {
+                "id": s["sid"],
+                "lang": lang,
+                "question": s["question"],
+                "context": [p["text"] for p in s["passages"]],
+                "response": s["sentence"],
+                "label": "grounded" if ok else "ungrounded",
+                "label_int": 0 if ok else 1,
+                "supporting_passage": label.get("passage"),
+                "reason": label.get("reason", ""),
+                "source_run": report["meta"]["started_at"],
+            }
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return len(records)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path)
     parser.add_argument("--labels", default="labels", help="label files' prefix in evals/labeling/")
     parser.add_argument("--out", type=Path, default=DATASETS / "answer_labels.jsonl")
+    parser.add_argument(
+        "--sentences",
+        metavar="PREFIX",
+        help="build the sentence set instead: labels from evals/labeling/PREFIX.en.jsonl, written to --out",
+    )
     args = parser.parse_args()
     report = json.loads(args.report.read_text(encoding="utf-8"))
+    if args.sentences:
+        n = build_sentences(report, HERE / f"{args.sentences}.en.jsonl", "en", args.out)
+        print(f"wrote {args.out} ({n} sentences)")
+        return
     labels = {}
     for lang in ("zh", "en"):
         for line in (HERE / f"{args.labels}.{lang}.jsonl").read_text(encoding="utf-8").splitlines():

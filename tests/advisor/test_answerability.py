@@ -51,9 +51,17 @@ def test_english_names_are_found_in_their_chinese_form():
     [
         # a price is a figure, but not the discount, the share, the frequency or the count that is asked
         ("定价案例里高端客户的折扣力度是多少？", PRICING_CASE + "高端客户群体可享受折扣优惠。", "比例"),
-        ("How often did the company run its promotions?", PRICING_CASE + "公司定期推出限时优惠活动。", "frequency"),
+        (
+            "How often did the company run its promotions?",
+            PRICING_CASE + "公司定期推出限时优惠活动。",
+            "frequency",
+        ),
         ("What revenue share should a platform keep, 30% like the app stores?", PRICING_CASE, "percentage"),
-        ("How big is Common Crawl in terabytes?", "Common Crawl：包含大量网络数据，共10亿个网页。", "data size"),
+        (
+            "How big is Common Crawl in terabytes?",
+            "Common Crawl：包含大量网络数据，共10亿个网页。",
+            "data size",
+        ),
         ("在国内做算法备案，整个流程一般要走多久？", PRICING_CASE, "时长"),
         ("那个定价案例的公司有多少付费客户？", "以下是一家AI大模型创业公司的案例：" + PRICING_CASE, "数量"),
     ],

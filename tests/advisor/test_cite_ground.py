@@ -253,3 +253,34 @@ def test_an_answer_whose_sentences_sit_just_under_the_threshold_is_kept_not_refu
     # and a floor at the threshold turns the rule off
     off = check_answer(text, hits, near, settings_for_tests(support_threshold=0.5, rescue_threshold=0.5))
     assert off.refuse
+
+
+def test_a_point_whose_first_sentence_is_removed_goes_whole(chunks):
+    hits = _hits(chunks, PRICING)
+    text = (
+        "- **Alpha**: Alpha holds here.[1]\n"
+        "- **Beta**: Beta is invented here. Gamma holds here though.[1]\n"
+        "- **Delta**: Delta holds here.[1]"
+    )
+    checker = _TableChecker({"Alpha": 0.9, "Beta": 0.1, "Gamma": 0.9, "Delta": 0.9})
+    result = check_answer(text, hits, checker, settings_for_tests(unsupported_policy="remove"))
+    assert "Gamma" not in result.text  # no stray " Gamma holds here though.[1]" line without its point
+    assert result.text.splitlines() == [
+        "- **Alpha**: Alpha holds here.[1]",
+        "- **Delta**: Delta holds here.[1]",
+    ]
+    assert "Gamma holds here though." in result.removed
+
+
+def test_a_point_named_after_a_list_item_is_kept_near_the_threshold():
+    from indexing import Chunk
+
+    text = "- **Team spirit**: Cultivate unity among members.[1]\n- **Team energy**: Cultivate unity among members.[1]"
+    culture = "团队文化包括以下几个方面：\n\n- **团队精神**：培养团队精神，鼓励团队成员相互支持。"
+    hits = [Hit(Chunk("c1", "d", culture, "7.1.3 团队文化建设", "p.md", "zh", 0, 1), 1.0, 1)]
+    checker = _TableChecker({"spirit": 0.45, "energy": 0.45})
+    settings = settings_for_tests(support_threshold=0.5, rescue_threshold=0.4, min_supported_sentences=1)
+    result = check_answer(text, hits, checker, settings)
+    # 团队精神's glossary English is "team spirit": that point is in the passage by name; the other is not
+    assert [s.supported for s in result.grounding.sentences] == [True, False]
+    assert "Team spirit" in result.text and "Team energy" not in result.text

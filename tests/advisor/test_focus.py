@@ -35,10 +35,15 @@ def sections(hits: list[Hit]) -> list[str]:
 
 
 def test_a_question_naming_the_top_section_reads_only_that_section():
-    hits = [hit(1, DESIGN, "需求分析、架构设计、用户体验。"), hit(2, DEVELOP, "模型训练、系统集成、测试验证。")]
+    hits = [
+        hit(1, DESIGN, "需求分析、架构设计、用户体验。"),
+        hit(2, DEVELOP, "模型训练、系统集成、测试验证。"),
+    ]
     assert sections(focus_passages("设计AI大模型产品包括哪些工作？", hits)) == [DESIGN]
     # English: the heading's words are found through the dictionary (设计 -> design)
-    assert sections(focus_passages("What does designing an AI large-model product involve?", hits)) == [DESIGN]
+    assert sections(focus_passages("What does designing an AI large-model product involve?", hits)) == [
+        DESIGN
+    ]
 
 
 def test_sections_stay_when_the_question_names_none_or_several():
@@ -65,7 +70,10 @@ def test_a_question_naming_one_list_item_reads_that_item_in_every_passage_that_h
 
 
 def test_an_item_only_one_passage_lists_drops_the_passages_without_it():
-    hits = [hit(1, CASE, CASE_TEXT), hit(2, TYPES, TYPES_TEXT.replace("- **竞争导向定价**", "- **竞争定价**"))]
+    hits = [
+        hit(1, CASE, CASE_TEXT),
+        hit(2, TYPES, TYPES_TEXT.replace("- **竞争导向定价**", "- **竞争定价**")),
+    ]
     out = focus_passages("How did the company in the pricing case apply competition-based pricing?", hits)
     assert sections(out) == [CASE]
     assert "限时优惠" in out[0].chunk.text and "1000元" not in out[0].chunk.text
@@ -81,3 +89,20 @@ def test_list_questions_and_partial_names_keep_the_whole_list():
 
 def test_nothing_in_nothing_out():
     assert focus_passages("什么是成本导向定价？", []) == []
+
+
+def test_a_section_about_the_named_item_stays_whole():
+    growth = "AI大模型创业团队建设与运营 › 7.3 持续创新与成长 › 7.3.2 成长策略"
+    expansion = "AI大模型创业团队建设与运营 › 7.3 持续创新与成长 › 7.3.3 市场拓展策略"
+    hits = [
+        hit(
+            1,
+            growth,
+            "成长策略包括以下几个方面：\n\n- **市场拓展**：积极开拓市场。\n- **产品迭代**：持续迭代。",
+        ),
+        hit(2, expansion, "市场拓展策略包括：\n\n- **线上推广**：社交媒体。\n- **线下活动**：行业会议。"),
+    ]
+    out = focus_passages("市场拓展应该怎么做？", hits)
+    assert sections(out) == [growth, expansion]
+    assert "产品迭代" not in out[0].chunk.text  # the list item, cut to itself
+    assert out[1].chunk.text == hits[1].chunk.text  # the section on it, whole

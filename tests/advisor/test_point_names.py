@@ -3,7 +3,7 @@
 import pytest
 
 from advisor.answer_format import Point
-from advisor.point_names import canonical_names
+from advisor.point_names import canonical_names, canonical_terms
 
 CHALLENGES = (
     "AI大模型训练面临以下挑战：\n\n- **计算资源需求**：AI大模型训练需要大量计算资源。\n"
@@ -54,3 +54,15 @@ def test_names_that_are_right_or_unclear_stay_as_written():
     ]
     # no list items in the passages: nothing to hold the names to
     assert canonical_names(zh, ["定价策略是指公司如何设定价格。"], "zh") == zh
+
+
+def test_an_item_name_altered_inside_a_chinese_sentence_is_put_back():
+    passages = [
+        "- **价值导向定价**：按价值定价。\n- **竞争导向定价**：按竞争定价。\n- **成本导向定价**：按成本定价。"
+    ]
+    written = "- 值量导向定价是根据用户的价值感知设定价格。[1]"
+    assert canonical_terms(written, passages, "zh") == "- 价值导向定价是根据用户的价值感知设定价格。[1]"
+    # other items the passages say (also two characters from 价值导向定价) are left alone
+    both = "- 竞争导向定价和成本导向定价都常见。[1]"
+    assert canonical_terms(both, passages, "zh") == both
+    assert canonical_terms("值量导向定价", passages, "en") == "值量导向定价"  # English answers: names only

@@ -129,3 +129,12 @@ def test_the_detectors_on_the_held_out_labels_of_the_grammar_shaped_run():
     assert heldout["clean_accuracy"] >= 0.78 and heldout["clean_kappa"] >= 0.5
     assert heldout["per_class"]["false_refusal"]["recall"] == 1.0
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_focused_run():
+    # The second held-out set (answers read from focused passages, 2026-12-04): readers also counted refused
+    # injection-wrapped and follow-up questions as false refusals, which the detectors partly pass.
+    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_focus.jsonl"))
+    assert heldout["n"] == 185
+    assert heldout["clean_accuracy"] >= 0.75 and heldout["clean_kappa"] >= 0.43
+    assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
