@@ -114,7 +114,8 @@ def answer_grammar(language: str, n_sources: int, max_points: int, passages_text
 
 
 _POINT_LINE = re.compile(
-    r"^\s*(?:[-*•]\s*)+(?:\*\*)?(?P<name>[^：:\n\[\]]{1,60}?)(?:\*\*)?\s*[：:]\s*(?P<expl>.*?)\s*"
+    # a name may hold a book title with its own colon: 《AI大模型：理论与实践》（… Models：Theory and Practice）
+    r"^\s*(?:[-*•]\s*)+(?:\*\*)?(?P<name>(?:《[^》\n]{1,40}》|（[^）\n]{1,60}）|[^：:\n\[\]《（]){1,60}?)(?:\*\*)?\s*[：:]\s*(?P<expl>.*?)\s*"
     r"(?P<markers>(?:\s*[\[【]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】])+)\s*[。.]?\s*$"
 )
 _MARKER_NUMBERS = re.compile(r"\d{1,2}")
@@ -138,7 +139,7 @@ def parse_points(text: str) -> list[Point]:
         m = _POINT_LINE.match(line)
         if not m:
             continue
-        name = m.group("name").strip().strip("*").strip()
+        name = m.group("name").replace("**", "").strip()  # bold closed inside a book title: 《AI大模型**：…
         expl = _without_repeats(m.group("expl").strip())
         if not _has_content(name) or not _has_content(expl):
             continue

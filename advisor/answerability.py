@@ -300,12 +300,13 @@ _QUANTITY_KINDS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tupl
         ),
     )
 )
-_KIND_ZH = {
-    "percentage": "比例",
-    "data size": "数据量",
-    "frequency": "频率",
-    "duration": "时长",
-    "count": "数量",
+# How a refusal names a missing quantity ("the knowledge base does not mention a percentage or discount").
+_KIND_NAMES = {
+    "percentage": ("具体的比例或折扣", "a percentage or discount"),
+    "data size": ("数据量的具体数字", "a data size"),
+    "frequency": ("具体的频率", "how often"),
+    "duration": ("所需的时间", "how long it takes"),
+    "count": ("具体的数量", "a count"),
 }
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.+&\-]*[A-Za-z0-9+]|[A-Za-z]")
@@ -327,7 +328,8 @@ def missing_specifics(question: str, passages: str) -> list[str]:
         missing.append("数字" if re.search(r"[\u4e00-\u9fff]", question) else "a figure")
     for kind, asks, figure in _QUANTITY_KINDS:
         if asks.search(question) and not figure.search(passages):
-            missing.append(kind if not re.search(r"[\u4e00-\u9fff]", question) else _KIND_ZH[kind])
+            zh, en = _KIND_NAMES[kind]
+            missing.append(zh if re.search(r"[\u4e00-\u9fff]", question) else en)
     q = question.lower()
     attributes = _SPECIFIC_ATTRIBUTES + (_ATTRIBUTES if _SPECIFIC_ASK.search(question) else ())
     for words, evidence in attributes:

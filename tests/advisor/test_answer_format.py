@@ -87,3 +87,15 @@ def test_real_grammar_text_is_well_formed_gbnf_shape():
     rules = dict(line.split(" ::= ", 1) for line in g.splitlines())
     assert set(rules) == {"root", "item", "bold", "name", "first", "rest"}
     assert re.search(r"\{19,360\}", rules["rest"])  # a sentence, not a bare name
+
+
+def test_a_book_title_with_its_own_colons_is_one_name():
+    text = (
+        "- **《AI大模型**：理论与实践》（Large-scale AI Models：Theory and Practice）：一本关于AI大模型的专著。[1]\n"
+        "- **GPT-3（Generative Pre-trained Transformer 3）**：OpenAI最著名的项目。[2]"
+    )
+    names = [p.name for p in parse_points(text)]
+    assert names == [
+        "《AI大模型：理论与实践》（Large-scale AI Models：Theory and Practice）",
+        "GPT-3（Generative Pre-trained Transformer 3）",
+    ]

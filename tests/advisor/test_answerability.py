@@ -50,20 +50,32 @@ def test_english_names_are_found_in_their_chinese_form():
     ("question", "passages", "kind"),
     [
         # a price is a figure, but not the discount, the share, the frequency or the count that is asked
-        ("定价案例里高端客户的折扣力度是多少？", PRICING_CASE + "高端客户群体可享受折扣优惠。", "比例"),
+        (
+            "定价案例里高端客户的折扣力度是多少？",
+            PRICING_CASE + "高端客户群体可享受折扣优惠。",
+            "具体的比例或折扣",
+        ),
         (
             "How often did the company run its promotions?",
             PRICING_CASE + "公司定期推出限时优惠活动。",
-            "frequency",
+            "how often",
         ),
-        ("What revenue share should a platform keep, 30% like the app stores?", PRICING_CASE, "percentage"),
+        (
+            "What revenue share should a platform keep, 30% like the app stores?",
+            PRICING_CASE,
+            "a percentage or discount",
+        ),
         (
             "How big is Common Crawl in terabytes?",
             "Common Crawl：包含大量网络数据，共10亿个网页。",
-            "data size",
+            "a data size",
         ),
-        ("在国内做算法备案，整个流程一般要走多久？", PRICING_CASE, "时长"),
-        ("那个定价案例的公司有多少付费客户？", "以下是一家AI大模型创业公司的案例：" + PRICING_CASE, "数量"),
+        ("在国内做算法备案，整个流程一般要走多久？", PRICING_CASE, "所需的时间"),
+        (
+            "那个定价案例的公司有多少付费客户？",
+            "以下是一家AI大模型创业公司的案例：" + PRICING_CASE,
+            "具体的数量",
+        ),
     ],
 )
 def test_a_quantity_of_a_kind_needs_a_figure_of_that_kind(question, passages, kind):

@@ -138,3 +138,10 @@ def test_the_detectors_on_the_held_out_labels_of_the_focused_run():
     assert heldout["n"] == 185
     assert heldout["clean_accuracy"] >= 0.75 and heldout["clean_kappa"] >= 0.43
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_latest_run():
+    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_focus2.jsonl"))
+    assert heldout["n"] == 185
+    assert heldout["clean_accuracy"] >= 0.78 and heldout["clean_kappa"] >= 0.45
+    assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
