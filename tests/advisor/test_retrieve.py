@@ -6,7 +6,13 @@ import dataclasses
 
 import pytest
 
-from advisor.condense import clean_rewrite, estimate_tokens, looks_like_follow_up, recent_history
+from advisor.condense import (
+    clean_rewrite,
+    estimate_tokens,
+    keeps_the_point,
+    looks_like_follow_up,
+    recent_history,
+)
 from advisor.generate import ScriptedGenerator
 from advisor.retrieve import HybridRetriever, llm_translator
 from indexing import HashEmbedder, VectorIndex
@@ -139,6 +145,8 @@ def test_the_rewrite_is_cleaned_of_labels_and_quotes():
         ("And how should we handle the risks?", True),
         ("How do we handle those?", True),
         ("Why?", True),
+        ("其中资金风险应该怎么应对？", True),  # "of those": the list of the previous answer
+        ("How do I handle the legal one?", True),
         ("AI大模型创业公司应该采用哪些定价策略？", False),
         ("GTP.ai为什么失败了？", False),
         ("How do I do market research for my product?", False),
@@ -146,3 +154,15 @@ def test_the_rewrite_is_cleaned_of_labels_and_quotes():
 )
 def test_only_questions_that_lean_on_the_conversation_are_rewritten(question, follow_up):
     assert looks_like_follow_up(question) is follow_up
+
+
+def test_a_rewrite_is_dropped_only_when_it_is_the_previous_question_again():
+    pricing = "AI大模型创业公司有哪些定价策略？"
+    assert not keeps_the_point("那风险呢？", pricing, pricing)  # the point (risk) lost, the old question back
+    assert keeps_the_point("那风险呢？", "AI大模型创业有哪些风险？", pricing)
+    # other words, but a new question: the rewrite is what retrieval needs
+    assert keeps_the_point(
+        "What lessons should founders take from it?",
+        "What can founders learn from the failure of GTP.ai?",
+        "Why did GTP.ai fail?",
+    )
