@@ -119,6 +119,9 @@ _POINT_LINE = re.compile(
     r"(?P<markers>(?:\s*[\[【]\s*\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\s*[\]】])+)\s*[。.]?\s*$"
 )
 _MARKER_NUMBERS = re.compile(r"\d{1,2}")
+# The prompt's glossary block written out as a point ("**Terms in these sources and their English**: cost-based
+# pricing = cost-based pricing; yuan = yuan (RMB)", seen in the 2026-12-04 latest run): an echo, never an answer.
+_GLOSSARY_ECHO = re.compile(r"terms in these sources|(?:[^=;\n]+ = [^=;\n]+[;；]\s*){2}", re.IGNORECASE)
 
 
 def is_not_covered(text: str, language: str) -> bool:
@@ -141,7 +144,7 @@ def parse_points(text: str) -> list[Point]:
             continue
         name = m.group("name").replace("**", "").strip()  # bold closed inside a book title: 《AI大模型**：…
         expl = _without_repeats(m.group("expl").strip())
-        if not _has_content(name) or not _has_content(expl):
+        if not _has_content(name) or not _has_content(expl) or _GLOSSARY_ECHO.search(name + "：" + expl):
             continue
         key = _norm(name + expl)
         if key in seen:

@@ -99,3 +99,12 @@ def test_a_book_title_with_its_own_colons_is_one_name():
         "《AI大模型：理论与实践》（Large-scale AI Models：Theory and Practice）",
         "GPT-3（Generative Pre-trained Transformer 3）",
     ]
+
+
+def test_the_prompt_glossary_written_out_as_a_point_is_dropped():
+    text = (
+        "- **Cost-based pricing**: Based on the product's cost, plus a certain profit.[1]\n"
+        "- **Terms in these sources and their English**: cost-based pricing = cost-based pricing; "
+        "yuan = yuan (RMB); basic edition = basic edition.[2]"
+    )
+    assert [p.name for p in parse_points(text)] == ["Cost-based pricing"]
