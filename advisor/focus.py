@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import jieba
 
+from advisor.prompting import glossary
 from advisor.support_bridge import dictionary, english_stems
 from indexing import Hit
 
@@ -77,20 +78,13 @@ class _Matcher:
 
     def names_whole(self, name: str) -> bool:
         """Every word of a list item's name is named, or its glossary English is ("cost-based pricing")."""
-        english = _glossary().get(name)
-        if english and set(english) <= self.stems:
+        english = set(english_stems(glossary().get(name, "")))
+        if english and english <= self.stems:
             return True
         return self.share(term_words(name)) == 1.0
 
     def share(self, words: Sequence[str]) -> float:
         return sum(self.names(w) for w in words) / len(words) if words else 0.0
-
-
-@lru_cache(maxsize=1)
-def _glossary() -> dict[str, tuple[str, ...]]:
-    from advisor.prompting import glossary_pairs
-
-    return {zh: tuple(english_stems(en)) for zh, en in glossary_pairs() if english_stems(en)}
 
 
 @lru_cache(maxsize=4096)

@@ -34,7 +34,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from advisor.cite import MARKER, build_citations, clean_markers, marker_numbers, strip_markers
+from advisor.focus import item_names
 from advisor.lexical import tokenize
+from advisor.prompting import glossary_english
 from advisor.support import SupportChecker
 from advisor.types import Citation, Grounding, SentenceSupport
 from config import Settings
@@ -200,9 +202,6 @@ def check_answer(
     )
 
 
-_POINT_NAME = re.compile(r"^\s*[-*•]\s*\*\*(?P<name>[^*\n]+)\*\*\s*[:：]")
-
-
 def names_an_item(sentence: str, passages: Sequence[str]) -> bool:
     """Whether a point's first sentence is named after a list item of its cited passage, in the playbook's
     English (the glossary's rendering of the item: "- **Continuous learning**: …" for 持续学习).
@@ -214,13 +213,10 @@ def names_an_item(sentence: str, passages: Sequence[str]) -> bool:
     leaves a list without it (19 of the 21 English answers readers found incomplete had lost points to
     the gate), so a named point near the threshold is kept.
     """
-    from advisor.focus import item_names
-    from advisor.point_names import glossary_english
-
-    m = _POINT_NAME.match(sentence)
-    if not m:
+    names = item_names([sentence])  # the point's own bold name, if it has one
+    if not names:
         return False
-    name = m.group("name").strip().lower()
+    name = names[0].lower()
     return any(glossary_english(item).lower() == name for item in item_names(passages))
 
 

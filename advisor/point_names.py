@@ -18,13 +18,12 @@ Anything less certain is left as the model wrote it.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Sequence
 from difflib import SequenceMatcher
-from functools import lru_cache
 
 from advisor.answer_format import Point
 from advisor.focus import item_names, term_words
+from advisor.prompting import glossary_english
 from advisor.support_bridge import dictionary, english_stems
 
 MIN_ZH_RATIO = 0.75
@@ -89,7 +88,7 @@ def _en_name(name: str, items: Sequence[str]) -> str | None:
         return None
     matches = []
     for item in items:
-        english = _glossary().get(item)
+        english = glossary_english(item)
         if not english:
             continue
         words = term_words(item)
@@ -103,16 +102,3 @@ def _en_name(name: str, items: Sequence[str]) -> str | None:
         return None
     english = matches[0]
     return english[:1].upper() + english[1:]
-
-
-def glossary_english(term: str) -> str:
-    """The playbook glossary's English for a Chinese term ("" when it has none)."""
-    return _glossary().get(term, "")
-
-
-@lru_cache(maxsize=1)
-def _glossary() -> dict[str, str]:
-    from advisor.prompting import glossary_pairs
-
-    # "资金链断裂 = broken funding chain (ran out of money)": the name is the part before any aside
-    return {zh: re.sub(r"\s*\(.*\)\s*$", "", en) for zh, en in glossary_pairs()}

@@ -170,6 +170,17 @@ def glossary_pairs(prompts_dir: Path = PROMPTS_DIR) -> tuple[tuple[str, str], ..
     return tuple(sorted(pairs, key=lambda p: -len(p[0])))
 
 
+@lru_cache(maxsize=1)
+def glossary() -> dict[str, str]:
+    """Chinese term -> its English in prompts/glossary.en.txt (the default prompts folder), read once."""
+    return dict(glossary_pairs())
+
+
+def glossary_english(term: str) -> str:
+    """The English name of a Chinese term without its aside ("资金链断裂" -> "broken funding chain"), or ""."""
+    return re.sub(r"\s*\(.*\)\s*$", "", glossary().get(term, ""))
+
+
 def glossary_lines(passages: str) -> str:
     """The glossary entries whose Chinese term the passages use, as prompt lines (empty if none).
 
