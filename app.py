@@ -112,6 +112,9 @@ def main() -> int:
         # question waits for the warm-up (the advisor's lock) instead of paging in weights itself. A model
         # that loaded but cannot generate would leave a server that answers nothing: stop it instead.
         try:
+            # Usually built by `python -m advisor prepare` already; after an index or model change it is
+            # rebuilt here (minutes), and questions wait in the queue meanwhile rather than read stale KV.
+            advisor.prepare_knowledge_cache(say=lambda line: print(line, file=sys.stderr, flush=True))
             advisor.warm_up()
         except Exception as exc:
             warm_up_failed.append(exc)

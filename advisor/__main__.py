@@ -146,6 +146,10 @@ def cmd_prepare(args: argparse.Namespace, out: TextIO) -> int:
     )
     _ensure_index(settings, out)
     print(f"index ready: {settings.index_dir}", file=out)
+    if settings.knowledge_cache and settings.llm_backend == "llamacpp":
+        # The passages' KV files (advisor/kv_cache.py): minutes once, then the first word comes in ~1-2 s.
+        _make_advisor(sys.stderr).prepare_knowledge_cache(say=lambda line: print(line, file=out, flush=True))
+        print(f"knowledge cache ready: {settings.knowledge_cache_dir}", file=out)
     return 0
 
 

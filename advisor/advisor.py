@@ -21,16 +21,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from advisor.answer_format import LoopGuard, answer_grammar, is_not_covered, parse_points, render
+from advisor.answer_format import LoopGuard, Relabel, answer_grammar, is_not_covered, parse_points, render
 from advisor.answerability import missing_specifics
 from advisor.condense import condense_question
 from advisor.focus import focus_passages
 from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
 from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
+from advisor.kv_cache import KnowledgeCache
 from advisor.language import detect_language
 from advisor.point_names import canonical_names, canonical_terms
 from advisor.retrieve import HybridRetriever
@@ -56,8 +57,11 @@ class Advisor:
         index: VectorIndex,
         checker: SupportChecker,
         retriever: HybridRetriever | None = None,
+        knowledge_cache: KnowledgeCache | None = None,
     ):
         self.settings = settings
+        # The passages' KV, read once and restored per answer (kv_cache.py); None: every prompt is read.
+        self.knowledge_cache = knowledge_cache
         self.generator = generator
         self.embedder = embedder
         self.index = index
@@ -108,12 +112,21 @@ class Advisor:
         # The cross-language checker loads its dictionary (CC-CEDICT, ~8 s) on first use: do it now.
         self.checker.score("warm-up check", ["预热检查"])
         with self._lock:
+            if self.knowledge_cache is not None:  # pages the KV files in (the first restore reads the disk)
+                for language in ("zh", "en"):
+                    self.knowledge_cache.restore(language)
             # "en": a backend that masks CJK tokens in English answers prepares that mask now, not on the
             # first English question.
             for _ in stream_in_language(
                 self.generator, [{"role": "user", "content": "hi"}], 1, 0.0, None, "en"
             ):
                 pass
+
+    def prepare_knowledge_cache(self, say: Callable[[str], None] | None = None) -> None:
+        """Build the knowledge cache's missing or stale files (minutes on 2 cores; a no-op when current)."""
+        if self.knowledge_cache is not None:
+            with self._lock:
+                self.knowledge_cache.ensure(say=say)
 
     def describe(self) -> dict[str, Any]:
         """What is running: model, device, quantisation, embedder, index counts, checker, retrieval."""
@@ -199,6 +212,14 @@ class Advisor:
 
         from advisor.prompting import answer_messages  # the prompt templates' owner
 
+        # With the knowledge cache restored, the passages go in its order under its stable labels, so the
+        # whole prompt but the question is reused from the cache; the labels become 1..n as they stream.
+        labels: list[int] | None = None
+        if self.knowledge_cache is not None and self.knowledge_cache.restore(language):
+            arranged = self.knowledge_cache.arrange(passages)
+            passages, labels = arranged.passages, arranged.labels
+        relabel = Relabel(labels) if labels else None
+
         # The standalone question already carries what the history contributes to this turn; leaving
         # the history out keeps the prompt short, which on a CPU is most of the time to first token.
         messages = answer_messages(
@@ -210,6 +231,7 @@ class Advisor:
             context_tokens=self.settings.llm_context_tokens,
             max_new_tokens=self.settings.llm_max_new_tokens,
             canary=self.settings.prompt_canary,
+            labels=labels,
         )
         # Only a backend that samples under a grammar gets one; the others write free text (see below).
         grammar = None
@@ -219,7 +241,10 @@ class Advisor:
                 len(passages),
                 self.settings.answer_max_points,
                 "\n".join(h.chunk.text for h in passages),
+                labels=labels,
             )
+        # The sources are known now; the first token is seconds away (the prompt is being read): show them.
+        yield AnswerDelta(text="", sources=tuple(passages), status="reading")
         leak_guard = instruction_leak_guard(self.settings.prompt_canary)
         loop_guard = LoopGuard()
         pieces: list[str] = []
@@ -235,6 +260,8 @@ class Advisor:
             language,
             grammar,
         ):
+            if relabel is not None:
+                piece = relabel.feed(piece)
             if not piece:
                 continue
             if not pieces:
@@ -250,6 +277,11 @@ class Advisor:
             if loop_guard.feed(piece):
                 stop.set()  # a point repeated: greedy decoding has entered a loop, the rest would repeat too
                 break
+        if relabel is not None and not leak_guard.tripped and (held := relabel.flush()):
+            pieces.append(held)  # a marker the model left open at the very end
+            if shown := leak_guard.feed(held):
+                streamed = True
+                yield AnswerDelta(text=shown)
         if tail := leak_guard.flush():
             streamed = True
             yield AnswerDelta(text=tail)

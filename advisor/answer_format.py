@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 NOT_COVERED = {
@@ -56,12 +57,21 @@ def _gbnf_class(chars: str) -> str:
     return chars.replace("-", r"\-")
 
 
-def answer_grammar(language: str, n_sources: int, max_points: int, passages_text: str = "") -> str:
-    """GBNF for 1..max_points points citing passages 1..n_sources, or the not-covered sentence."""
+def answer_grammar(
+    language: str,
+    n_sources: int,
+    max_points: int,
+    passages_text: str = "",
+    labels: Sequence[int] | None = None,
+) -> str:
+    """GBNF for 1..max_points points citing passages 1..n_sources (or the given labels), or not covered."""
     if n_sources < 1 or max_points < 1:
         raise ValueError("answer_grammar needs at least one source and one point")
-    n = min(n_sources, 9)
-    src = "[1-9]" if n == 9 else f"[1-{n}]"
+    if labels:
+        src = "(" + " | ".join(f'"{int(label)}"' for label in dict.fromkeys(labels)) + ")"
+    else:
+        n = min(n_sources, 9)
+        src = "[1-9]" if n == 9 else f"[1-{n}]"
     # Signs of currencies the passages never mention cannot be written (1000 元 must not become $1000).
     banned = "".join(sign for sign in _CURRENCY_SIGNS if sign not in passages_text)
     if "美元" in passages_text or "USD" in passages_text:
@@ -121,7 +131,9 @@ _POINT_LINE = re.compile(
 _MARKER_NUMBERS = re.compile(r"\d{1,2}")
 # The prompt's glossary block written out as a point ("**Terms in these sources and their English**: cost-based
 # pricing = cost-based pricing; yuan = yuan (RMB)", seen in the 2026-12-04 latest run): an echo, never an answer.
-_GLOSSARY_ECHO = re.compile(r"terms in these sources|(?:[^=;\n]+ = [^=;\n]+[;；]\s*){2}", re.IGNORECASE)
+_GLOSSARY_ECHO = re.compile(
+    r"terms in th(?:ese|is) sources?|(?:[^=;\n]+ = [^=;\n]+[;；]\s*){2}", re.IGNORECASE
+)
 
 
 def is_not_covered(text: str, language: str) -> bool:
@@ -222,3 +234,37 @@ class LoopGuard:
             self._names[name] = self._names.get(name, 0) + 1
             if self._names[name] >= 3:  # the same heading over and over with new filler
                 self.tripped = True
+
+
+_LABEL_MARKER = re.compile(r"\[(\d{1,5})\]")
+_OPEN_MARKER = re.compile(r"\[\d{0,5}$")  # a marker that the next piece may complete
+
+
+class Relabel:
+    """Turns the knowledge cache's stable passage labels ("[41]") into the answer's numbers ("[2]") as the
+    text streams, so the reader, the parser and the gate see [1]..[n] as always.
+
+    A piece ending inside a marker ("…[4") is held back until the marker closes.
+    """
+
+    def __init__(self, labels: Sequence[int]):
+        self._numbers = {int(label): n for n, label in enumerate(labels, start=1)}
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        text = self._held + piece
+        open_marker = _OPEN_MARKER.search(text)
+        cut = open_marker.start() if open_marker else len(text)
+        self._held = text[cut:]
+        return self._renumber(text[:cut])
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return self._renumber(held)
+
+    def _renumber(self, text: str) -> str:
+        def number(m: re.Match[str]) -> str:
+            n = self._numbers.get(int(m.group(1)))
+            return f"[{n}]" if n is not None else m.group(0)
+
+        return _LABEL_MARKER.sub(number, text)

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from advisor.advisor import Advisor
 from advisor.generate import Generator
+from advisor.kv_cache import KnowledgeCache, keeps_prefix_files
 from advisor.retrieve import HybridRetriever, cross_encoder_reranker, llm_translator
 from advisor.support import make_checker
 from config import Settings, get_settings
@@ -46,8 +47,22 @@ def build_advisor(
     reranker = cross_encoder_reranker(settings.reranker, settings.device) if settings.reranker else None
     translator = llm_translator(generator) if settings.translate_queries else None
     retriever = HybridRetriever(index, embedder, settings, translator=translator, reranker=reranker)
+    knowledge_cache = None
+    if settings.knowledge_cache and keeps_prefix_files(generator):
+        knowledge_cache = KnowledgeCache(
+            generator,
+            index.chunks,
+            context_tokens=settings.knowledge_cache_tokens,
+            canary=settings.prompt_canary,
+        )
     return Advisor(
-        settings, generator=generator, embedder=embedder, index=index, checker=checker, retriever=retriever
+        settings,
+        generator=generator,
+        embedder=embedder,
+        index=index,
+        checker=checker,
+        retriever=retriever,
+        knowledge_cache=knowledge_cache,
     )
 
 

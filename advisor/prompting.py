@@ -150,13 +150,22 @@ def _history_messages(history: Sequence[Message]) -> list[Message]:
 
 
 def format_source(n: int, hit: Hit, language: str, text: str | None = None) -> str:
+    """Passage [n] as the model reads it; English passages carry their glossary lines.
+
+    The glossary lines come from the whole chunk even when `text` is a cut of it, so a passage's block
+    begins the same way in every prompt and in the knowledge cache (advisor/kv_cache.py), which reuses
+    it from there instead of reading it again.
+    """
     chunk = hit.chunk
-    return _fill(
-        load_template("source", language),
-        n=str(n),
-        section=neutralise(chunk.section or chunk.source),
-        text=neutralise((text if text is not None else chunk.text).strip()),
-    )
+    values = {
+        "n": str(n),
+        "section": neutralise(chunk.section or chunk.source),
+        "text": neutralise((text if text is not None else chunk.text).strip()),
+    }
+    if language == "en":
+        terms = glossary_lines(chunk.text)
+        values["terms"] = "\n" + terms.rstrip("\n") if terms else ""
+    return _fill(load_template("source", language), **values)
 
 
 @lru_cache(maxsize=2)
@@ -182,7 +191,7 @@ def glossary_english(term: str) -> str:
 
 
 def glossary_lines(passages: str) -> str:
-    """The glossary entries whose Chinese term the passages use, as prompt lines (empty if none).
+    """The glossary entries whose Chinese term the text uses, as prompt lines (empty if none).
 
     A term inside a longer listed term counts only where it also occurs on its own ("大模型" inside
     "AI大模型" does not add a second line), so the list stays as short as the passages allow.
@@ -197,7 +206,7 @@ def glossary_lines(passages: str) -> str:
             rest = rest.replace(zh, " ")
     if not found:
         return ""
-    return "Terms in these sources and their English:\n" + "\n".join(found) + "\n"
+    return "Terms in this source and their English:\n" + "\n".join(found) + "\n"
 
 
 # --- the functions the advisor calls -------------------------------------------------------------------
@@ -218,11 +227,16 @@ def answer_messages(
     context_tokens: int = _DEFAULT_CONTEXT,
     max_new_tokens: int = _DEFAULT_MAX_NEW,
     canary: str = _DEFAULT_CANARY,
+    labels: Sequence[int] | None = None,
 ) -> list[Message]:
-    """System + (recent history) + a user message with the question and passages numbered 1..n.
+    """System + (recent history) + a user message with the passages, the fixed instructions, the question.
 
-    n is len(hits) unless the context budget forces the lowest-ranked passages out: passage [i] is always
-    hits[i-1], so citations map back by rank whatever n is.
+    Passages are numbered 1..n, or `labels[i]` for hits[i] when given (the knowledge cache numbers every
+    chunk once, so a passage reads the same in every prompt). n is len(hits) unless the context budget
+    forces the last passages out: the passage labelled labels[i] (or i+1) is always hits[i].
+
+    Everything that is the same in every answer comes right after the passages and before the question:
+    with the passages reused from the knowledge cache, only the question's part is read anew.
     """
     _check_language(language)
     if not hits:
@@ -231,15 +245,13 @@ def answer_messages(
     system = {"role": "system", "content": system_prompt(language, canary)}
     past = _history_messages(history)
     template = load_template("answer", language)
-
-    terms = glossary_lines(" ".join(h.chunk.text for h in hits)) if language == "en" else ""
+    numbers = list(labels) if labels is not None else list(range(1, len(hits) + 1))
+    if len(numbers) != len(hits):
+        raise PromptError(f"{len(numbers)} labels for {len(hits)} passages")
 
     def user(sources: str) -> Message:
         values = {"sources": sources, "question": neutralise(question.strip()), "scaffold": scaffold}
-        if language == "en":
-            values["terms"] = terms
-        content = _fill(template, **values)
-        return {"role": "user", "content": content}
+        return {"role": "user", "content": _fill(template, **values)}
 
     fixed = _messages_tokens([system, *past, user("")]) + _SAFETY_TOKENS
     budget = context_tokens - max_new_tokens - fixed
@@ -253,7 +265,7 @@ def answer_messages(
             f"{max_new_tokens} new tokens; shorten the question or raise llm_context_tokens."
         )
     blocks: list[str] = []
-    for n, hit in enumerate(hits, start=1):
+    for n, hit in zip(numbers, hits, strict=True):
         block = format_source(n, hit, language)
         cost = estimate_tokens(block) + 2  # the blank line between passages
         if cost <= budget:

@@ -81,6 +81,10 @@ class AnswerDelta:
     text: str
     done: bool = False
     answer: Answer | None = None
+    # Set on the one delta sent when retrieval is done and the model starts reading (before the first
+    # token): the passages it reads, in [n] order, so a reader sees the sources while the prompt is read.
+    sources: tuple[Hit, ...] = ()
+    status: str = ""  # "" or "reading": the model is reading the passages (the UI shows progress)
 
 
 __all__ = [

@@ -22,7 +22,10 @@ latency, and the same questions through a plain llama-index pipeline — one run
    overlap, and the baseline at its default top-k (2), which is what its answers are written from.
 4. **Unanswerable** — ``--unanswerable`` off-topic questions per language through both: refusals, answers
    that cite something, answers whose own text declines (a phrase match; the baseline has no refusal).
-5. The run's conditions: load average before/after, threads, model, embedder, peak memory.
+5. **Time to first token lever by lever** (bench/first_token.py) — the same questions: the bare model on
+   the question alone (the floor), the advisor reading its whole prompt, the advisor with the knowledge
+   cache; TTFT p50/p95, ÷ floor, key-fact recall and clean rate beside.
+6. The run's conditions: load average before/after, threads, model, embedder, peak memory.
 
 Numbers on a shared 2-core machine move with the neighbours' load: the load average is printed with them.
 """
@@ -45,6 +48,8 @@ from typing import Any
 import numpy as np
 
 from bench.bandwidth import GB, decode_ceiling_tokens_per_s, measure_memory_bandwidth
+from bench.first_token import measure as measure_first_token
+from bench.first_token import render as render_first_token
 
 QUICK = {"repeats": 3, "questions": 6, "unanswerable": 3}
 SHORT_PROMPT = "In one sentence: why should a startup talk to customers early?"
@@ -210,6 +215,8 @@ def run_benchmark(
         end_to_end["ours"]["summary"], end_to_end["baseline"]["summary"]
     )
 
+    first_token = measure_first_token(adv, e2e_cases, log=log)
+
     log(f"retrieval hit@5 over {len(hit_cases)} answerable questions ...")
     retrieval = _retrieval(adv, baseline, hit_cases)
 
@@ -252,6 +259,7 @@ def run_benchmark(
         },
         "retrieval": retrieval,
         "unanswerable": refusal,
+        "first_token": first_token,
     }
 
 
@@ -744,4 +752,6 @@ def render(report: dict[str, Any]) -> str:
         "sometimes says so in words, but nothing stops the answer, and it cites nothing.",
         "",
     ]
+    if report.get("first_token"):
+        out += render_first_token(report["first_token"], _fmt, _table)
     return "\n".join(out)

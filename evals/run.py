@@ -545,6 +545,9 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTar
         judge = None
         if not args.retrieval_only:
             adv = target.advisor
+            # As deployed: the knowledge cache is built (once; minutes) before any answer is timed.
+            if hasattr(adv, "prepare_knowledge_cache"):
+                adv.prepare_knowledge_cache(say=lambda line: print(line, file=sys.stderr, flush=True))
             judge = Judge(
                 make_checker(settings, generator=adv.generator, embedder=adv.embedder),
                 settings.support_threshold,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 _MARKER = re.compile(r"\[(\d{1,3})\](?!\()")  # [n] not already followed by a link target
@@ -30,12 +30,17 @@ PANEL_TEXT = {
         "closest": "最接近的章节",
         "original": "原文",
         "none": "提问后，引用的章节会显示在这里。",
+        "reading": "正在阅读 {n} 段资料…",
+        "passage": "资料",
     },
     "en": {
         "title": "Sources",
         "closest": "Closest sections",
         "original": "Original (中文)",
         "none": "Ask a question: the sections behind the answer appear here.",
+        "reading": "Reading {n} passages…",
+        "reading_one": "Reading 1 passage…",
+        "passage": "Passage",
     },
 }
 
@@ -130,6 +135,40 @@ def sources_html(answer: Any | None) -> str:
         f'<div class="fa-sources"><div class="fa-sources-title">{html.escape(text["title"])}</div>'
         + "".join(cards)
         + f'<div class="fa-timings">{html.escape(timings_line(answer))}</div></div>'
+    )
+
+
+def reading_line(count: int, language: str) -> str:
+    """The progress line shown in the chat bubble while the model reads the passages (before its first
+    token): "正在阅读 3 段资料…" / "Reading 3 passages…"."""
+    text = PANEL_TEXT[_lang(language)]
+    if count == 1 and "reading_one" in text:
+        return text["reading_one"]
+    return text["reading"].format(n=count)
+
+
+def reading_markdown(count: int, language: str) -> str:
+    """The chat bubble while the passages are read: the progress line, set apart from answer text."""
+    return f"*{reading_line(count, language)}*"
+
+
+def reading_sources_html(hits: Sequence[Any], language: str) -> str:
+    """The sources panel while the model reads: one card per passage it reads, numbered as its `[n]`
+    markers will be (so a marker streamed later already opens its card). The final panel, with the quotes
+    that support the checked answer, replaces it when the answer is done."""
+    text = PANEL_TEXT[_lang(language)]
+    cards = [
+        f'<details class="fa-source" id="src-{n}" data-n="{n}" open>'
+        f'<summary><span class="fa-n">[{n}]</span> {html.escape(h.chunk.section)}</summary>'
+        f'<div class="fa-origin">{html.escape(h.chunk.source)} · {html.escape(text["passage"])}</div>'
+        f'<blockquote lang="{html.escape(h.chunk.lang or "zh")}">{html.escape(clean_quote(h.chunk.text))}</blockquote>'
+        "</details>"
+        for n, h in enumerate(hits, start=1)
+    ]
+    return (
+        f'<div class="fa-sources fa-reading"><div class="fa-sources-title">{html.escape(text["title"])}</div>'
+        + "".join(cards)
+        + "</div>"
     )
 
 

@@ -25,7 +25,9 @@ from webapp.schemas import (
     CompletionUsage,
     ErrorOut,
     HealthOut,
+    SourcesEventOut,
     answer_out,
+    sources_out,
 )
 from webapp.security import QuestionRejected, require_api_key
 from webapp.service import ChatService, with_heartbeat
@@ -145,9 +147,11 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
         tags=["ask"],
     )
     async def ask_stream(body: AskRequest) -> StreamingResponse:
-        """Server-sent events: `delta` events ({"text": piece}) while the model writes, then one `answer`
-        event with the checked Answer (authoritative: its text may differ from the concatenated deltas),
-        or an `error` event."""
+        """Server-sent events: one `sources` event ({"status": "reading", "sources": [...]}) as soon as
+        retrieval is done (before the first token; not sent when the question is refused before the
+        model is asked), `delta` events ({"text": piece}) while the model writes, then one `answer` event
+        with the checked Answer (authoritative: its text may differ from the concatenated deltas), or an
+        `error` event."""
         try:
             deltas = service.deltas(body.question, [m.model_dump() for m in body.history])
         except QuestionRejected as exc:
@@ -161,8 +165,12 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
                         yield ": keep-alive\n\n"
                     elif delta.done:
                         yield _sse("answer", answer_out(delta.answer).model_dump())
-                    elif delta.text:
-                        yield _sse("delta", {"text": delta.text})
+                    else:
+                        if delta.sources:
+                            reading = SourcesEventOut(status="reading", sources=sources_out(delta.sources))
+                            yield _sse("sources", reading.model_dump())
+                        if delta.text:
+                            yield _sse("delta", {"text": delta.text})
             except Busy as exc:
                 yield _sse("error", {"detail": str(exc), "retry_after_s": exc.retry_after_s})
             except ValueError as exc:
@@ -236,6 +244,8 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
                     if delta is None:
                         yield ": keep-alive\n\n"
                     elif not delta.done:
+                        # The `sources` delta (retrieval done, prompt being read) has no text: plain OpenAI
+                        # clients only concatenate content, so it is not sent (sources come on the last chunk).
                         if delta.text:
                             streamed += delta.text
                             yield chunk({"content": delta.text})

@@ -76,6 +76,45 @@ class ErrorOut(BaseModel):
     detail: str
 
 
+PREVIEW_CHARS = 160
+
+
+class SourceOut(BaseModel):
+    n: int = Field(description="The number the answer's `[n]` markers will use for this passage (1-based).")
+    chunk_id: str
+    section: str = Field(description="Heading path of the passage's section, e.g. '… › 5.3 … › 5.3.2 …'.")
+    source: str = Field(description="Source document (file name in the knowledge base).")
+    preview: str = Field(description=f"The start of the passage (at most {PREVIEW_CHARS} characters).")
+
+
+class SourcesEventOut(BaseModel):
+    """The `sources` event of /api/ask/stream: sent once, when retrieval is done and the model starts
+    reading the passages (before its first token)."""
+
+    status: Literal["reading"] = "reading"
+    sources: list[SourceOut]
+
+
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """A passage's start on one line, cut with an ellipsis when longer than `limit`."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def sources_out(hits: Any) -> list[SourceOut]:
+    """The passages the model reads (in the order of its `[n]` markers) as the API's JSON models."""
+    return [
+        SourceOut(
+            n=n,
+            chunk_id=h.chunk.chunk_id,
+            section=h.chunk.section,
+            source=h.chunk.source,
+            preview=preview(h.chunk.text),
+        )
+        for n, h in enumerate(hits, start=1)
+    ]
+
+
 def answer_out(answer: Any) -> AnswerOut:
     """The advisor's Answer dataclass as the API's JSON model."""
     t = answer.timings

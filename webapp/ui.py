@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from advisor.language import detect_language
 from webapp import render
 from webapp.feedback import FeedbackLog
 from webapp.queueing import Busy
@@ -66,8 +67,19 @@ class _RecentAnswers:
             return self._items.get(shown.strip())
 
 
-def build_ui(service: ChatService, feedback: FeedbackLog, *, max_question_chars: int) -> gr.Blocks:
-    recent = _RecentAnswers()
+def question_language(message: str, history: list[dict[str, Any]]) -> str:
+    """The language the answer will be in, as the advisor decides it: the question's own, or for a
+    question without letters the last user turn's (the reading delta does not carry it)."""
+    default = "en"
+    for m in reversed(history):
+        if m.get("role") == "user" and plain_text(m.get("content")).strip():
+            default = detect_language(plain_text(m["content"]))
+            break
+    return detect_language(message, default=default)
+
+
+def make_chat(service: ChatService, recent: _RecentAnswers):
+    """The ChatInterface's handler (module level so it is tested without a browser)."""
 
     async def chat(message: str, history: list[dict[str, Any]]):
         """Answer a founder's question from the playbook. Yields (answer Markdown, sources panel HTML)."""
@@ -81,19 +93,35 @@ def build_ui(service: ChatService, feedback: FeedbackLog, *, max_question_chars:
         except QuestionRejected as exc:
             raise gr.Error(str(exc)) from None
         text = ""
+        panel = WORKING_HTML
         try:
             async for delta in deltas:
                 if delta.done:
                     shown = render.answer_markdown(delta.answer)
                     recent.put(shown, delta.answer)
                     yield shown, render.sources_html(delta.answer)
-                elif delta.text:
+                    continue
+                if delta.sources:
+                    # Retrieval is done and the model reads the prompt (seconds on a CPU): show the passages
+                    # now, and say in the bubble what is happening until the first words arrive.
+                    language = question_language(message, turns)
+                    panel = render.reading_sources_html(delta.sources, language)
+                    if not text:
+                        yield render.reading_markdown(len(delta.sources), language), panel
+                if delta.text:
                     text += delta.text
-                    yield render.link_citations(text), WORKING_HTML
+                    yield render.link_citations(text), panel
         except Busy as exc:
             raise gr.Error(f"{exc} 当前排队已满，请稍后重试。") from None
         except ValueError as exc:  # the advisor's own validation, in its words
             raise gr.Error(str(exc)) from None
+
+    return chat
+
+
+def build_ui(service: ChatService, feedback: FeedbackLog, *, max_question_chars: int) -> gr.Blocks:
+    recent = _RecentAnswers()
+    chat = make_chat(service, recent)
 
     def on_like(history: list[dict[str, Any]], data: gr.LikeData) -> None:
         index = data.index if isinstance(data.index, int) else data.index[0]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import threading
 from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import xllamacpp as xl
 
 from advisor.backends import GenerationError, GenerationStats, ReportsUsage, StreamMeter
@@ -58,11 +60,22 @@ def _diagnose_gguf(model_path: str) -> str:
 _LOOKUP_NGRAM = 3
 
 
+# Knowledge cache (advisor/kv_cache.py): a run of at least this many prompt tokens found later in the restored
+# cache is reused there (its KV shifted into place) instead of read again. A passage's block is 30+ tokens
+# from its "[n]" label on, so 16 is long enough never to match a stray run of common words.
+_CACHE_REUSE_MIN = 16
+
+
 @lru_cache(maxsize=2)
 def _load_server(
-    model_path: str, n_ctx: int, threads: int, gpu_layers: int, draft_tokens: int = 0
-) -> tuple[Any, int]:
-    """Load a model once per process and configuration (several Advisors may share it)."""
+    model_path: str, n_ctx: int, threads: int, gpu_layers: int, draft_tokens: int = 0, slot_dir: str = ""
+) -> tuple[Any, int, str]:
+    """Load a model once per process and configuration (several Advisors may share it).
+
+    With `slot_dir`, the slot's KV cache can be saved to and restored from files there (the knowledge
+    cache), through the embedded server's loopback listener, guarded by a key only this process knows.
+    Returns (server, threads, that key or "").
+    """
     params = xl.CommonParams()
     params.model.path = model_path
     params.n_ctx = n_ctx
@@ -83,6 +96,16 @@ def _load_server(
     # The embedded server also opens an HTTP listener; bind it to loopback on a free port so two
     # processes never collide on llama.cpp's default 8080. We never route requests through it.
     params.port = 0
+    key = ""
+    if slot_dir:
+        params.slot_save_path = str(Path(slot_dir)) + "/"  # llama.cpp joins it to the file name as text
+        params.endpoint_slots = True
+        params.n_cache_reuse = _CACHE_REUSE_MIN
+        # Every answer restores the knowledge cache; the server's own RAM copies of old prompts (up to 8 GiB
+        # by default) would only duplicate it.
+        params.cache_ram_mib = 0
+        key = secrets.token_urlsafe(24)
+        params.api_keys = [key]  # the loopback listener now answers only this process
     try:
         server = xl.Server(params)
     except Exception as exc:
@@ -91,7 +114,7 @@ def _load_server(
             f"llama.cpp could not load {model_path} ({_diagnose_gguf(model_path)})"
         ) from exc
     # xllamacpp resolves -1 into the real thread count in place.
-    return server, params.cpuparams.n_threads
+    return server, params.cpuparams.n_threads, key
 
 
 class LlamaCppGenerator(ReportsUsage):
@@ -109,6 +132,7 @@ class LlamaCppGenerator(ReportsUsage):
         quantization: str | None = None,
         english_only_in_english: bool = True,
         draft_tokens: int = 0,
+        prefix_dir: Path | None = None,
     ):
         self.model_path = Path(model_path)
         self.draft_tokens = draft_tokens
@@ -121,18 +145,32 @@ class LlamaCppGenerator(ReportsUsage):
         self.repeat_penalty = repeat_penalty
         use_gpu = device in ("cuda", "auto") and _has_gpu()
         self.device = "cuda" if use_gpu else "cpu"
-        self._server, self.threads = _load_server(
-            str(self.model_path), context_tokens, threads or -1, 999 if use_gpu else 0, draft_tokens
+        # Where KV files of a read prompt are kept (the knowledge cache); None: not kept.
+        self.prefix_dir = Path(prefix_dir) if prefix_dir is not None else None
+        if self.prefix_dir is not None:
+            self.prefix_dir.mkdir(parents=True, exist_ok=True)
+        self._server, self.threads, self._slot_key = _load_server(
+            str(self.model_path),
+            context_tokens,
+            threads or -1,
+            999 if use_gpu else 0,
+            draft_tokens,
+            str(self.prefix_dir or ""),
         )
         self.last_stats: GenerationStats | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppGenerator:
         path = resolve_model_file(settings.llm_model, settings.models_dir)
+        cache = settings.knowledge_cache
         return cls(
             path,
             model_id=settings.llm_model,
-            context_tokens=settings.llm_context_tokens,
+            # The cached passages must fit the context; an answer's prompt still keeps to llm_context_tokens.
+            context_tokens=max(settings.llm_context_tokens, settings.knowledge_cache_tokens)
+            if cache
+            else settings.llm_context_tokens,
+            prefix_dir=settings.knowledge_cache_dir if cache else None,
             threads=settings.llm_threads,
             repeat_penalty=settings.llm_repeat_penalty,
             device=settings.device,
@@ -140,6 +178,46 @@ class LlamaCppGenerator(ReportsUsage):
             english_only_in_english=settings.llm_english_only_in_english,
             draft_tokens=settings.llm_draft_tokens,
         )
+
+    # --- KV files of a read prompt (the knowledge cache, advisor/kv_cache.py) ------------------------------
+    def save_prefix(self, messages: Sequence[dict[str, str]], filename: str) -> int:
+        """Read `messages` into the slot and write the slot's KV cache to prefix_dir/filename; its tokens."""
+        reply = self._server.handle_chat_completions(
+            {
+                "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+                "max_tokens": 1,
+                "temperature": 0.0,
+                "cache_prompt": True,
+            }
+        )
+        if "error" in reply or "choices" not in reply:
+            raise GenerationError(f"llama.cpp: {reply.get('error') or reply.get('message') or reply}")
+        return int(self._slot_action("save", filename).get("n_saved", 0))
+
+    def restore_prefix(self, filename: str) -> int:
+        """Load prefix_dir/filename into the slot (the next prompt reuses what matches); its tokens."""
+        return int(self._slot_action("restore", filename).get("n_restored", 0))
+
+    def _slot_action(self, action: str, filename: str) -> dict[str, Any]:
+        if self.prefix_dir is None:
+            raise GenerationError("this generator keeps no KV files (start it with prefix_dir)")
+        address = self._server.listening_address
+        base = address if address.startswith("http") else f"http://{address}"
+        try:
+            response = httpx.post(
+                f"{base}/slots/0",
+                params={"action": action},
+                json={"filename": filename},
+                headers={"Authorization": f"Bearer {self._slot_key}"},
+                timeout=httpx.Timeout(600.0, connect=5.0),  # writing a 300 MB file on a slow disk
+            )
+        except httpx.HTTPError as exc:
+            raise GenerationError(f"llama.cpp slot {action} failed: {exc}") from exc
+        body = response.json() if response.content else {}
+        if response.status_code != 200 or "error" in body:
+            detail = body.get("error", body) if isinstance(body, dict) else body
+            raise GenerationError(f"llama.cpp slot {action} of {filename} failed: {detail}")
+        return body
 
     def english_logit_bias(self) -> list[list[Any]]:
         """llama.cpp logit bias that forbids every CJK-writing token (`false` = never sample it)."""
@@ -155,6 +233,7 @@ class LlamaCppGenerator(ReportsUsage):
             "context_tokens": self.context_tokens,
             "threads": self.threads,
             "draft_tokens": self.draft_tokens,
+            "knowledge_cache": self.prefix_dir is not None,
         }
 
     def counters(self) -> dict[str, float]:

@@ -140,7 +140,10 @@ def test_streaming_sends_pieces_then_the_authoritative_answer(make_fake_advisor)
     adv, _ = make_fake_advisor(pricing_reply)
     deltas = list(adv.stream("AI大模型创业公司应该采用哪些定价策略？"))
     *pieces, last = deltas
-    assert len(pieces) > 3 and not any(d.done for d in pieces)
+    reading, *pieces = pieces  # first the passages the model reads, before its first token
+    assert reading.status == "reading" and reading.sources and not reading.text
+    assert [h.chunk for h in reading.sources] == [h.chunk for h in last.answer.passages]
+    assert len(pieces) > 3 and not any(d.done or d.sources for d in pieces)
     assert last.done and last.answer is not None
     raw = "".join(d.text for d in pieces)
     assert "[42]" in raw and "[42]" not in last.answer.text  # the gate changed the shown text
@@ -260,7 +263,8 @@ def test_closing_the_stream_stops_the_generation(fake_settings, embedder, index)
     gen = SlowGenerator(pricing_reply)
     adv = build_advisor(fake_settings, generator=gen, embedder=embedder, index=index)
     stream = adv.stream("AI大模型创业公司应该采用哪些定价策略？")
-    next(stream)
+    assert next(stream).status == "reading"
+    assert next(stream).text  # the model is writing
     stream.close()
     assert gen.stop_events[0].is_set()
     # and the lock was released: the next question is answered

@@ -86,3 +86,16 @@ def test_removed_sentences_are_in_a_collapsed_detail_never_in_the_answer_text():
     )
     assert "&lt;for&gt;" in detail and "<for>" not in detail  # the removed text is escaped
     assert "<details>" not in render.answer_markdown(_answer())  # nothing removed, no detail
+
+
+def test_reading_panel_numbers_the_passages_as_the_answer_will_cite_them():
+    hits = (
+        Hit(Chunk("c1", "d", "成本导向定价 <b>", SECTION, "playbook.md", "zh", 0, 9), 0.9, 3),
+        Hit(Chunk("c2", "d", "价值导向定价", "A › B", "other.md", "zh", 0, 6), 0.8, 1),
+    )
+    panel = render.reading_sources_html(hits, "en")
+    assert panel.index('id="src-1"') < panel.index('id="src-2"') and 'id="src-3"' not in panel
+    assert "5.3.2 定价策略的类型" in panel and "other.md" in panel and "&lt;b&gt;" in panel
+    assert render.reading_line(3, "zh") == "正在阅读 3 段资料…"
+    assert render.reading_line(3, "en") == "Reading 3 passages…"
+    assert render.reading_line(1, "en") == "Reading 1 passage…"

@@ -77,9 +77,58 @@ def test_stream_sends_deltas_then_the_checked_answer(client):
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         events = [block for block in r.read().decode().split("\n\n") if block.startswith("event:")]
     names = [e.split("\n")[0].removeprefix("event: ") for e in events]
-    assert names[-1] == "answer" and names.count("delta") >= 2 and set(names) == {"delta", "answer"}
+    assert names[-1] == "answer" and names.count("delta") >= 2
+    assert set(names) == {"sources", "delta", "answer"}
     final = json.loads(events[-1].split("data: ", 1)[1])
     assert final["citations"] and "5.3.2" in final["citations"][0]["section"]
+
+
+def _sse_events(r) -> list[tuple[str, dict]]:
+    blocks = [block for block in r.read().decode().split("\n\n") if block.startswith("event:")]
+    return [(b.split("\n")[0].removeprefix("event: "), json.loads(b.split("data: ", 1)[1])) for b in blocks]
+
+
+def test_stream_sends_the_sources_as_soon_as_retrieval_is_done(client):
+    with client.stream("POST", "/api/ask/stream", json={"question": PRICING_QUESTION}) as r:
+        events = _sse_events(r)
+    names = [name for name, _ in events]
+    # One `sources` event, before the model's first token (the first `delta`).
+    assert names.count("sources") == 1 and names.index("sources") < names.index("delta")
+    reading = events[names.index("sources")][1]
+    assert reading["status"] == "reading"
+    sources = reading["sources"]
+    assert [s["n"] for s in sources] == list(range(1, len(sources) + 1))
+    assert "5.3.2" in sources[0]["section"] and sources[0]["source"] == "playbook.md"
+    assert sources[0]["chunk_id"].startswith("playbook-") and "成本导向定价" in sources[0]["preview"]
+    assert all(len(s["preview"]) <= 160 for s in sources)
+    # The answer cites them by the same numbers.
+    final = events[-1][1]
+    by_n = {s["n"]: s["section"] for s in sources}
+    assert all(by_n[c["n"]] == c["section"] for c in final["citations"])
+
+
+def test_stream_sends_no_sources_when_the_question_is_refused_before_the_model(client):
+    with client.stream("POST", "/api/ask/stream", json={"question": "今天天气怎么样"}) as r:
+        names = [name for name, _ in _sse_events(r)]
+    assert names == ["answer"]
+
+
+def test_openai_stream_carries_no_sources_in_its_content(client):
+    body = {"messages": [{"role": "user", "content": PRICING_QUESTION}], "stream": True}
+    with client.stream("POST", "/v1/chat/completions", json=body) as r:
+        assert r.status_code == 200
+        lines = [line.removeprefix("data: ") for line in r.read().decode().split("\n\n") if line]
+    assert lines[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in lines[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    # The opening role chunk, then only chunks with words: the reading delta adds no empty chunk.
+    assert deltas[0] == {"role": "assistant", "content": ""}
+    assert all(d.get("content") for d in deltas[1:-1]) and all(set(d) == {"content"} for d in deltas[1:-1])
+    content = "".join(d.get("content", "") for d in deltas)
+    assert content.startswith("常见的定价策略") and "5.3.2" not in content and "playbook" not in content
+    assert all("sources" not in c for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["citations"]
 
 
 def test_stream_rejects_an_over_long_question_before_streaming(client):
@@ -184,3 +233,11 @@ def test_openai_stream_tail_sends_only_what_changes_the_words():
     assert _completion_tail("- 成本导向定价：加上利润[1]", "- **成本导向定价**：加上利润。[1]") == ""
     refusal = "The knowledge base does not cover this."
     assert _completion_tail("A [1]. B.", refusal) == "\n\n---\n" + refusal
+
+
+def test_source_previews_are_one_line_and_cut_at_160_characters():
+    from webapp.schemas import preview
+
+    assert preview("成本导向定价\n\n  加上利润") == "成本导向定价 加上利润"
+    cut = preview("长" * 400)
+    assert len(cut) == 160 and cut.endswith("…")

@@ -244,6 +244,13 @@ def test_baseline_runs_llama_index_over_real_e5_and_a_streaming_generator(corpus
     assert short["ttft_ms"] > 0 and short["tokens_per_s"] > 0
     assert report["model_bytes"] is None and short["fraction_of_ceiling"] is None  # a fake has no weights
     assert report["retrieval"]["ours_hit@5"]["all"] > 0  # real embeddings find the pricing section
+    # Time to first token lever by lever: the floor and the full prompt for the same questions; no
+    # knowledge-cache pass for a generator without KV files.
+    first = report["first_token"]
+    ids = [r["id"] for r in first["questions"]["floor"]]
+    assert ids and ids == [r["id"] for r in first["questions"]["full_prompt"]]
+    assert first["summary"]["floor"]["all"]["ttft_p50_ms"] > 0 and not first["questions"]["knowledge_cache"]
+    assert "p50 ÷ floor" in render(report) and "full prompt" in render(report)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,224 @@
+"""The knowledge cache with a fake that keeps "KV files" as the text it read: build, reuse, invalidation,
+corruption, passage order and labels, and the advisor answering through it (labels back to 1..n)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from advisor import build_advisor
+from advisor.answer_format import Relabel, answer_grammar
+from advisor.generate import ScriptedGenerator
+from advisor.kv_cache import KnowledgeCache
+from advisor.prompting import estimate_tokens
+from indexing import Hit, VectorIndex
+from tests.advisor.conftest import PRICING, PRICING_CASE, TOOLS, make_chunks
+
+
+class PrefixFileGenerator(ScriptedGenerator):
+    """A scripted generator that also "saves" a read prompt (its text) to a file and "restores" it."""
+
+    model_id = "scripted-prefix"
+
+    def __init__(self, replies, directory: Path, model_path: Path):
+        super().__init__(replies)
+        self.prefix_dir = directory
+        self.model_path = model_path
+        self.saved: list[str] = []
+        self.restored: list[str] = []
+
+    def save_prefix(self, messages, filename):
+        text = json.dumps(messages, ensure_ascii=False)
+        (self.prefix_dir / filename).write_text(text, encoding="utf-8")
+        self.saved.append(filename)
+        return len(text)
+
+    def restore_prefix(self, filename):
+        data = (self.prefix_dir / filename).read_text(encoding="utf-8")
+        self.restored.append(filename)
+        return len(data)
+
+
+@pytest.fixture
+def model_file(tmp_path) -> Path:
+    path = tmp_path / "model.gguf"
+    path.write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    return path
+
+
+@pytest.fixture
+def gen(tmp_path, model_file) -> PrefixFileGenerator:
+    directory = tmp_path / "kv"
+    directory.mkdir()
+    return PrefixFileGenerator(("",), directory, model_file)
+
+
+def make_cache(gen, chunks, canary="CANARY-1", context_tokens=16384) -> KnowledgeCache:
+    return KnowledgeCache(gen, chunks, context_tokens=context_tokens, canary=canary)
+
+
+def test_built_once_then_reused_after_a_restart(gen, chunks):
+    cache = make_cache(gen, chunks)
+    assert not cache.ready("zh")
+    cache.ensure(["zh", "en"])
+    assert gen.saved and len(gen.saved) == 2 and cache.ready("zh") and cache.ready("en")
+    manifest = json.loads((gen.prefix_dir / "knowledge-zh.json").read_text("utf-8"))
+    assert manifest["passages"] == len(chunks) and manifest["key"] == cache.key("zh")
+    # The knowledge prompt holds every chunk under its index position as label, then the instructions.
+    prompt = cache.messages("zh")[-1]["content"]
+    assert all(f"[{i}] 章节：{c.section}" in prompt for i, c in enumerate(chunks, start=1))
+    assert prompt.index("[6] 章节") < prompt.index("回答要求")
+    restarted = make_cache(gen, chunks)  # a new process: same key, verified file, nothing rebuilt
+    restarted.ensure(["zh", "en"])
+    assert len(gen.saved) == 2 and restarted.restore("zh") and gen.restored == ["knowledge-zh.bin"]
+    assert not list(gen.prefix_dir.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("change", ["chunk text", "canary", "model file", "prompt template"])
+def test_a_changed_index_model_or_prompt_is_never_served_stale(gen, chunks, model_file, change, monkeypatch):
+    make_cache(gen, chunks).ensure(["zh"])
+    if change == "chunk text":
+        chunks[2] = type(chunks[2])(**{**_fields(chunks[2]), "text": chunks[2].text + "新增一句。"})
+        cache = make_cache(gen, chunks)
+    elif change == "canary":
+        cache = make_cache(gen, chunks, canary="CANARY-2")
+    elif change == "model file":
+        model_file.write_bytes(b"GGUF" + bytes(range(255, -1, -1)) * 64)
+        cache = make_cache(gen, chunks)
+    else:
+        import advisor.prompting as prompting
+
+        original = prompting.load_template
+
+        def edited(name, language, *args):
+            text = original(name, language, *args)
+            return text + "\n（新的一行）" if name == "answer" else text
+
+        monkeypatch.setattr(prompting, "load_template", edited)
+        monkeypatch.setattr("advisor.kv_cache.answer_messages", prompting.answer_messages)
+        cache = make_cache(gen, chunks)
+    assert not cache.ready("zh") and not cache.restore("zh")
+    assert gen.restored == []  # a stale file is never loaded
+    cache.ensure(["zh"])
+    assert len(gen.saved) == 2 and cache.ready("zh")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped bytes", "manifest missing", "manifest garbage"])
+def test_a_truncated_or_corrupt_file_is_detected_and_rebuilt_never_loaded(gen, chunks, damage):
+    make_cache(gen, chunks).ensure(["zh"])
+    path = gen.prefix_dir / "knowledge-zh.bin"
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "flipped bytes":
+        path.write_bytes(data[:100] + bytes(b ^ 0xFF for b in data[100:110]) + data[110:])
+    elif damage == "manifest missing":
+        (gen.prefix_dir / "knowledge-zh.json").unlink()
+    else:
+        (gen.prefix_dir / "knowledge-zh.json").write_bytes(b"\xff\xfe not json")
+    cache = make_cache(gen, chunks)
+    assert not cache.restore("zh") and gen.restored == []
+    cache.ensure(["zh"])
+    assert len(gen.saved) == 2 and cache.restore("zh") and path.read_bytes() == data
+
+
+def test_a_file_changed_after_its_check_is_not_restored(gen, chunks):
+    cache = make_cache(gen, chunks)
+    cache.ensure(["zh"])
+    assert cache.ready("zh")
+    path = gen.prefix_dir / "knowledge-zh.bin"
+    path.write_bytes(path.read_bytes() + b"x")  # size changes: the per-answer stat check notices
+    assert not cache.restore("zh") and gen.restored == []
+
+
+def test_passages_are_arranged_in_index_order_with_their_index_labels(gen, chunks):
+    hits = [Hit(chunks[5], 0.9, 1), Hit(chunks[0], 0.8, 2), Hit(chunks[1], 0.7, 3)]
+    arranged = make_cache(gen, chunks).arrange(hits)
+    assert [h.chunk for h in arranged.passages] == [chunks[0], chunks[1], chunks[5]]
+    assert arranged.labels == [1, 2, 6]
+    # A context that holds only the first chunk: the others keep their labels but come after it, in rank
+    # order (they are read per answer; the cached run must come first to be reused).
+    first = estimate_tokens(chunks[0].section) + estimate_tokens(chunks[0].text) + 12
+    small = make_cache(gen, chunks, context_tokens=1024 + first)
+    assert len(re.findall(r"\[\d+\] 章节", small.messages("zh")[-1]["content"])) == 1
+    arranged = small.arrange(hits)
+    assert [h.chunk for h in arranged.passages] == [chunks[0], chunks[5], chunks[1]]
+    assert arranged.labels == [1, 6, 2]
+
+
+def test_nothing_is_built_when_not_one_passage_fits(gen, chunks):
+    cache = make_cache(gen, chunks, context_tokens=1024)
+    cache.ensure(["zh"])
+    assert gen.saved == [] and not cache.ready("zh") and not cache.restore("zh")
+
+
+def test_relabel_turns_stable_labels_into_answer_numbers_across_pieces():
+    relabel = Relabel([7, 41, 3])
+    pieces = ["- **成本导向定价**：基于成本。[", "4", "1]\n- 其二。[7", "][3]", " [99] [4"]
+    out = "".join(relabel.feed(p) for p in pieces) + relabel.flush()
+    assert out == "- **成本导向定价**：基于成本。[2]\n- 其二。[1][3] [99] [4"
+
+
+def test_the_grammar_cites_only_the_given_labels():
+    grammar = answer_grammar("zh", 3, 4, "资料", labels=[7, 41, 3])
+    assert '("7" | "41" | "3")' in grammar and "[1-3]" not in grammar
+
+
+def test_the_advisor_answers_through_the_cache_and_shows_numbers_1_to_n(
+    tmp_path, fake_settings, embedder, model_file
+):
+    chunks = make_chunks()
+    index = VectorIndex.from_chunks(chunks, embedder)
+
+    def reply(messages):
+        user = messages[-1]["content"]
+        label = re.search(rf"\[(\d+)\] 章节：{re.escape(PRICING)}", user).group(1)
+        return f"- **成本导向定价**：基于产品或服务的成本，加上一定的利润，确定价格。[{label}]"
+
+    directory = tmp_path / "kv"
+    directory.mkdir()
+    generator = PrefixFileGenerator(reply, directory, model_file)
+    adv = build_advisor(fake_settings, generator=generator, embedder=embedder, index=index)
+    assert adv.knowledge_cache is not None
+    adv.prepare_knowledge_cache()
+    generator.calls.clear()
+    deltas = list(adv.stream("AI大模型创业公司有哪些定价策略？"))
+    answer = deltas[-1].answer
+    assert not answer.refused, answer.text
+    assert generator.restored[-1] == "knowledge-zh.bin"
+    prompt = generator.calls[-1][-1]["content"]
+    labels = [int(n) for n in re.findall(r"^\[(\d+)\] 章节", prompt, flags=re.M)]
+    assert labels == sorted(labels) and len(labels) == len(answer.passages)  # index order, stable labels
+    assert labels == [chunks.index(h.chunk) + 1 for h in answer.passages]
+    assert prompt.index("回答要求") < prompt.index("问题：")  # only the question comes after the cached part
+    assert answer.citations and all(c.section in (PRICING, PRICING_CASE) for c in answer.citations)
+    n = next(c.n for c in answer.citations if c.section == PRICING)
+    assert answer.text.endswith(f"[{n}]") and 1 <= n <= len(answer.passages)
+    streamed = "".join(d.text for d in deltas)
+    assert f"[{labels[n - 1]}]" not in streamed or labels[n - 1] == n  # the reader never sees a label
+    sources = [d for d in deltas if d.sources]
+    assert len(sources) == 1 and sources[0].status == "reading"
+    assert [h.chunk for h in sources[0].sources] == [h.chunk for h in answer.passages]
+
+
+def test_without_a_cache_file_the_advisor_reads_the_passages_as_before(
+    tmp_path, fake_settings, embedder, model_file
+):
+    chunks = make_chunks()
+    index = VectorIndex.from_chunks(chunks, embedder)
+    directory = tmp_path / "kv"
+    directory.mkdir()
+    generator = PrefixFileGenerator(
+        ("- **PyTorch**：基于Python的开源深度学习框架。[1]",), directory, model_file
+    )
+    adv = build_advisor(fake_settings, generator=generator, embedder=embedder, index=index)
+    answer = adv.ask("有哪些AI开发工具？")  # no prepare: nothing to restore
+    assert generator.restored == [] and not answer.refused
+    assert answer.citations[0].section == TOOLS and answer.citations[0].n == 1
+
+
+def _fields(chunk):
+    return {name: getattr(chunk, name) for name in chunk.__dataclass_fields__}
