@@ -112,9 +112,6 @@ class Advisor:
         # The cross-language checker loads its dictionary (CC-CEDICT, ~8 s) on first use: do it now.
         self.checker.score("warm-up check", ["预热检查"])
         with self._lock:
-            if self.knowledge_cache is not None:  # pages the KV files in (the first restore reads the disk)
-                for language in ("zh", "en"):
-                    self.knowledge_cache.restore(language)
             # "en": a backend that masks CJK tokens in English answers prepares that mask now, not on the
             # first English question.
             for _ in stream_in_language(
@@ -212,12 +209,13 @@ class Advisor:
 
         from advisor.prompting import answer_messages  # the prompt templates' owner
 
-        # With the knowledge cache restored, the passages go in its order under its stable labels, so the
-        # whole prompt but the question is reused from the cache; the labels become 1..n as they stream.
+        # With the lead passage's prompt restored from the knowledge cache, the prompt begins with exactly
+        # its tokens (passages under their stable labels); the labels become 1..n as they stream.
         labels: list[int] | None = None
-        if self.knowledge_cache is not None and self.knowledge_cache.restore(language):
+        if self.knowledge_cache is not None and self.knowledge_cache.ready(language):
             arranged = self.knowledge_cache.arrange(passages)
-            passages, labels = arranged.passages, arranged.labels
+            if self.knowledge_cache.restore(language, arranged.passages[0]):
+                passages, labels = arranged.passages, arranged.labels
         relabel = Relabel(labels) if labels else None
 
         # The standalone question already carries what the history contributes to this turn; leaving

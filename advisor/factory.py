@@ -52,7 +52,7 @@ def build_advisor(
         knowledge_cache = KnowledgeCache(
             generator,
             index.chunks,
-            context_tokens=settings.knowledge_cache_tokens,
+            context_tokens=settings.llm_context_tokens,
             canary=settings.prompt_canary,
         )
     return Advisor(

@@ -1,27 +1,29 @@
-"""The knowledge cache: every passage of the knowledge base read once per language, kept as a KV file.
+"""The knowledge cache: each passage's answer prompt read once per language and kept as a KV file.
 
 On two CPU cores the model reads a prompt at ~40-70 tokens/s, so an answer's ~500-1,200 prompt tokens
-kept founders waiting 5-15 s for the first word. Nearly all of those tokens are passages, and there are
-only ~80 passages. So each answer language gets one "knowledge prompt": the answer prompt (system message,
-passages, fixed instructions) with *every* chunk of the index as a passage, in index order, each with a
-label it keeps everywhere (its position in the index, "[41]"). It is read once, and llama.cpp's KV cache
-of it is saved to a file (`python -m advisor prepare`; ~10-13k tokens, 28 KiB a token).
+kept founders waiting 5-15 s for the first word; the system prompt (~220 tokens) was the only part
+llama.cpp's prompt cache served. So for every chunk of the index and each answer language, the answer
+prompt up to the question — system message, the sources header, that one passage under a label it keeps
+everywhere ("[41]", its position in the index), the fixed instructions — is read once and llama.cpp's KV
+cache of it saved to a file (`python -m advisor prepare`; ~550 tokens, ~15 MB each).
 
-Per answer the file is restored into the model's slot (~0.05 s) and the answer prompt is written so that
-all of it but the question is a sequence of runs of the knowledge prompt in the same order: its passages
-in index order with their stable labels, then the same fixed instructions. llama.cpp's `n_cache_reuse`
-keeps each such run's KV, shifted to its new position, and reads only the question (~30-80 tokens).
-The model's "[41]" markers are turned back into the answer's own 1..n numbering as they stream
-(answer_format.Relabel), so nothing downstream knows about labels.
+Per answer, the file of the answer's lead passage (its longest whole one) is restored into the model's
+slot (~0.05 s) and the prompt starts with exactly those tokens: llama.cpp's plain prefix match reuses
+them and reads only the rest. An answer from one passage (half of them: focus narrows most questions to
+one section) reads only its question; one from several reads the others, the instructions and the
+question. The model's "[41]" markers turn back into the answer's 1..n as they stream (answer_format.Relabel).
 
-Reused KV is an approximation: a passage's keys and values were computed after the passages before it
-in the index, not after the ones before it in this prompt (CacheBlend's "cross-attention" gap). Whether
-that costs quality is measured on the full evaluation run, not assumed (bench/RESULTS.md).
+Why not one cache of the whole knowledge base with llama.cpp's `n_cache_reuse` (which shifts matching runs
+of a restored cache into place, so every passage would be reused): measured on the full evaluation, it
+answered in ~1 s but wrongly — a passage's keys and values computed after 10k tokens of other passages
+are not the ones the model computes after the prompt's own start, and a 1.5B model read them as noise
+(7 of the first 43 Chinese answerable questions refused, answers such as "资料中没有明确…" beside a
+passage that says it). A prefix is exact: the answer is the one the full prompt gives.
 
-A file is used only if its manifest names the same key: a hash of the knowledge prompt's text (index
-chunks, prompts, canary), the model file and the llama.cpp build. Anything else changed means a different
-key, so a stale file is never restored; a truncated or corrupt file fails its size or sha256 check and is
-rebuilt, never loaded.
+A file is used only if its language's manifest names the same key: a hash of every file's prompt text
+(index chunks, prompts, canary), the model file and the llama.cpp build. Anything else changed means a
+different key, so a stale file is never restored; a truncated or corrupt file fails its size or sha256
+check (sha256 the first time a process restores it) and is rebuilt, never loaded.
 """
 
 from __future__ import annotations
@@ -66,14 +68,14 @@ def keeps_prefix_files(generator: Any) -> bool:
 
 @dataclass(frozen=True)
 class Arranged:
-    """Passages in knowledge-prompt order with their stable labels (what the answer prompt is built from)."""
+    """Passages in prompt order with their stable labels; the first one's file is the prefix to restore."""
 
     passages: list[Hit]
     labels: list[int]
 
 
 class KnowledgeCache:
-    """Builds, verifies and restores the per-language KV files of the knowledge prompt."""
+    """Builds, verifies and restores the per-passage, per-language KV files of the answer prompt."""
 
     def __init__(
         self,
@@ -88,144 +90,162 @@ class KnowledgeCache:
         self.generator = generator
         self.directory = Path(generator.prefix_dir)
         self.canary = canary
-        # Every chunk keeps its index position as its label, cached or not, so labels never collide.
+        # Every chunk keeps its index position as its label, so labels never collide.
         self._label = {c.chunk_id: i for i, c in enumerate(chunks, start=1)}
-        # The cached chunks: the index's first chunks whose passages fit the context (estimated on the
-        # safe side); later ones (a large added document) are read per answer, after the cached ones.
-        budget = context_tokens - _MARGIN_TOKENS
-        self._cached: list[Hit] = []
-        for chunk in chunks:
-            budget -= estimate_tokens(chunk.section or "") + estimate_tokens(chunk.text) + 12
-            if budget < 0:
-                break
-            self._cached.append(Hit(chunk=chunk, score=0.0, rank=len(self._cached) + 1))
-        self._cached_ids = {h.chunk.chunk_id for h in self._cached}
-        self._verified: dict[str, tuple[float, int]] = {}  # language -> (mtime, size) of the checked file
+        # A passage too long for the context (estimated on the safe side) gets no file.
+        self._chunks = [
+            c
+            for c in chunks
+            if estimate_tokens(c.section or "") + estimate_tokens(c.text) + _MARGIN_TOKENS <= context_tokens
+        ]
+        self._by_id = {c.chunk_id: c for c in self._chunks}
+        self._checked: dict[str, tuple[float, int]] = {}  # file name -> (mtime, size) when its sha256 passed
         self._keys: dict[str, str] = {}
+        self._manifests: dict[str, dict[str, Any]] = {}
 
     # --- what is cached ------------------------------------------------------------------------------
-    def messages(self, language: str) -> list[Message]:
-        """The knowledge prompt: the answer prompt with every cached chunk as a passage, no question."""
+    def messages(self, language: str, chunk: Chunk) -> list[Message]:
+        """The answer prompt with `chunk` as its one passage and no question: what its file holds."""
         return answer_messages(
             "",
-            self._cached,
+            [Hit(chunk=chunk, score=0.0, rank=1)],
             language,
             "other",
-            context_tokens=10**9,  # never trimmed: the chunks were chosen to fit
+            context_tokens=10**9,  # never trimmed: the chunk was chosen to fit
             max_new_tokens=1,
             canary=self.canary,
-            labels=[self._label[h.chunk.chunk_id] for h in self._cached],
+            labels=[self._label[chunk.chunk_id]],
         )
 
     def key(self, language: str) -> str:
-        """Changes whenever the KV file would: the prompt's text, the model file, the llama.cpp build."""
+        """Changes whenever a KV file would: the prompts' text, the model file, the llama.cpp build."""
         if language not in self._keys:
-            self._keys[language] = self._compute_key(language)
+            h = hashlib.sha256()
+            for chunk in self._chunks:
+                h.update(json.dumps(self.messages(language, chunk), ensure_ascii=False).encode("utf-8"))
+            h.update(_model_identity(Path(self.generator.model_path)).encode("utf-8"))
+            h.update(f"format={FORMAT};llama={_package_version('xllamacpp')}".encode())
+            self._keys[language] = h.hexdigest()
         return self._keys[language]
 
-    def _compute_key(self, language: str) -> str:
-        h = hashlib.sha256()
-        h.update(json.dumps(self.messages(language), ensure_ascii=False).encode("utf-8"))
-        h.update(_model_identity(Path(self.generator.model_path)).encode("utf-8"))
-        h.update(f"format={FORMAT};llama={_package_version('xllamacpp')}".encode())
-        return h.hexdigest()
-
-    def path(self, language: str) -> Path:
-        return self.directory / f"knowledge-{language}.bin"
+    def file_name(self, language: str, chunk: Chunk) -> str:
+        return f"knowledge-{language}-{self._label[chunk.chunk_id]:04d}.bin"
 
     def _manifest_path(self, language: str) -> Path:
         return self.directory / f"knowledge-{language}.json"
 
+    def _manifest(self, language: str) -> dict[str, Any]:
+        """The language's manifest if it names the current key, else {} (read once per process)."""
+        if language not in self._manifests:
+            manifest = _read_json(self._manifest_path(language))
+            self._manifests[language] = manifest if manifest.get("key") == self.key(language) else {}
+        return self._manifests[language]
+
     # --- build and verify ----------------------------------------------------------------------------
     def ready(self, language: str) -> bool:
-        """A file for this key exists and passed its checks (sha256 once per process, then size + mtime)."""
-        if not self._cached:
-            return False
-        path = self.path(language)
-        try:
-            stat = path.stat()
-        except OSError:
-            return False
-        seen = self._verified.get(language)
-        if seen is not None:
-            return seen == (stat.st_mtime, stat.st_size)
-        manifest = _read_json(self._manifest_path(language))
-        if manifest.get("key") != self.key(language) or manifest.get("bytes") != stat.st_size:
-            return False
-        if file_sha256(path) != manifest.get("sha256"):
-            log.warning("knowledge cache %s is corrupt (checksum differs); it will be rebuilt", path)
-            return False
-        self._verified[language] = (stat.st_mtime, stat.st_size)
-        return True
+        """The manifest names the current key and lists a file for every passage that gets one."""
+        files = self._manifest(language).get("files") or {}
+        return bool(self._chunks) and all(self.file_name(language, c) in files for c in self._chunks)
 
     def ensure(self, languages: Sequence[str] = LANGUAGES, say: Callable[[str], None] | None = None) -> None:
-        """Build every language's file that is missing, stale or corrupt (minutes each on 2 cores)."""
+        """Build every language whose files are missing, stale or damaged (minutes each on 2 cores)."""
         say = say or log.info
-        if not self._cached:
-            say("knowledge cache: not even the first passage fits knowledge_cache_tokens; not built")
+        if not self._chunks:
+            say("knowledge cache: no passage fits the context (llm_context_tokens); not built")
             return
         for language in languages:
-            if not self.ready(language):
+            if not self.ready(language) or not all(self._intact(language, c) for c in self._chunks):
                 self.build(language, say)
 
     def build(self, language: str, say: Callable[[str], None] | None = None) -> int:
-        """Read the knowledge prompt and write its KV file and manifest (atomically); its token count."""
+        """Read every passage's prompt and write its KV file, then the manifest; the tokens read."""
         say = say or log.info
-        self._verified.pop(language, None)
         self.directory.mkdir(parents=True, exist_ok=True)
-        final, manifest_path = self.path(language), self._manifest_path(language)
+        manifest_path = self._manifest_path(language)
         manifest_path.unlink(missing_ok=True)  # no manifest, no use: a crash mid-build leaves nothing usable
-        tmp_name = f".tmp-{os.getpid()}-{final.name}"
-        say(f"reading the knowledge base into the model's cache ({language}, {len(self._cached)} passages)…")
+        self._manifests.pop(language, None)
+        say(f"reading the knowledge base into the model's cache ({language}, {len(self._chunks)} passages)…")
         started = time.perf_counter()
-        try:
-            tokens = self.generator.save_prefix(self.messages(language), tmp_name)
-            tmp = self.directory / tmp_name
-            os.replace(tmp, final)
-        finally:
-            (self.directory / tmp_name).unlink(missing_ok=True)
+        files: dict[str, dict[str, Any]] = {}
+        total = 0
+        for chunk in self._chunks:
+            name = self.file_name(language, chunk)
+            tmp = self.directory / f".tmp-{os.getpid()}-{name}"
+            try:
+                # The system prompt is still in the slot from the previous file: only the passage is read.
+                tokens = self.generator.save_prefix(self.messages(language, chunk), tmp.name)
+                os.replace(tmp, self.directory / name)
+            finally:
+                tmp.unlink(missing_ok=True)
+            path = self.directory / name
+            files[name] = {"tokens": tokens, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+            self._checked[name] = (path.stat().st_mtime, path.stat().st_size)
+            total += tokens
         manifest = {
             "key": self.key(language),
             "language": language,
-            "tokens": tokens,
-            "passages": len(self._cached),
-            "bytes": final.stat().st_size,
-            "sha256": file_sha256(final),
+            "files": files,
             "seconds": round(time.perf_counter() - started, 1),
             "model": Path(self.generator.model_path).name,
         }
         tmp_manifest = manifest_path.with_name(".tmp-" + manifest_path.name)
-        tmp_manifest.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        tmp_manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         os.replace(tmp_manifest, manifest_path)
-        say(f"knowledge cache ready: {final.name}, {tokens} tokens in {manifest['seconds']} s")
-        return tokens
+        self._manifests[language] = manifest
+        say(
+            f"knowledge cache ready ({language}): {len(files)} files, "
+            f"{sum(f['bytes'] for f in files.values()) / 1e6:.0f} MB, in {manifest['seconds']} s"
+        )
+        return total
+
+    def _intact(self, language: str, chunk: Chunk) -> bool:
+        """The file is the one the manifest lists: same size always, same sha256 once per process."""
+        name = self.file_name(language, chunk)
+        entry = (self._manifest(language).get("files") or {}).get(name)
+        path = self.directory / name
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        if not entry or entry.get("bytes") != stat.st_size:
+            return False
+        if self._checked.get(name) == (stat.st_mtime, stat.st_size):
+            return True
+        if file_sha256(path) != entry.get("sha256"):
+            log.warning("knowledge cache file %s is corrupt (checksum differs); rebuild it", path)
+            return False
+        self._checked[name] = (stat.st_mtime, stat.st_size)
+        return True
 
     # --- per answer ----------------------------------------------------------------------------------
     def arrange(self, passages: Sequence[Hit]) -> Arranged:
-        """The passages in knowledge-prompt order (cached ones first), each with its stable label."""
-        cached = sorted((h for h in passages if h.chunk.chunk_id in self._cached_ids), key=self._position)
-        rest = [h for h in passages if h.chunk.chunk_id not in self._cached_ids]
-        ordered = [*cached, *rest]
+        """The lead passage first (the longest one whose whole chunk has a file), then the rest in index
+        order; each with its stable label."""
+        whole = [h for h in passages if h.chunk.chunk_id in self._by_id]
+        lead = max(whole, key=lambda h: len(h.chunk.text), default=None)
+        rest = sorted((h for h in passages if h is not lead), key=self._position)
+        ordered = [lead, *rest] if lead is not None else rest
         # A passage that is not an index chunk (none is today) still gets a label no chunk has.
         labels = [
             self._label.get(h.chunk.chunk_id) or len(self._label) + 1 + i for i, h in enumerate(ordered)
         ]
         return Arranged(ordered, labels)
 
-    def restore(self, language: str) -> bool:
-        """Load the language's file into the model's slot; False (logged) when it cannot be used."""
-        if not self.ready(language):
+    def restore(self, language: str, lead: Hit) -> bool:
+        """Load the lead passage's file into the model's slot; False (logged) when it cannot be used."""
+        chunk = self._by_id.get(lead.chunk.chunk_id)
+        if chunk is None or not self.ready(language) or not self._intact(language, chunk):
             return False
         try:
-            self.generator.restore_prefix(self.path(language).name)
+            self.generator.restore_prefix(self.file_name(language, chunk))
         except Exception as exc:  # the answer is still given, only without the cache
             log.warning("knowledge cache %s not restored (%s); reading the passages instead", language, exc)
-            self._verified.pop(language, None)
+            self._checked.pop(self.file_name(language, chunk), None)
             return False
         return True
 
     def _position(self, hit: Hit) -> int:
-        return self._label.get(hit.chunk.chunk_id, 0)
+        return self._label.get(hit.chunk.chunk_id, len(self._label) + 1)
 
 
 def _model_identity(path: Path) -> str:

@@ -191,18 +191,10 @@ class Settings(BaseSettings):
     )
     knowledge_cache: bool = Field(
         True,
-        description="llama.cpp: read the knowledge base's passages once per answer language and keep their KV "
-        "cache in a file (built by `python -m advisor prepare`, rebuilt when the index, model or prompts change); "
-        "an answer restores it and re-reads only its question, so the first word comes in ~1-2 s instead of "
-        "~5-15 s on 2 cores. Other backends ignore it.",
-    )
-    knowledge_cache_tokens: int = Field(
-        16384,
-        ge=1024,
-        le=131072,
-        description="The llama.cpp context when the knowledge cache is on: the cached passages (the playbook is "
-        "~10-13k tokens) must fit; passages beyond it are read per answer as before. Its KV costs 28 KiB a "
-        "token in memory and on disk.",
+        description="llama.cpp: the answer prompt up to the question, with each passage of the index as its one "
+        "passage, read once per language and kept as a KV file (built by `python -m advisor prepare`, rebuilt when "
+        "the index, model or prompts change). An answer restores its lead passage's file and reads only the rest: "
+        "an answer from one passage starts in ~1 s instead of ~5-10 s on 2 cores. Other backends ignore it.",
     )
     llm_english_only_in_english: bool = Field(
         True,

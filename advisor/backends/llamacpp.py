@@ -60,12 +60,6 @@ def _diagnose_gguf(model_path: str) -> str:
 _LOOKUP_NGRAM = 3
 
 
-# Knowledge cache (advisor/kv_cache.py): a run of at least this many prompt tokens found later in the restored
-# cache is reused there (its KV shifted into place) instead of read again. A passage's block is 30+ tokens
-# from its "[n]" label on, so 16 is long enough never to match a stray run of common words.
-_CACHE_REUSE_MIN = 16
-
-
 @lru_cache(maxsize=2)
 def _load_server(
     model_path: str, n_ctx: int, threads: int, gpu_layers: int, draft_tokens: int = 0, slot_dir: str = ""
@@ -100,9 +94,9 @@ def _load_server(
     if slot_dir:
         params.slot_save_path = str(Path(slot_dir)) + "/"  # llama.cpp joins it to the file name as text
         params.endpoint_slots = True
-        params.n_cache_reuse = _CACHE_REUSE_MIN
-        # Every answer restores the knowledge cache; the server's own RAM copies of old prompts (up to 8 GiB
-        # by default) would only duplicate it.
+        # Only exact prefixes are reused (n_cache_reuse stays 0: shifted KV of another context made the
+        # 1.5B answer wrongly, see advisor/kv_cache.py). Every answer restores its prefix from a file; the
+        # server's own RAM copies of old prompts (up to 8 GiB by default) would only duplicate them.
         params.cache_ram_mib = 0
         key = secrets.token_urlsafe(24)
         params.api_keys = [key]  # the loopback listener now answers only this process
@@ -162,15 +156,11 @@ class LlamaCppGenerator(ReportsUsage):
     @classmethod
     def from_settings(cls, settings: Settings) -> LlamaCppGenerator:
         path = resolve_model_file(settings.llm_model, settings.models_dir)
-        cache = settings.knowledge_cache
         return cls(
             path,
             model_id=settings.llm_model,
-            # The cached passages must fit the context; an answer's prompt still keeps to llm_context_tokens.
-            context_tokens=max(settings.llm_context_tokens, settings.knowledge_cache_tokens)
-            if cache
-            else settings.llm_context_tokens,
-            prefix_dir=settings.knowledge_cache_dir if cache else None,
+            context_tokens=settings.llm_context_tokens,
+            prefix_dir=settings.knowledge_cache_dir if settings.knowledge_cache else None,
             threads=settings.llm_threads,
             repeat_penalty=settings.llm_repeat_penalty,
             device=settings.device,

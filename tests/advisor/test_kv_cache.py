@@ -13,7 +13,6 @@ from advisor import build_advisor
 from advisor.answer_format import Relabel, answer_grammar
 from advisor.generate import ScriptedGenerator
 from advisor.kv_cache import KnowledgeCache
-from advisor.prompting import estimate_tokens
 from indexing import Hit, VectorIndex
 from tests.advisor.conftest import PRICING, PRICING_CASE, TOOLS, make_chunks
 
@@ -64,22 +63,24 @@ def test_built_once_then_reused_after_a_restart(gen, chunks):
     cache = make_cache(gen, chunks)
     assert not cache.ready("zh")
     cache.ensure(["zh", "en"])
-    assert gen.saved and len(gen.saved) == 2 and cache.ready("zh") and cache.ready("en")
+    assert len(gen.saved) == 2 * len(chunks) and cache.ready("zh") and cache.ready("en")
     manifest = json.loads((gen.prefix_dir / "knowledge-zh.json").read_text("utf-8"))
-    assert manifest["passages"] == len(chunks) and manifest["key"] == cache.key("zh")
-    # The knowledge prompt holds every chunk under its index position as label, then the instructions.
-    prompt = cache.messages("zh")[-1]["content"]
-    assert all(f"[{i}] 章节：{c.section}" in prompt for i, c in enumerate(chunks, start=1))
-    assert prompt.index("[6] 章节") < prompt.index("回答要求")
-    restarted = make_cache(gen, chunks)  # a new process: same key, verified file, nothing rebuilt
+    assert len(manifest["files"]) == len(chunks) and manifest["key"] == cache.key("zh")
+    # A file holds the answer prompt up to the question, with one passage under its index position as
+    # label after the fixed instructions: what an answer led by that passage begins with.
+    prompt = cache.messages("zh", chunks[3])[-1]["content"]
+    assert f"[4] 章节：{chunks[3].section}" in prompt and prompt.index("回答要求") < prompt.index("[4] 章节")
+    restarted = make_cache(gen, chunks)  # a new process: same key, verified files, nothing rebuilt
     restarted.ensure(["zh", "en"])
-    assert len(gen.saved) == 2 and restarted.restore("zh") and gen.restored == ["knowledge-zh.bin"]
+    assert len(gen.saved) == 2 * len(chunks)
+    assert restarted.restore("zh", Hit(chunks[3], 1.0, 1)) and gen.restored == ["knowledge-zh-0004.bin"]
     assert not list(gen.prefix_dir.glob(".tmp-*"))
 
 
 @pytest.mark.parametrize("change", ["chunk text", "canary", "model file", "prompt template"])
 def test_a_changed_index_model_or_prompt_is_never_served_stale(gen, chunks, model_file, change, monkeypatch):
     make_cache(gen, chunks).ensure(["zh"])
+    built = len(gen.saved)
     if change == "chunk text":
         chunks[2] = type(chunks[2])(**{**_fields(chunks[2]), "text": chunks[2].text + "新增一句。"})
         cache = make_cache(gen, chunks)
@@ -100,59 +101,59 @@ def test_a_changed_index_model_or_prompt_is_never_served_stale(gen, chunks, mode
         monkeypatch.setattr(prompting, "load_template", edited)
         monkeypatch.setattr("advisor.kv_cache.answer_messages", prompting.answer_messages)
         cache = make_cache(gen, chunks)
-    assert not cache.ready("zh") and not cache.restore("zh")
+    assert not cache.ready("zh") and not cache.restore("zh", Hit(chunks[0], 1.0, 1))
     assert gen.restored == []  # a stale file is never loaded
     cache.ensure(["zh"])
-    assert len(gen.saved) == 2 and cache.ready("zh")
+    assert len(gen.saved) == 2 * built and cache.ready("zh")
 
 
-@pytest.mark.parametrize("damage", ["truncated", "flipped bytes", "manifest missing", "manifest garbage"])
+@pytest.mark.parametrize("damage", ["truncated", "flipped bytes", "file missing", "manifest garbage"])
 def test_a_truncated_or_corrupt_file_is_detected_and_rebuilt_never_loaded(gen, chunks, damage):
     make_cache(gen, chunks).ensure(["zh"])
-    path = gen.prefix_dir / "knowledge-zh.bin"
+    path = gen.prefix_dir / "knowledge-zh-0002.bin"
     data = path.read_bytes()
     if damage == "truncated":
         path.write_bytes(data[: len(data) // 2])
     elif damage == "flipped bytes":
         path.write_bytes(data[:100] + bytes(b ^ 0xFF for b in data[100:110]) + data[110:])
-    elif damage == "manifest missing":
-        (gen.prefix_dir / "knowledge-zh.json").unlink()
+    elif damage == "file missing":
+        path.unlink()
     else:
         (gen.prefix_dir / "knowledge-zh.json").write_bytes(b"\xff\xfe not json")
-    cache = make_cache(gen, chunks)
-    assert not cache.restore("zh") and gen.restored == []
+    cache = make_cache(gen, chunks)  # a new process: checks each file before its first restore
+    assert not cache.restore("zh", Hit(chunks[1], 1.0, 1)) and gen.restored == []
     cache.ensure(["zh"])
-    assert len(gen.saved) == 2 and cache.restore("zh") and path.read_bytes() == data
+    assert len(gen.saved) == 2 * len(chunks)
+    assert cache.restore("zh", Hit(chunks[1], 1.0, 1)) and path.read_bytes() == data
 
 
 def test_a_file_changed_after_its_check_is_not_restored(gen, chunks):
     cache = make_cache(gen, chunks)
     cache.ensure(["zh"])
-    assert cache.ready("zh")
-    path = gen.prefix_dir / "knowledge-zh.bin"
-    path.write_bytes(path.read_bytes() + b"x")  # size changes: the per-answer stat check notices
-    assert not cache.restore("zh") and gen.restored == []
+    assert cache.restore("zh", Hit(chunks[0], 1.0, 1))
+    path = gen.prefix_dir / "knowledge-zh-0001.bin"
+    path.write_bytes(path.read_bytes() + b"x")  # the size changes: the per-answer stat check notices
+    assert not cache.restore("zh", Hit(chunks[0], 1.0, 1)) and gen.restored == ["knowledge-zh-0001.bin"]
 
 
-def test_passages_are_arranged_in_index_order_with_their_index_labels(gen, chunks):
-    hits = [Hit(chunks[5], 0.9, 1), Hit(chunks[0], 0.8, 2), Hit(chunks[1], 0.7, 3)]
+def test_the_longest_whole_passage_leads_then_index_order_with_index_labels(gen, chunks):
+    hits = [Hit(chunks[5], 0.9, 1), Hit(chunks[0], 0.8, 2), Hit(chunks[4], 0.7, 3)]
+    longest = max((chunks[5], chunks[0], chunks[4]), key=lambda c: len(c.text))
     arranged = make_cache(gen, chunks).arrange(hits)
-    assert [h.chunk for h in arranged.passages] == [chunks[0], chunks[1], chunks[5]]
-    assert arranged.labels == [1, 2, 6]
-    # A context that holds only the first chunk: the others keep their labels but come after it, in rank
-    # order (they are read per answer; the cached run must come first to be reused).
-    first = estimate_tokens(chunks[0].section) + estimate_tokens(chunks[0].text) + 12
-    small = make_cache(gen, chunks, context_tokens=1024 + first)
-    assert len(re.findall(r"\[\d+\] 章节", small.messages("zh")[-1]["content"])) == 1
-    arranged = small.arrange(hits)
-    assert [h.chunk for h in arranged.passages] == [chunks[0], chunks[5], chunks[1]]
-    assert arranged.labels == [1, 6, 2]
+    assert arranged.passages[0].chunk == longest
+    rest = [h.chunk for h in arranged.passages[1:]]
+    assert rest == sorted(rest, key=chunks.index)
+    assert arranged.labels == [chunks.index(h.chunk) + 1 for h in arranged.passages]
+    # A passage cut by focus is not its chunk's text: a whole one leads (its file is an exact prefix).
+    cut = Hit(type(longest)(**{**_fields(longest), "text": longest.text[:20]}), 0.9, 1)
+    arranged = make_cache(gen, chunks).arrange([cut, Hit(chunks[1], 0.5, 2)])
+    assert arranged.passages[0].chunk == chunks[1]
 
 
 def test_nothing_is_built_when_not_one_passage_fits(gen, chunks):
     cache = make_cache(gen, chunks, context_tokens=1024)
     cache.ensure(["zh"])
-    assert gen.saved == [] and not cache.ready("zh") and not cache.restore("zh")
+    assert gen.saved == [] and not cache.ready("zh") and not cache.restore("zh", Hit(chunks[0], 1.0, 1))
 
 
 def test_relabel_turns_stable_labels_into_answer_numbers_across_pieces():
@@ -188,17 +189,22 @@ def test_the_advisor_answers_through_the_cache_and_shows_numbers_1_to_n(
     deltas = list(adv.stream("AI大模型创业公司有哪些定价策略？"))
     answer = deltas[-1].answer
     assert not answer.refused, answer.text
-    assert generator.restored[-1] == "knowledge-zh.bin"
-    prompt = generator.calls[-1][-1]["content"]
-    labels = [int(n) for n in re.findall(r"^\[(\d+)\] 章节", prompt, flags=re.M)]
-    assert labels == sorted(labels) and len(labels) == len(answer.passages)  # index order, stable labels
-    assert labels == [chunks.index(h.chunk) + 1 for h in answer.passages]
-    assert prompt.index("回答要求") < prompt.index("问题：")  # only the question comes after the cached part
+    lead = answer.passages[0].chunk
+    assert generator.restored == [adv.knowledge_cache.file_name("zh", lead)]
+    # The prompt begins with exactly the restored file's prompt: its system message, and its passage block.
+    prompt = generator.calls[-1]
+    cached = adv.knowledge_cache.messages("zh", lead)
+    assert prompt[0] == cached[0]
+    block_end = cached[-1]["content"].index(lead.text) + len(lead.text)
+    assert prompt[-1]["content"].startswith(cached[-1]["content"][:block_end])
+    labels = [int(n) for n in re.findall(r"^\[(\d+)\] 章节", prompt[-1]["content"], flags=re.M)]
+    assert labels == [chunks.index(h.chunk) + 1 for h in answer.passages]  # stable labels
     assert answer.citations and all(c.section in (PRICING, PRICING_CASE) for c in answer.citations)
     n = next(c.n for c in answer.citations if c.section == PRICING)
     assert answer.text.endswith(f"[{n}]") and 1 <= n <= len(answer.passages)
+    assert answer.passages[n - 1].chunk.section == PRICING
     streamed = "".join(d.text for d in deltas)
-    assert f"[{labels[n - 1]}]" not in streamed or labels[n - 1] == n  # the reader never sees a label
+    assert re.findall(r"\[(\d+)\]", streamed) == [str(n)]  # the reader never sees a label
     sources = [d for d in deltas if d.sources]
     assert len(sources) == 1 and sources[0].status == "reading"
     assert [h.chunk for h in sources[0].sources] == [h.chunk for h in answer.passages]
@@ -215,7 +221,7 @@ def test_without_a_cache_file_the_advisor_reads_the_passages_as_before(
         ("- **PyTorch**：基于Python的开源深度学习框架。[1]",), directory, model_file
     )
     adv = build_advisor(fake_settings, generator=generator, embedder=embedder, index=index)
-    answer = adv.ask("有哪些AI开发工具？")  # no prepare: nothing to restore
+    answer = adv.ask("有哪些AI开发工具？")  # never prepared: nothing to restore, the prompt is read whole
     assert generator.restored == [] and not answer.refused
     assert answer.citations[0].section == TOOLS and answer.citations[0].n == 1
 

@@ -50,7 +50,6 @@ def advisor(generator, tmp_path_factory):
         data_dir=tmp_path_factory.mktemp("data"),
         min_dense_score=0.15,
         llm_max_new_tokens=120,
-        knowledge_cache_tokens=4096,
     )
     adv = build_advisor(settings, generator=generator, embedder=embedder, index=index)
     adv.prepare_knowledge_cache()
