@@ -136,18 +136,18 @@ def test_a_file_changed_after_its_check_is_not_restored(gen, chunks):
     assert not cache.restore("zh", Hit(chunks[0], 1.0, 1)) and gen.restored == ["knowledge-zh-0001.bin"]
 
 
-def test_the_longest_whole_passage_leads_then_index_order_with_index_labels(gen, chunks):
+def test_the_best_ranked_whole_passage_leads_and_rank_order_is_kept(gen, chunks):
     hits = [Hit(chunks[5], 0.9, 1), Hit(chunks[0], 0.8, 2), Hit(chunks[4], 0.7, 3)]
-    longest = max((chunks[5], chunks[0], chunks[4]), key=lambda c: len(c.text))
     arranged = make_cache(gen, chunks).arrange(hits)
-    assert arranged.passages[0].chunk == longest
-    rest = [h.chunk for h in arranged.passages[1:]]
-    assert rest == sorted(rest, key=chunks.index)
-    assert arranged.labels == [chunks.index(h.chunk) + 1 for h in arranged.passages]
-    # A passage cut by focus is not its chunk's text: a whole one leads (its file is an exact prefix).
-    cut = Hit(type(longest)(**{**_fields(longest), "text": longest.text[:20]}), 0.9, 1)
-    arranged = make_cache(gen, chunks).arrange([cut, Hit(chunks[1], 0.5, 2)])
-    assert arranged.passages[0].chunk == chunks[1]
+    assert [h.chunk for h in arranged.passages] == [chunks[5], chunks[0], chunks[4]]
+    assert arranged.labels == [6, 1, 5]  # index positions: the same label in every prompt
+    # A passage cut by focus is not its chunk's text: the best-ranked whole one leads (its file is a prefix).
+    cut = Hit(type(chunks[5])(**{**_fields(chunks[5]), "text": chunks[5].text[:20]}), 0.9, 1)
+    cache = make_cache(gen, chunks)
+    arranged = cache.arrange([cut, Hit(chunks[1], 0.5, 2)])
+    assert [h.chunk for h in arranged.passages] == [chunks[1], cut.chunk] and arranged.labels == [2, 6]
+    cache.ensure(["zh"])
+    assert not cache.restore("zh", cut) and gen.restored == []
 
 
 def test_nothing_is_built_when_not_one_passage_fits(gen, chunks):
