@@ -1,22 +1,19 @@
 """The knowledge cache with the real offline model on the small test corpus: KV files are written and
 restored by llama.cpp, the answer's prompt up to the end of its lead passage comes from the file, the
-answer is the one the uncached prompt gives, and a damaged file is refused twice over (by the manifest
-check, and by llama.cpp itself if it ever got one).
+answer is the one the uncached prompt gives, and a damaged file is rebuilt before llama.cpp could see it.
 
 Slow: loads Qwen2.5-Coder-1.5B-Instruct Q4_K_M; six passages of ~150 tokens, so ~1-2 minutes.
 """
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from advisor import build_advisor
 from advisor import offline_models as om
-from advisor.backends import GenerationError
+from advisor.kv_cache import KnowledgeCache
 from config import Settings, settings_for_tests
-from indexing import HashEmbedder, VectorIndex
+from indexing import HashEmbedder, Hit, VectorIndex
 from tests.advisor.conftest import PRICING, PRICING_CASE, make_chunks
 
 pytestmark = pytest.mark.slow
@@ -66,11 +63,8 @@ def test_the_answer_reuses_its_lead_passage_and_is_the_uncached_answer(advisor, 
     answer = advisor.ask(QUESTION)
     stats = generator.last_stats
     assert not answer.refused, answer.text
-    lead = answer.passages[0].chunk
-    file_tokens = len(cache.messages("zh", lead)[-1]["content"])  # characters: ≥ tokens for Chinese
     # The system prompt, the instructions and the lead passage came from the restored file.
     assert stats.cached_prompt_tokens > 300, stats
-    assert stats.prompt_tokens - stats.cached_prompt_tokens < file_tokens, stats
     assert any(c.section in (PRICING, PRICING_CASE) for c in answer.citations), answer.text
     assert all(1 <= c.n <= len(answer.passages) for c in answer.citations)
     # Exact prefix reuse: the same answer as when every token of the prompt is read.
@@ -78,8 +72,12 @@ def test_the_answer_reuses_its_lead_passage_and_is_the_uncached_answer(advisor, 
     try:
         generator.restore_prefix(cache.file_name("zh", cache_chunk(advisor, "zh")))  # evict: another prefix
         uncached = advisor.ask(QUESTION)
+        read_whole = generator.last_stats
     finally:
         advisor.knowledge_cache = cache
+    # Without the file only the system prompt and instructions were in the slot: the lead passage was read.
+    assert read_whole.prompt_tokens == stats.prompt_tokens
+    assert read_whole.cached_prompt_tokens < stats.cached_prompt_tokens - 50, (read_whole, stats)
     assert uncached.text == answer.text
 
 
@@ -88,15 +86,23 @@ def cache_chunk(advisor, language):
     return next(c for c in advisor.index.chunks if "PyTorch" in c.text)
 
 
-def test_llama_cpp_itself_refuses_a_truncated_kv_file(advisor, generator, kv_dir):
+def test_a_truncated_real_file_is_rebuilt_and_never_handed_to_llama_cpp(advisor, generator, kv_dir):
+    # llama.cpp aborts the whole process on a truncated KV file (GGML_ASSERT(nread <= state_size) in
+    # llama-context.cpp, seen with this build): the manifest's size and sha256 checks are what keep a
+    # damaged file away from it.
     lead = next(c for c in advisor.index.chunks if "PyTorch" in c.text)
-    path = kv_dir / advisor.knowledge_cache.file_name("zh", lead)
-    broken = kv_dir / "broken.bin"
-    shutil.copyfile(path, broken)
-    with broken.open("r+b") as fh:
-        fh.truncate(broken.stat().st_size // 3)
-    with pytest.raises(GenerationError):
-        generator.restore_prefix(broken.name)
-    # and the slot still answers correctly afterwards (the good file restores, the answer cites)
-    answer = advisor.ask(QUESTION)
+    cache = advisor.knowledge_cache
+    path = kv_dir / cache.file_name("zh", lead)
+    good = path.read_bytes()
+    with path.open("r+b") as fh:
+        fh.truncate(len(good) // 3)
+    restarted = KnowledgeCache(generator, advisor.index.chunks, context_tokens=4096, canary=cache.canary)
+    assert not restarted.restore("zh", Hit(lead, 1.0, 1))  # refused before llama.cpp sees it
+    restarted.ensure(["zh"])  # rebuilt (the other files pass their checks and are kept)
+    assert path.stat().st_size == len(good) and restarted.restore("zh", Hit(lead, 1.0, 1))
+    advisor.knowledge_cache = restarted
+    try:
+        answer = advisor.ask(QUESTION)
+    finally:
+        advisor.knowledge_cache = cache
     assert not answer.refused and answer.citations
