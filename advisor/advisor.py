@@ -242,7 +242,7 @@ class Advisor:
                 labels=labels,
             )
         # The sources are known now; the first token is seconds away (the prompt is being read): show them.
-        yield AnswerDelta(text="", sources=tuple(passages), status="reading")
+        yield AnswerDelta(text="", sources=tuple(passages), status="reading", language=language)
         leak_guard = instruction_leak_guard(self.settings.prompt_canary)
         loop_guard = LoopGuard()
         pieces: list[str] = []

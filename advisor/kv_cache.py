@@ -2,16 +2,19 @@
 
 On two CPU cores the model reads a prompt at ~40-70 tokens/s, so an answer's ~500-1,200 prompt tokens
 kept founders waiting 5-15 s for the first word; the system prompt (~220 tokens) was the only part
-llama.cpp's prompt cache served. So for every chunk of the index and each answer language, the answer
-prompt up to the question — system message, the sources header, that one passage under a label it keeps
-everywhere ("[41]", its position in the index), the fixed instructions — is read once and llama.cpp's KV
-cache of it saved to a file (`python -m advisor prepare`; ~550 tokens, ~15 MB each).
+llama.cpp's prompt cache served. So for every chunk of the index and each answer language, the start of
+the answer prompt with that chunk as its first passage — system message, the sources header, the
+passage under a label it keeps everywhere ("[41]", its position in the index) — is read once and
+llama.cpp's KV cache of it saved to a file (`python -m advisor prepare`; ~13-15 MB each).
 
 Per answer, the file of the answer's lead passage (its best-ranked whole one) is restored into the model's
 slot (~0.05 s) and the prompt starts with exactly those tokens: llama.cpp's plain prefix match reuses
-them and reads only the rest. An answer from one passage (half of them: focus narrows most questions to
-one section) reads only its question; one from several reads the others, the instructions and the
-question. The model's "[41]" markers turn back into the answer's 1..n as they stream (answer_format.Relabel).
+them and reads only the rest (the other passages, the question, the instructions after it). The model's
+"[41]" markers turn back into the answer's 1..n as they stream (answer_format.Relabel).
+
+Measured and rejected: moving the fixed instructions before the passages, so that a file covers them
+too (the 1.5B then answered from the first passage whatever the question: "有哪些定价策略" from the
+pricing case study; English clean rate -0.03 on the full run).
 
 Why not one cache of the whole knowledge base with llama.cpp's `n_cache_reuse` (which shifts matching runs
 of a restored cache into place, so every passage would be reused): measured on the full evaluation, it

@@ -150,22 +150,13 @@ def _history_messages(history: Sequence[Message]) -> list[Message]:
 
 
 def format_source(n: int, hit: Hit, language: str, text: str | None = None) -> str:
-    """Passage [n] as the model reads it; English passages carry their glossary lines.
-
-    The glossary lines come from the whole chunk even when `text` is a cut of it, so a passage's block
-    begins the same way in every prompt and in the knowledge cache (advisor/kv_cache.py), which reuses
-    it from there instead of reading it again.
-    """
     chunk = hit.chunk
-    values = {
-        "n": str(n),
-        "section": neutralise(chunk.section or chunk.source),
-        "text": neutralise((text if text is not None else chunk.text).strip()),
-    }
-    if language == "en":
-        terms = glossary_lines(chunk.text)
-        values["terms"] = "\n" + terms.rstrip("\n") if terms else ""
-    return _fill(load_template("source", language), **values)
+    return _fill(
+        load_template("source", language),
+        n=str(n),
+        section=neutralise(chunk.section or chunk.source),
+        text=neutralise((text if text is not None else chunk.text).strip()),
+    )
 
 
 @lru_cache(maxsize=2)
@@ -191,7 +182,7 @@ def glossary_english(term: str) -> str:
 
 
 def glossary_lines(passages: str) -> str:
-    """The glossary entries whose Chinese term the text uses, as prompt lines (empty if none).
+    """The glossary entries whose Chinese term the passages use, as prompt lines (empty if none).
 
     A term inside a longer listed term counts only where it also occurs on its own ("大模型" inside
     "AI大模型" does not add a second line), so the list stays as short as the passages allow.
@@ -206,7 +197,7 @@ def glossary_lines(passages: str) -> str:
             rest = rest.replace(zh, " ")
     if not found:
         return ""
-    return "Terms in this source and their English:\n" + "\n".join(found) + "\n"
+    return "Terms in these sources and their English:\n" + "\n".join(found) + "\n"
 
 
 # --- the functions the advisor calls -------------------------------------------------------------------
@@ -229,16 +220,15 @@ def answer_messages(
     canary: str = _DEFAULT_CANARY,
     labels: Sequence[int] | None = None,
 ) -> list[Message]:
-    """System + (recent history) + a user message with the fixed instructions, the passages, the question.
+    """System + (recent history) + a user message with the passages, the question and the instructions.
 
     Passages are numbered 1..n, or `labels[i]` for hits[i] when given (the knowledge cache numbers every
     chunk once, so a passage reads the same in every prompt). n is len(hits) unless the context budget
     forces the last passages out: the passage labelled labels[i] (or i+1) is always hits[i].
 
-    Everything that is the same in every answer (the instructions) comes before the passages: a restored
-    knowledge-cache file (advisor/kv_cache.py) then covers the prompt up to the end of its passage.
-    Measured on ten list questions, the instructions before the passages keep key-fact recall where it was
-    with them after the question (0.98 either way).
+    The instructions stay after the question: moved before the passages (so that a knowledge-cache file
+    would cover them) the 1.5B answered "AI大模型创业公司有哪些定价策略？" from the pricing case study
+    instead of the list of pricing types, and English answers lost 0.03 in clean rate on the full run.
     """
     _check_language(language)
     if not hits:
@@ -251,9 +241,14 @@ def answer_messages(
     if len(numbers) != len(hits):
         raise PromptError(f"{len(numbers)} labels for {len(hits)} passages")
 
+    terms = glossary_lines(" ".join(h.chunk.text for h in hits)) if language == "en" else ""
+
     def user(sources: str) -> Message:
         values = {"sources": sources, "question": neutralise(question.strip()), "scaffold": scaffold}
-        return {"role": "user", "content": _fill(template, **values)}
+        if language == "en":
+            values["terms"] = terms
+        content = _fill(template, **values)
+        return {"role": "user", "content": content}
 
     fixed = _messages_tokens([system, *past, user("")]) + _SAFETY_TOKENS
     budget = context_tokens - max_new_tokens - fixed

@@ -85,6 +85,7 @@ class AnswerDelta:
     # token): the passages it reads, in [n] order, so a reader sees the sources while the prompt is read.
     sources: tuple[Hit, ...] = ()
     status: str = ""  # "" or "reading": the model is reading the passages (the UI shows progress)
+    language: str = ""  # set with the sources: the language the answer will be written in ("zh" | "en")
 
 
 __all__ = [

@@ -13,7 +13,6 @@ from typing import Any
 
 import gradio as gr
 
-from advisor.language import detect_language
 from webapp import render
 from webapp.feedback import FeedbackLog
 from webapp.queueing import Busy
@@ -67,17 +66,6 @@ class _RecentAnswers:
             return self._items.get(shown.strip())
 
 
-def question_language(message: str, history: list[dict[str, Any]]) -> str:
-    """The language the answer will be in, as the advisor decides it: the question's own, or for a
-    question without letters the last user turn's (the reading delta does not carry it)."""
-    default = "en"
-    for m in reversed(history):
-        if m.get("role") == "user" and plain_text(m.get("content")).strip():
-            default = detect_language(plain_text(m["content"]))
-            break
-    return detect_language(message, default=default)
-
-
 def make_chat(service: ChatService, recent: _RecentAnswers):
     """The ChatInterface's handler (module level so it is tested without a browser)."""
 
@@ -104,7 +92,7 @@ def make_chat(service: ChatService, recent: _RecentAnswers):
                 if delta.sources:
                     # Retrieval is done and the model reads the prompt (seconds on a CPU): show the passages
                     # now, and say in the bubble what is happening until the first words arrive.
-                    language = question_language(message, turns)
+                    language = delta.language or "en"
                     panel = render.reading_sources_html(delta.sources, language)
                     if not text:
                         yield render.reading_markdown(len(delta.sources), language), panel

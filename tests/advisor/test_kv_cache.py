@@ -66,10 +66,10 @@ def test_built_once_then_reused_after_a_restart(gen, chunks):
     assert len(gen.saved) == 2 * len(chunks) and cache.ready("zh") and cache.ready("en")
     manifest = json.loads((gen.prefix_dir / "knowledge-zh.json").read_text("utf-8"))
     assert len(manifest["files"]) == len(chunks) and manifest["key"] == cache.key("zh")
-    # A file holds the answer prompt up to the question, with one passage under its index position as
-    # label after the fixed instructions: what an answer led by that passage begins with.
+    # A file holds the answer prompt with one passage under its index position as label and no
+    # question: what an answer led by that passage begins with.
     prompt = cache.messages("zh", chunks[3])[-1]["content"]
-    assert f"[4] 章节：{chunks[3].section}" in prompt and prompt.index("回答要求") < prompt.index("[4] 章节")
+    assert prompt.startswith(f"资料：\n[4] 章节：{chunks[3].section}\n{chunks[3].text}")
     restarted = make_cache(gen, chunks)  # a new process: same key, verified files, nothing rebuilt
     restarted.ensure(["zh", "en"])
     assert len(gen.saved) == 2 * len(chunks)
@@ -206,7 +206,7 @@ def test_the_advisor_answers_through_the_cache_and_shows_numbers_1_to_n(
     streamed = "".join(d.text for d in deltas)
     assert re.findall(r"\[(\d+)\]", streamed) == [str(n)]  # the reader never sees a label
     sources = [d for d in deltas if d.sources]
-    assert len(sources) == 1 and sources[0].status == "reading"
+    assert len(sources) == 1 and sources[0].status == "reading" and sources[0].language == "zh"
     assert [h.chunk for h in sources[0].sources] == [h.chunk for h in answer.passages]
 
 
