@@ -21,7 +21,8 @@ of a restored cache into place, so every passage would be reused): measured on t
 answered in ~1 s but wrongly — a passage's keys and values computed after 10k tokens of other passages
 are not the ones the model computes after the prompt's own start, and a 1.5B model read them as noise
 (7 of the first 43 Chinese answerable questions refused, answers such as "资料中没有明确…" beside a
-passage that says it). A prefix is exact: the answer is the one the full prompt gives.
+passage that says it). A prefix is the same tokens at the same positions: the answer differs from the
+full prompt's only by floating-point batch-split effects.
 
 A file is used only if its language's manifest names the same key: a hash of every file's prompt text
 (index chunks, prompts, canary), the model file and the llama.cpp build. Anything else changed means a
