@@ -182,8 +182,9 @@ class KnowledgeCache:
             finally:
                 tmp.unlink(missing_ok=True)
             path = self.directory / name
-            files[name] = {"tokens": tokens, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
-            self._checked[name] = (path.stat().st_mtime, path.stat().st_size)
+            stat = path.stat()
+            files[name] = {"tokens": tokens, "bytes": stat.st_size, "sha256": file_sha256(path)}
+            self._checked[name] = (stat.st_mtime, stat.st_size)
             total += tokens
         manifest = {
             "key": self.key(language),
