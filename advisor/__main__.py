@@ -2,7 +2,8 @@
 
     python -m advisor ask "QUESTION" [--json] [--stream]   one question; the checked answer, citations, timings
     python -m advisor chat                                 a terminal conversation (streaming, follow-ups)
-    python -m advisor prepare                              assemble the offline model (and build a missing index)
+    python -m advisor prepare                              assemble the offline model (and build a missing index),
+                                                           render new lines in English, build the knowledge cache
     python -m advisor describe                             model, device, quantisation, embedder, index
 
 Settings come from the environment (FA_* variables, FA_PROFILE), like everywhere else.
@@ -146,10 +147,24 @@ def cmd_prepare(args: argparse.Namespace, out: TextIO) -> int:
     )
     _ensure_index(settings, out)
     print(f"index ready: {settings.index_dir}", file=out)
-    if settings.knowledge_cache and settings.llm_backend == "llamacpp":
-        # The passages' KV files (advisor/kv_cache.py): minutes once, then the first word comes in ~1-2 s.
-        _make_advisor(sys.stderr).prepare_knowledge_cache(say=lambda line: print(line, file=out, flush=True))
-        print(f"knowledge cache ready: {settings.knowledge_cache_dir}", file=out)
+    caching = settings.knowledge_cache and settings.llm_backend == "llamacpp"
+    if settings.english_renderings or caching:
+        # The English renderings of lines that have none (advisor/renderings.py), then the passages' KV
+        # files (advisor/kv_cache.py): minutes once, then the first word comes in ~1-2 s.
+        advisor = _make_advisor(sys.stderr)
+        advisor.prepare_knowledge_cache(say=lambda line: print(line, file=out, flush=True))
+        if advisor.renderings is not None:
+            print(f"English renderings ready: {len(advisor.renderings)} lines", file=out)
+            if args.ship_renderings:
+                from advisor.renderings import SHIPPED
+
+                n = advisor.renderings.export(SHIPPED, (c.text for c in advisor.index.chunks))
+                print(
+                    f"wrote {n} renderings to {SHIPPED.name} (commit it with the knowledge it renders)",
+                    file=out,
+                )
+        if caching:
+            print(f"knowledge cache ready: {settings.knowledge_cache_dir}", file=out)
     return 0
 
 
@@ -173,7 +188,12 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, inp: TextIO = 
     ask.add_argument("--json", action="store_true", help="print the whole Answer as JSON")
     ask.add_argument("--stream", action="store_true", help="show the text while the model writes it")
     sub.add_parser("chat", help="a terminal conversation with follow-ups")
-    sub.add_parser("prepare", help="assemble the offline model and build a missing index")
+    prepare = sub.add_parser("prepare", help="assemble the offline model and build a missing index")
+    prepare.add_argument(
+        "--ship-renderings",
+        action="store_true",
+        help="maintainers: also write the index's English renderings to the file shipped with the code",
+    )
     sub.add_parser("describe", help="what is running: model, device, embedder, index")
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -34,6 +34,7 @@ from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_d
 from advisor.kv_cache import KnowledgeCache
 from advisor.language import detect_language
 from advisor.point_names import canonical_names, canonical_terms
+from advisor.renderings import Renderings
 from advisor.retrieve import HybridRetriever
 from advisor.support import SupportChecker
 from advisor.topic import classify_topic
@@ -58,8 +59,11 @@ class Advisor:
         checker: SupportChecker,
         retriever: HybridRetriever | None = None,
         knowledge_cache: KnowledgeCache | None = None,
+        renderings: Renderings | None = None,
     ):
         self.settings = settings
+        # English prompts show the passages' English renderings (renderings.py); None: the Chinese text.
+        self.renderings = renderings
         # The passages' KV, read once and restored per answer (kv_cache.py); None: every prompt is read.
         self.knowledge_cache = knowledge_cache
         self.generator = generator
@@ -120,9 +124,17 @@ class Advisor:
                 pass
 
     def prepare_knowledge_cache(self, say: Callable[[str], None] | None = None) -> None:
-        """Build the knowledge cache's missing or stale files (minutes on 2 cores; a no-op when current)."""
-        if self.knowledge_cache is not None:
-            with self._lock:
+        """Render the lines that have no English rendering yet, then build the knowledge cache's missing or
+        stale files (minutes on 2 cores; a no-op when both are current).
+
+        Renderings first: an English cache file holds the rendered passage, so new renderings change it.
+        """
+        with self._lock:
+            if self.renderings is not None:
+                rendered = self.renderings.build(self.generator, (c.text for c in self.index.chunks), say=say)
+                if rendered and self.knowledge_cache is not None:
+                    self.knowledge_cache.refresh()
+            if self.knowledge_cache is not None:
                 self.knowledge_cache.ensure(say=say)
 
     def describe(self) -> dict[str, Any]:
@@ -217,12 +229,19 @@ class Advisor:
             if self.knowledge_cache.restore(language, arranged.passages[0]):
                 passages, labels = arranged.passages, arranged.labels
         relabel = Relabel(labels) if labels else None
+        # An English answer reads the passages in English (renderings.py); the gate, the quotes and the
+        # playbook's terms keep reading the original `passages`.
+        read = (
+            self.renderings.for_prompt(passages)
+            if self.renderings is not None and language == "en"
+            else passages
+        )
 
         # The standalone question already carries what the history contributes to this turn; leaving
         # the history out keeps the prompt short, which on a CPU is most of the time to first token.
         messages = answer_messages(
             standalone,
-            passages,
+            read,
             language,
             topic,
             history=(),

@@ -6,16 +6,20 @@ a HashEmbedder, an in-memory VectorIndex) and the app, the CLI and the evals get
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
 
 from advisor.advisor import Advisor
 from advisor.generate import Generator
-from advisor.kv_cache import KnowledgeCache, keeps_prefix_files
+from advisor.kv_cache import KnowledgeCache, keeps_prefix_files, model_identity
+from advisor.renderings import Renderings
 from advisor.retrieve import HybridRetriever, cross_encoder_reranker, llm_translator
 from advisor.support import make_checker
 from config import Settings, get_settings
 from indexing import Embedder, IndexLoadError, VectorIndex, load_index, make_embedder
+from indexing.types import Chunk
 
 
 class AdvisorSetupError(RuntimeError):
@@ -47,6 +51,11 @@ def build_advisor(
     reranker = cross_encoder_reranker(settings.reranker, settings.device) if settings.reranker else None
     translator = llm_translator(generator) if settings.translate_queries else None
     retriever = HybridRetriever(index, embedder, settings, translator=translator, reranker=reranker)
+    renderings = None
+    if settings.english_renderings:
+        model_path = getattr(generator, "model_path", None)
+        model = model_identity(Path(model_path)) if model_path else generator.model_id
+        renderings = Renderings(settings.renderings_path, model)
     knowledge_cache = None
     if settings.knowledge_cache and keeps_prefix_files(generator):
         knowledge_cache = KnowledgeCache(
@@ -54,6 +63,7 @@ def build_advisor(
             index.chunks,
             context_tokens=settings.llm_context_tokens,
             canary=settings.prompt_canary,
+            render=_prompt_chunk(renderings),
         )
     return Advisor(
         settings,
@@ -63,6 +73,16 @@ def build_advisor(
         checker=checker,
         retriever=retriever,
         knowledge_cache=knowledge_cache,
+        renderings=renderings,
+    )
+
+
+def _prompt_chunk(renderings: Renderings | None) -> Callable[[str, Chunk], Chunk] | None:
+    """The chunk as a language's answer prompt shows it: English prompts show its English rendering."""
+    if renderings is None:
+        return None
+    return lambda language, chunk: (
+        replace(chunk, text=renderings.render(chunk.text)) if language == "en" else chunk
     )
 
 

@@ -88,12 +88,15 @@ class KnowledgeCache:
         *,
         context_tokens: int,
         canary: str,
+        render: Callable[[str, Chunk], Chunk] | None = None,
     ):
         if generator.prefix_dir is None:
             raise ValueError("the generator keeps no KV files (prefix_dir is None)")
         self.generator = generator
         self.directory = Path(generator.prefix_dir)
         self.canary = canary
+        # The chunk as a language's prompt shows it (English prompts read the English renderings).
+        self._render = render or (lambda _language, chunk: chunk)
         # Every chunk keeps its index position as its label, so labels never collide.
         self._label = {c.chunk_id: i for i, c in enumerate(chunks, start=1)}
         # A passage too long for the context (estimated on the safe side) gets no file.
@@ -112,7 +115,7 @@ class KnowledgeCache:
         """The answer prompt with `chunk` as its one passage and no question: what its file holds."""
         return answer_messages(
             "",
-            [Hit(chunk=chunk, score=0.0, rank=1)],
+            [Hit(chunk=self._render(language, chunk), score=0.0, rank=1)],
             language,
             "other",
             context_tokens=10**9,  # never trimmed: the chunk was chosen to fit
@@ -127,10 +130,15 @@ class KnowledgeCache:
             h = hashlib.sha256()
             for chunk in self._chunks:
                 h.update(json.dumps(self.messages(language, chunk), ensure_ascii=False).encode("utf-8"))
-            h.update(_model_identity(Path(self.generator.model_path)).encode("utf-8"))
+            h.update(model_identity(Path(self.generator.model_path)).encode("utf-8"))
             h.update(f"format={FORMAT};llama={_package_version('xllamacpp')}".encode())
             self._keys[language] = h.hexdigest()
         return self._keys[language]
+
+    def refresh(self) -> None:
+        """Forget the keys and manifests read so far: what a prompt shows changed (new renderings)."""
+        self._keys.clear()
+        self._manifests.clear()
 
     def file_name(self, language: str, chunk: Chunk) -> str:
         return f"knowledge-{language}-{self._label[chunk.chunk_id]:04d}.bin"
@@ -258,7 +266,7 @@ class KnowledgeCache:
         return True
 
 
-def _model_identity(path: Path) -> str:
+def model_identity(path: Path) -> str:
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:

@@ -306,6 +306,20 @@ def translate_messages(question: str) -> list[Message]:
     ]
 
 
+def render_messages(line: str) -> list[Message]:
+    """Ask the model to translate one Chinese line of the knowledge base into English (renderings.py).
+
+    The glossary's English for the terms the line uses comes with it, so a rendering names a playbook term
+    the way the grammar, the point names and the evaluation do ("价值导向定价" -> "Value-based pricing").
+    """
+    system, user = _split_system_user(load_template("render", "en"))
+    terms = glossary_lines(line)
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": _fill(user, terms=terms + "\n" if terms else "", line=neutralise(line))},
+    ]
+
+
 def refusal_text(
     language: str, reason: str, closest_sections: Sequence[str] = (), missing: Sequence[str] = ()
 ) -> str:

@@ -55,6 +55,9 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "device": "cpu",
         # A hash embedder's cosines carry no meaning: the model gets every retrieved passage.
         "passage_score_margin": 0.0,
+        # A scripted generator's replies are the answers a test scripts, not translations of each line
+        # (tests/advisor/test_renderings.py turns renderings on with a translating fake).
+        "english_renderings": False,
     },
 }
 
@@ -196,6 +199,13 @@ class Settings(BaseSettings):
         "the index, model or prompts change). An answer restores its lead passage's file and reads only the rest: "
         "an answer from one passage starts in ~1 s instead of ~5-10 s on 2 cores. Other backends ignore it.",
     )
+    english_renderings: bool = Field(
+        True,
+        description="English answers read an English rendering of each Chinese passage line, made once by the "
+        "answering model (the seed playbook's ship with the code; added documents' are made by `python -m advisor "
+        "prepare`). Read in Chinese, the 1.5B translated as it wrote and embellished or dropped list items; read "
+        "in English it copies. The gate and the citation quotes keep the original text.",
+    )
     llm_english_only_in_english: bool = Field(
         True,
         description="When answering in English, mask the vocabulary's CJK tokens (llama.cpp logit bias, "
@@ -308,6 +318,10 @@ class Settings(BaseSettings):
     @property
     def knowledge_cache_dir(self) -> Path:
         return self.data_dir / "kvcache"
+
+    @property
+    def renderings_path(self) -> Path:
+        return self.data_dir / "renderings" / "en.json"
 
     @property
     def feedback_path(self) -> Path:

@@ -1,0 +1,204 @@
+"""English renderings of the knowledge base: every Chinese line translated once by the local model.
+
+Why: given Chinese passages, the 1.5B writes an English answer by translating as it goes, and that is
+where English answers went wrong — explanations embellished ("…which allowed them to develop cutting-edge
+models like GPT-3"), list items dropped or renamed, and faithful points removed by a gate that cannot
+match a free English paraphrase to its Chinese source. Reading the same passages already in English it
+copies instead of composing: on eight English questions whose answers readers had marked defective
+(incomplete team-building steps, equity incentives removed, embellished culture and innovation lists) all
+eight came back complete, each point a close rendering of its item, nothing removed by the gate.
+
+So an English answer's prompt shows each passage line in English (`render`); everything else — the
+gate, the quotes under a citation, the names put back into the playbook's terms — keeps reading the
+original Chinese, which stays the ground truth.
+
+A line is the unit: a focused passage (focus.py keeps a passage's lead and one list item) is a subset of
+its chunk's lines, so it maps to renderings without a second translation. Lines with no Han character
+(English documents, code, figures) are their own rendering.
+
+Renderings are made with the model that answers (greedy, English-only tokens) and are valid only for that
+model and this prompt: the file names both in its key, and a different key means the lines are made again.
+The seed playbook's renderings ship with the code (`SHIPPED`), made by the offline model with this prompt,
+so a fresh install answers in English from them at once; added documents' lines are rendered by
+`python -m advisor prepare` (about 2 s per line on two cores) and kept under the data folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from advisor.generate import Generator, stream_in_language
+from advisor.language import has_han
+from advisor.prompting import load_template, render_messages
+from indexing.types import Hit
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1  # bump when the line splitting or the file's layout changes
+SHIPPED = Path(__file__).with_name("renderings_seed.en.json")
+TEMPLATE = "render"
+_SAVE_EVERY = 20  # lines rendered between saves: a stopped build keeps its work
+
+# What stays verbatim in front of a line: list numbers and bullets, Markdown heading marks.
+_MARKER = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.、)）]\s*)?")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+class Renderings:
+    """English renderings of Chinese lines, loaded from the shipped file and the data folder's file."""
+
+    def __init__(self, path: Path, model: str, *, shipped: Path | None = SHIPPED):
+        self.path = Path(path)
+        self.model = model
+        self.key = _key(model, load_template(TEMPLATE, "en"))
+        self._lines: dict[str, str] = {}
+        self._lock = threading.Lock()
+        for source in (shipped, self.path):
+            if source is not None:
+                self._lines.update(_load(source, self.key))
+
+    # --- use ----------------------------------------------------------------------------------------
+    def render(self, text: str) -> str:
+        """`text` with every Chinese line that has a rendering replaced by it (the others as they are)."""
+        out = []
+        for line in text.split("\n"):
+            body = line.strip()
+            english = self._lines.get(body) if has_han(body) else None
+            out.append(line[: len(line) - len(line.lstrip())] + english if english else line)
+        return "\n".join(out)
+
+    def for_prompt(self, hits: Sequence[Hit]) -> list[Hit]:
+        """The hits with their text rendered: what an English answer's prompt shows (the rest keeps `hits`)."""
+        return [replace(h, chunk=replace(h.chunk, text=self.render(h.chunk.text))) for h in hits]
+
+    def missing(self, texts: Iterable[str]) -> list[str]:
+        """The Chinese lines of `texts` that have no rendering yet, each once, in order."""
+        return [line for line in dict.fromkeys(_han_lines(texts)) if line not in self._lines]
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    # --- make ---------------------------------------------------------------------------------------
+    def build(
+        self,
+        generator: Generator,
+        texts: Iterable[str],
+        say: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Render the missing lines of `texts` with `generator` and save them; the number rendered."""
+        todo = self.missing(texts)
+        if not todo:
+            return 0
+        if say:
+            say(f"English renderings: {len(todo)} lines to translate once (~2 s each on two CPU cores)")
+        done = 0
+        for i, line in enumerate(todo, start=1):
+            if stop is not None and stop.is_set():
+                break
+            english = render_line(generator, line)
+            if english:
+                with self._lock:
+                    self._lines[line] = english
+                done += 1
+            else:
+                log.warning(
+                    "no faithful English rendering for %r; the line stays Chinese in prompts", line[:40]
+                )
+            if i % _SAVE_EVERY == 0:
+                self.save()
+                if say:
+                    say(f"English renderings: {i}/{len(todo)}")
+        self.save()
+        return done
+
+    def export(self, path: Path, texts: Iterable[str]) -> int:
+        """Write the renderings of `texts`' lines (and no others) to `path`, e.g. the shipped file; how many."""
+        wanted = set(_han_lines(texts))
+        with self._lock:
+            lines = {k: v for k, v in self._lines.items() if k in wanted}
+        _write(Path(path), {"format": FORMAT, "key": self.key, "model": self.model, "lines": lines})
+        return len(lines)
+
+    def save(self) -> None:
+        """Write the data folder's file (atomically)."""
+        with self._lock:
+            data = {"format": FORMAT, "key": self.key, "model": self.model, "lines": dict(self._lines)}
+        _write(self.path, data)
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically: a crash leaves the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render_line(generator: Generator, line: str) -> str:
+    """One Chinese line in English, or "" when the model's line is not a faithful rendering of it.
+
+    The list number or bullet in front stays as it is; the rest is translated greedily with only
+    English tokens allowed (backends that can mask them). Faithful means here: one line, and every
+    figure of the source still in it (5000 元 -> 5000 yuan; 10万 -> 100,000 keeps its 10 only as "100,000",
+    which holds "10" too).
+    """
+    marker = _MARKER.match(line).group(0)  # type: ignore[union-attr]  # the pattern matches the empty string
+    body = line[len(marker) :].strip()
+    if not has_han(body):
+        return line
+    messages = render_messages(body)
+    budget = min(600, 3 * len(body) + 40)
+    raw = "".join(stream_in_language(generator, messages, budget, 0.0, None, "en"))
+    english = raw.strip().split("\n", 1)[0].strip()
+    english = re.sub(r"^(?:English\s*:\s*)", "", english).strip()
+    if not english or has_han(english):
+        return ""
+    digits = re.sub(r"[,\s]", "", english)
+    if any(n not in digits for n in _NUMBER.findall(body)):
+        return ""
+    return marker + english
+
+
+def _han_lines(texts: Iterable[str]) -> Iterable[str]:
+    for text in texts:
+        for line in text.split("\n"):
+            if has_han(line):
+                yield line.strip()
+
+
+def _key(model: str, template: str) -> str:
+    return hashlib.sha256(f"format={FORMAT}\nmodel={model}\n{template}".encode()).hexdigest()
+
+
+def _load(path: Path, key: str) -> dict[str, str]:
+    """The lines of a renderings file made under `key`; {} for a missing, other-key or unreadable file."""
+    try:
+        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning(
+            "renderings file %s is unreadable (%s); its lines will be made again", Path(path).name, exc
+        )
+        return {}
+    if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("lines"), dict):
+        return {}
+    return {str(k): str(v) for k, v in data["lines"].items() if isinstance(v, str) and v.strip()}
