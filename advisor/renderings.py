@@ -166,9 +166,17 @@ def render_line(generator: Generator, line: str) -> str:
     if not has_han(body):
         return line
     messages = render_messages(body)
-    budget = min(600, 3 * len(body) + 40)
-    raw = "".join(stream_in_language(generator, messages, budget, 0.0, None, "en"))
-    english = raw.strip().split("\n", 1)[0].strip()
+    # ~1 English token per Chinese character, with room; the model's line ends at its first newline, and
+    # what it would write after that (a second version, a comment) is not waited for.
+    budget = min(600, 2 * len(body) + 40)
+    pieces: list[str] = []
+    stop = threading.Event()
+    for piece in stream_in_language(generator, messages, budget, 0.0, stop, "en"):
+        pieces.append(piece)
+        if "\n" in "".join(pieces).strip():
+            stop.set()
+            break
+    english = "".join(pieces).strip().split("\n", 1)[0].strip()
     english = re.sub(r"^(?:English\s*:\s*)", "", english).strip()
     if not english or has_han(english):
         return ""
