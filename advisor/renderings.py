@@ -50,8 +50,8 @@ SHIPPED = Path(__file__).with_name("renderings_seed.en.json")
 TEMPLATE = "render"
 _SAVE_EVERY = 20  # lines rendered between saves: a stopped build keeps its work
 
-# What stays verbatim in front of a line: list numbers and bullets, Markdown heading marks.
-_MARKER = re.compile(r"^\s*(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.、)）]\s*)?")
+# What stays verbatim in front of a line: a quote mark, list numbers and bullets, Markdown heading marks.
+_MARKER = re.compile(r"^\s*(?:>\s*)?(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.、)）]\s*)?")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 

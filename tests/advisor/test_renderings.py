@@ -153,3 +153,16 @@ def test_an_english_answer_reads_the_renderings_and_quotes_the_original(tmp_path
     # a Chinese question reads the Chinese text
     adv.ask("什么是成本导向定价？")
     assert "基于产品或服务的成本" in calls[-1][-1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("line", "rendered"),
+    [
+        ("> 摘要：", "> Summary:"),
+        ("### 摘要：", "### Summary:"),
+        ("3） 摘要：", "3） Summary:"),
+        ("摘要：", "Summary:"),
+    ],
+)
+def test_quote_heading_and_list_marks_stay_as_they_are(line, rendered):
+    assert render_line(Translator({"摘要：": "Summary:"}), line) == rendered
