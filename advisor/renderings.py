@@ -40,12 +40,12 @@ from typing import Any
 
 from advisor.generate import Generator, stream_in_language
 from advisor.language import has_han
-from advisor.prompting import load_template, render_messages
+from advisor.prompting import glossary_english, load_template, render_messages
 from indexing.types import Hit
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the line splitting or the file's layout changes
+FORMAT = 2  # bump when the line splitting or the file's layout changes
 SHIPPED = Path(__file__).with_name("renderings_seed.en.json")
 TEMPLATE = "render"
 _SAVE_EVERY = 20  # lines rendered between saves: a stopped build keeps its work
@@ -53,6 +53,8 @@ _SAVE_EVERY = 20  # lines rendered between saves: a stopped build keeps its work
 # What stays verbatim in front of a line: a quote mark, list numbers and bullets, Markdown heading marks.
 _MARKER = re.compile(r"^\s*(?:>\s*)?(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.、)）]\s*)?")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A list item: its bold name, a colon, what the playbook says of it.
+_ITEM = re.compile(r"^\*\*(?P<name>[^*\n]+)\*\*\s*[：:]\s*(?P<rest>.+)$")
 
 
 class Renderings:
@@ -72,9 +74,9 @@ class Renderings:
     def render(self, text: str) -> str:
         """`text` with every Chinese line that has a rendering replaced by it (the others as they are)."""
         out = []
-        for line in text.split("\n"):
+        for line, code in _lines_of(text):
             body = line.strip()
-            english = self._lines.get(body) if has_han(body) else None
+            english = self._lines.get(body) if has_han(body) and not code else None
             out.append(line[: len(line) - len(line.lstrip())] + english if english else line)
         return "\n".join(out)
 
@@ -156,22 +158,39 @@ def _write(path: Path, data: dict[str, Any]) -> None:
 def render_line(generator: Generator, line: str) -> str:
     """One Chinese line in English, or "" when the model's line is not a faithful rendering of it.
 
-    The list number or bullet in front stays as it is; the rest is translated greedily with only
-    English tokens allowed (backends that can mask them). Faithful means here: one line, and every
-    figure of the source still in it (5000 元 -> 5000 yuan; 10万 -> 100,000 keeps its 10 only as "100,000",
-    which holds "10" too).
+    The list number or bullet in front stays as it is. A list item "**名称**：解释" is rendered in two parts,
+    so that its name can never be lost or merged into the sentence (read whole, the model wrote "OpenAI
+    adopted a non-profit model…" for "**创新的商业模式**：OpenAI采用了…"): the name is the glossary's
+    English when it has one (the name the grammar, the point names and the evaluation use), else its own
+    rendering; the explanation is rendered alone. Faithful means here: one line with no Chinese left, and
+    every figure of the source still in it (5000 元 -> 5000 yuan; 10万 -> 100,000 keeps "10").
     """
     marker = _MARKER.match(line).group(0)  # type: ignore[union-attr]  # the pattern matches the empty string
     body = line[len(marker) :].strip()
     if not has_han(body):
         return line
-    messages = render_messages(body)
+    item = _ITEM.match(body)
+    if item is None:
+        english = _translate(generator, body)
+        return marker + english if english else ""
+    name, rest = item.group("name").strip(), item.group("rest").strip()
+    name_en = glossary_english(name) or (
+        _translate(generator, name).rstrip(" .:：") if has_han(name) else name
+    )
+    rest_en = _translate(generator, rest) if has_han(rest) else rest
+    if not name_en or not rest_en:
+        return ""
+    return f"{marker}**{name_en[:1].upper() + name_en[1:]}**: {rest_en}"
+
+
+def _translate(generator: Generator, text: str) -> str:
+    """The model's English for `text` (greedy, English tokens only), or "" if it is not faithful."""
     # ~1 English token per Chinese character, with room; the model's line ends at its first newline, and
     # what it would write after that (a second version, a comment) is not waited for.
-    budget = min(600, 2 * len(body) + 40)
+    budget = min(600, 2 * len(text) + 40)
     pieces: list[str] = []
     stop = threading.Event()
-    for piece in stream_in_language(generator, messages, budget, 0.0, stop, "en"):
+    for piece in stream_in_language(generator, render_messages(text), budget, 0.0, stop, "en"):
         pieces.append(piece)
         if "\n" in "".join(pieces).strip():
             stop.set()
@@ -181,16 +200,27 @@ def render_line(generator: Generator, line: str) -> str:
     if not english or has_han(english):
         return ""
     digits = re.sub(r"[,\s]", "", english)
-    if any(n not in digits for n in _NUMBER.findall(body)):
+    if any(n not in digits for n in _NUMBER.findall(text)):
         return ""
-    return marker + english
+    return english
 
 
 def _han_lines(texts: Iterable[str]) -> Iterable[str]:
+    """The lines of `texts` to render: those with Han characters, outside code fences (code stays code)."""
     for text in texts:
-        for line in text.split("\n"):
-            if has_han(line):
+        for line, code in _lines_of(text):
+            if not code and has_han(line):
                 yield line.strip()
+
+
+def _lines_of(text: str) -> Iterable[tuple[str, bool]]:
+    """Each line of `text` with whether it belongs to a fenced code block (the fences included)."""
+    fenced = False
+    for line in text.split("\n"):
+        fence = line.lstrip().startswith(("```", "~~~"))
+        yield line, fenced or fence
+        if fence:
+            fenced = not fenced
 
 
 def _key(model: str, template: str) -> str:

@@ -14,15 +14,15 @@ from advisor.generate import ScriptedGenerator
 from advisor.renderings import Renderings, render_line
 from tests.advisor.conftest import CORPUS, PRICING, make_chunks
 
-# What the fake "model" answers for each Chinese line body (list markers are not part of what it reads).
+# What the fake "model" answers for each Chinese text it is given (a list item's name comes from the
+# glossary, its explanation is asked alone; list markers are not part of what it reads).
 ENGLISH = {
     "常见的定价策略包括以下几种：": "Common pricing strategies include the following:",
-    "**成本导向定价**：基于产品或服务的成本，加上一定的利润，确定价格。": "**Cost-based pricing**: the price is the cost "
-    "of the product or service plus a certain profit.",
-    "**价值导向定价**：根据用户对产品或服务的价值感知，设定价格。": "**Value-based pricing**: the price is set by the "
-    "value users perceive in the product or service.",
-    "**成本导向定价**：基础版产品定价为每月1000元，包含基本的AI大模型服务；专业版产品定价为每月5000元。": "**Cost-based "
-    "pricing**: the basic edition costs 1000 yuan (RMB) a month; the professional edition 5000 yuan (RMB) a month.",
+    "基于产品或服务的成本，加上一定的利润，确定价格。": "the price is the cost of the product or service plus a certain profit.",
+    "根据用户对产品或服务的价值感知，设定价格。": "the price is set by the value users perceive in the product or service.",
+    "基础版产品定价为每月1000元，包含基本的AI大模型服务；专业版产品定价为每月5000元。": "the basic edition costs "
+    "1000 yuan (RMB) a month; the professional edition 5000 yuan (RMB) a month.",
+    "创新的做法": "Novel approach",
 }
 
 
@@ -50,7 +50,7 @@ def test_lines_are_rendered_once_and_looked_up_line_by_line(tmp_path):
     r = Renderings(tmp_path / "en.json", "model-a", shipped=None)
     gen = Translator()
     text = pricing_text()
-    assert r.build(gen, [text, text]) == 3  # 3 lines the fake knows; each line asked once
+    assert r.build(gen, [text, text]) == 3  # 3 lines the fake knows; each text asked once
     assert len(gen.lines) == len(set(gen.lines)) == 5
     shown = r.render(text).split("\n")
     assert shown[0] == "Common pricing strategies include the following:"
@@ -69,6 +69,24 @@ def test_lines_are_rendered_once_and_looked_up_line_by_line(tmp_path):
         "the value users perceive in the product or service."
     )
     assert r.build(gen, [focused]) == 0 and len(gen.lines) == 5
+
+
+def test_an_item_keeps_its_name_and_code_stays_code(tmp_path):
+    gen = Translator({**ENGLISH, "OpenAI采用了非营利性模式。": "OpenAI adopted a non-profit model."})
+    # the name is the glossary's English even where the model would have merged it into the sentence
+    assert render_line(gen, "- **创新的商业模式**：OpenAI采用了非营利性模式。") == (
+        "- **Innovative business model**: OpenAI adopted a non-profit model."
+    )
+    # a name the glossary lacks is rendered on its own
+    assert render_line(gen, "- **创新的做法**：OpenAI采用了非营利性模式。") == (
+        "- **Novel approach**: OpenAI adopted a non-profit model."
+    )
+    assert render_line(Translator({}), "- **创新的做法**：OpenAI采用了非营利性模式。") == ""
+    r = Renderings(tmp_path / "en.json", "model-a", shipped=None)
+    code = "```mermaid\nA[输入层] --> B[隐藏层]\n```\n常见的定价策略包括以下几种："
+    assert r.missing([code]) == ["常见的定价策略包括以下几种："]
+    r.build(gen, [code])
+    assert r.render(code) == "```mermaid\nA[输入层] --> B[隐藏层]\n```\nCommon pricing strategies include the following:"
 
 
 def test_text_without_han_is_its_own_rendering(tmp_path):
