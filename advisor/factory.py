@@ -54,7 +54,8 @@ def build_advisor(
     renderings = None
     if settings.english_renderings:
         model_path = getattr(generator, "model_path", None)
-        model = model_identity(Path(model_path)) if model_path else generator.model_id
+        # The model's bytes, not its file name: the shipped renderings hold wherever the model is assembled.
+        model = model_identity(Path(model_path), named=False) if model_path else generator.model_id
         renderings = Renderings(settings.renderings_path, model)
     knowledge_cache = None
     if settings.knowledge_cache and keeps_prefix_files(generator):

@@ -266,14 +266,17 @@ class KnowledgeCache:
         return True
 
 
-def model_identity(path: Path) -> str:
+def model_identity(path: Path, *, named: bool = True) -> str:
+    """The model file's size and the sha256 of its first 16 MiB (with its name unless `named` is False:
+    what was computed with a model holds for the same bytes under another name or folder)."""
+    name = f"{path.name}:" if named else ""
     try:
         size = path.stat().st_size
         with path.open("rb") as fh:
             head = hashlib.sha256(fh.read(_MODEL_HASH_BYTES)).hexdigest()
     except OSError:
         return f"{path.name}:unreadable"
-    return f"{path.name}:{size}:{head}"
+    return f"{name}{size}:{head}"
 
 
 def _package_version(name: str) -> str:

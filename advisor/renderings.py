@@ -149,6 +149,9 @@ def _write(path: Path, data: dict[str, Any]) -> None:
             json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(
+            tmp, 0o644
+        )  # mkstemp makes it private; a renderings file is readable like the code beside it
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
