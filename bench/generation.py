@@ -80,7 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", choices=("cpu", "gpu", "test"), help="settings profile (default: FA_PROFILE)"
     )
-    parser.add_argument("--model", help="llm_model to benchmark, e.g. offline:qwen2.5-0.5b-instruct")
+    parser.add_argument(
+        "--model", help="llm_model to benchmark, e.g. offline:qwen2.5-coder-0.5b-instruct-q4_k_m"
+    )
     parser.add_argument("--backend", help="llm_backend (llamacpp, transformers, openai, echo, ...)")
     parser.add_argument(
         "--repeats", type=_count(1), default=QUICK["repeats"], help="bare-generator runs per prompt"
@@ -348,10 +350,14 @@ def _model_bytes(generator: Any, settings: Any) -> int | None:
     path = getattr(generator, "model_path", None)
     if path is not None and Path(path).is_file():
         return Path(path).stat().st_size
-    from advisor.offline_models import OFFLINE_MODELS
+    from advisor.offline_models import OfflineModelError, is_offline_name, lookup
 
-    model = OFFLINE_MODELS.get(settings.llm_model.removeprefix("offline:"))
-    return model.size if model else None
+    if not is_offline_name(settings.llm_model):
+        return None
+    try:
+        return lookup(settings.llm_model).size
+    except OfflineModelError:
+        return None
 
 
 # --- 2. end to end ------------------------------------------------------------------------------------------

@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PACKAGES = {"config", "indexing", "advisor", "evals", "bench", "webapp", "app"}
+OUR_PACKAGES = {"config", "indexing", "advisor", "evals", "bench", "webapp", "app", "tests"}
 
-# layer -> packages it must never import
+# layer -> packages it must never import (tests depend on the product, never the other way round)
 FORBIDDEN = {
-    "config": {"indexing", "advisor", "evals", "bench", "webapp", "app"},
-    "indexing": {"advisor", "evals", "bench", "webapp", "app"},
-    "advisor": {"evals", "bench", "webapp", "app"},
-    "evals": {"indexing", "bench", "webapp", "app"},
-    "webapp": {"indexing", "evals", "bench"},
-    "app": {"indexing", "evals", "bench"},
+    "config": {"indexing", "advisor", "evals", "bench", "webapp", "app", "tests"},
+    "indexing": {"advisor", "evals", "bench", "webapp", "app", "tests"},
+    "advisor": {"evals", "bench", "webapp", "app", "tests"},
+    "evals": {"indexing", "bench", "webapp", "app", "tests"},
+    "webapp": {"indexing", "evals", "bench", "tests"},
+    "app": {"indexing", "evals", "bench", "tests"},
+    "bench": {"tests"},
 }
 # layers that may use advisor only through `advisor/__init__.py`
 PUBLIC_API_ONLY = {"evals", "webapp", "app"}
@@ -110,4 +111,15 @@ def test_the_rule_fails_on_an_upward_import(tmp_path: Path) -> None:
     assert violations("evals", tmp_path) == [
         "evals/run.py:2 imports advisor.cite (use advisor's public API)",
         "evals/run.py:2 imports advisor.cite.parse (use advisor's public API)",
+    ]
+
+
+def test_the_rule_fails_when_bench_imports_tests(tmp_path: Path) -> None:
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "retrieval_bench.py").write_text(
+        "from tests.advisor.questions import CHINESE\n", encoding="utf-8"
+    )
+    assert violations("bench", tmp_path) == [
+        "bench/retrieval_bench.py:1 imports tests.advisor.questions (bench must not import tests)",
+        "bench/retrieval_bench.py:1 imports tests.advisor.questions.CHINESE (bench must not import tests)",
     ]

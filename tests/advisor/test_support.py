@@ -224,7 +224,7 @@ def test_llm_judge_on_the_offline_model_orders_clear_cases():
     from advisor.generate import make_generator
 
     generator = make_generator(
-        settings_for_tests(llm_backend="llamacpp", llm_model="offline:qwen2.5-1.5b-instruct-q4_k_m")
+        settings_for_tests(llm_backend="llamacpp", llm_model="offline:qwen2.5-coder-1.5b-instruct-q4_k_m")
     )
     checker = LLMJudgeChecker(generator)
     assert checker.uses_logprobs
