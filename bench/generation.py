@@ -41,7 +41,7 @@ import re
 import resource
 import statistics
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ import numpy as np
 from bench.bandwidth import GB, decode_ceiling_tokens_per_s, measure_memory_bandwidth
 from bench.first_token import measure as measure_first_token
 from bench.first_token import render as render_first_token
+from evals.tables import markdown_table, quantity
 
 QUICK = {"repeats": 3, "questions": 6, "unanswerable": 3}
 SHORT_PROMPT = "In one sentence: why should a startup talk to customers early?"
@@ -564,19 +565,6 @@ def _embedder_agreement(embedder: Any, embed_model: Any, passage: str) -> dict[s
 # --- the tables -------------------------------------------------------------------------------------------------
 
 
-def _fmt(value: Any, digits: int = 0, unit: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}{unit}"
-    return f"{value}{unit}"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
 def render(report: dict[str, Any]) -> str:
     """The report as Markdown tables (printed and written to generation.md)."""
     meta, bw, bare = report["meta"], report["bandwidth"], report["bare"]
@@ -597,19 +585,19 @@ def render(report: dict[str, Any]) -> str:
         "## 1. Bare generator vs the memory-bandwidth ceiling",
         "",
         f"Read bandwidth {bw['read_gb_per_s']:.1f} GB/s ({bw['threads']} thread(s), measured in this run); "
-        f"weights read per token {_fmt((report['model_bytes'] or 0) / GB if report['model_bytes'] else None, 3, ' GB')}; "
-        f"ceiling {_fmt(report['ceiling_tokens_per_s'], 1, ' tok/s')}. Median of {meta['options']['repeats']} runs.",
+        f"weights read per token {quantity((report['model_bytes'] or 0) / GB if report['model_bytes'] else None, 3, ' GB')}; "
+        f"ceiling {quantity(report['ceiling_tokens_per_s'], 1, ' tok/s')}. Median of {meta['options']['repeats']} runs.",
         "",
     ]
-    out += _table(
+    out += markdown_table(
         ["prompt", "prompt tokens", "TTFT", "decode tok/s", "decode ÷ ceiling"],
         [
             [
                 name,
-                _fmt(b["prompt_tokens"]),
-                _fmt(b["ttft_ms"], 0, " ms"),
-                _fmt(b["tokens_per_s"], 1),
-                _fmt(b["fraction_of_ceiling"], 2),
+                quantity(b["prompt_tokens"]),
+                quantity(b["ttft_ms"], 0, " ms"),
+                quantity(b["tokens_per_s"], 1),
+                quantity(b["fraction_of_ceiling"], 2),
             ]
             for name, b in (("short (en)", bare["short"]), ("~700-token zh", bare["long_zh"]))
         ],
@@ -636,22 +624,28 @@ def render(report: dict[str, Any]) -> str:
                 [
                     group,
                     label,
-                    _fmt(o[f"{key}_ms"], 0, " ms"),
-                    _fmt(b[f"{key}_ms"], 0, " ms"),
-                    _fmt(r[f"{key}_ms"], 2),
+                    quantity(o[f"{key}_ms"], 0, " ms"),
+                    quantity(b[f"{key}_ms"], 0, " ms"),
+                    quantity(r[f"{key}_ms"], 2),
                 ]
             )
         rows.append(
             [
                 group,
                 "tok/s (median)",
-                _fmt(o["tokens_per_s_median"], 1),
-                _fmt(b["tokens_per_s_median"], 1),
+                quantity(o["tokens_per_s_median"], 1),
+                quantity(b["tokens_per_s_median"], 1),
                 "",
             ]
         )
         rows.append(
-            [group, "new tokens (mean)", _fmt(o["new_tokens_mean"], 0), _fmt(b["new_tokens_mean"], 0), ""]
+            [
+                group,
+                "new tokens (mean)",
+                quantity(o["new_tokens_mean"], 0),
+                quantity(b["new_tokens_mean"], 0),
+                "",
+            ]
         )
         rows.append(
             [
@@ -662,7 +656,7 @@ def render(report: dict[str, Any]) -> str:
                 "",
             ]
         )
-    out += _table(["lang", "figure", "ours", "baseline", "ours ÷ baseline"], rows)
+    out += markdown_table(["lang", "figure", "ours", "baseline", "ours ÷ baseline"], rows)
     refused = e2e["ours"]["summary"]["all"]["refused"]
     if refused:
         out += [
@@ -681,16 +675,16 @@ def render(report: dict[str, Any]) -> str:
         per_q.append(
             [
                 o["id"],
-                f"{_fmt(o['first_token_ms'])} / {_fmt(o['total_ms'])} ms",
+                f"{quantity(o['first_token_ms'])} / {quantity(o['total_ms'])} ms",
                 f"{o['prompt_tokens']} ({o['cached_prompt_tokens']})",
-                f"{o['new_tokens']} @ {_fmt(o['tokens_per_s'], 1)}"
+                f"{o['new_tokens']} @ {quantity(o['tokens_per_s'], 1)}"
                 + (f" (refused: {o['refusal_reason']})" if o["refused"] else ""),
-                f"{_fmt(b['first_token_ms'])} / {_fmt(b['total_ms'])} ms",
+                f"{quantity(b['first_token_ms'])} / {quantity(b['total_ms'])} ms",
                 f"{b['prompt_tokens']} ({b['cached_prompt_tokens']})",
-                f"{b['new_tokens']} @ {_fmt(b['tokens_per_s'], 1)}",
+                f"{b['new_tokens']} @ {quantity(b['tokens_per_s'], 1)}",
             ]
         )
-    out += _table(
+    out += markdown_table(
         [
             "question",
             "ours TTFT / total",
@@ -721,9 +715,9 @@ def render(report: dict[str, Any]) -> str:
         ["baseline top-5, any overlap", "baseline_hit@5_any_overlap"],
         ["baseline top-2 (its default k: what it answers from)", "baseline_hit@2_default_k"],
     ]
-    out += _table(
+    out += markdown_table(
         ["pipeline", "zh", "en", "all"],
-        [[label] + [_fmt(ret[key][g], 2) for g in ("zh", "en", "all")] for label, key in ret_rows],
+        [[label] + [quantity(ret[key][g], 2) for g in ("zh", "en", "all")] for label, key in ret_rows],
     )
     out += [
         "",
@@ -733,7 +727,7 @@ def render(report: dict[str, Any]) -> str:
         f"## 4. Off-topic questions ({un['n']}): ours refuses, the baseline has no refusal",
         "",
     ]
-    out += _table(
+    out += markdown_table(
         ["pipeline", "refused", "declined in its text", "answered", "answers citing a passage"],
         [
             [
@@ -759,5 +753,5 @@ def render(report: dict[str, Any]) -> str:
         "",
     ]
     if report.get("first_token"):
-        out += render_first_token(report["first_token"], _fmt, _table)
+        out += render_first_token(report["first_token"])
     return "\n".join(out)

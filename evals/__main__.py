@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from advisor import CheckerUnavailable
-from evals import attacks, fit_bridge, grounding_check, reader, run
+from evals import attacks, baseline, fit_bridge, grounding_check, reader, readme_figures, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     attacks.add_parser(subparsers)
     reader.add_parser(subparsers)
     fit_bridge.add_parser(subparsers)
+    baseline.add_parser(subparsers)
+    readme_figures.add_parser(subparsers)
     return parser
 
 
@@ -30,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (grounding_check.InputError, CheckerUnavailable, *run.USER_ERRORS) as exc:
+    except (grounding_check.InputError, CheckerUnavailable, baseline.BaselineError, *run.USER_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -1,5 +1,5 @@
 """Reports of a suite run: report.json (everything), report.html (tables + plots), a console table,
-and the comparison with the previous run that flags regressions.
+and the comparison with a baseline (evals/baseline.py) that flags regressions.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+
+from evals.baseline import changed_outcomes, measured_ids
 
 matplotlib.use("Agg")  # files only, never a window: runs on servers and in CI
 import matplotlib.pyplot as plt
@@ -63,11 +65,12 @@ def lookup(summary: dict[str, Any], path: str) -> float | None:
 def compare(
     current: dict[str, Any], previous: dict[str, Any] | None, tolerance: float = 0.02
 ) -> dict[str, Any]:
-    """Headline metrics side by side; a regression is a drop beyond `tolerance` (20% for timings)."""
+    """Headline metrics side by side; a regression is a drop beyond `tolerance` (20% for timings).
+    `previous` is a full report or a baseline made from one."""
     if not previous:
-        return {"baseline": None, "metrics": [], "regressions": [], "warnings": []}
+        return {"baseline": None, "metrics": [], "regressions": [], "warnings": [], "changed_outcomes": {}}
     warnings = []
-    cur_ids, prev_ids = _measured_ids(current), _measured_ids(previous)
+    cur_ids, prev_ids = measured_ids(current), measured_ids(previous)
     if cur_ids != prev_ids:
         warnings.append(
             f"the baseline ran a different set of cases ({len(prev_ids)} vs {len(cur_ids)}, "
@@ -105,32 +108,18 @@ def compare(
         "metrics": rows,
         "regressions": [r["metric"] for r in rows if r["regression"]],
         "warnings": warnings,
+        "changed_outcomes": changed_outcomes(current, previous),
     }
 
 
-def _measured_ids(result: dict[str, Any]) -> set[str]:
-    # Rows that produced a figure (retrieved or answered); skipped and empty rows do not make two runs differ.
-    return {r["id"] for r in result.get("rows", []) if "rr" in r or "refused" in r}
-
-
 def write_reports(
-    result: dict[str, Any], out: Path, *, baseline: Path | None = None, tolerance: float = 0.02
+    result: dict[str, Any], out: Path, *, previous: dict[str, Any] | None = None, tolerance: float = 0.02
 ) -> dict[str, Any]:
-    """Write out/report.json and out/report.html; the report they replace becomes report.previous.json."""
+    """Compare with `previous` (a baseline or a full report) and write out/report.json and out/report.html."""
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "report.json"
-    previous = None
-    source = baseline or (json_path if json_path.exists() else None)
-    if source is not None:
-        try:
-            previous = json.loads(Path(source).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            if baseline is not None:  # asked for explicitly: that must not fail silently
-                raise ValueError(f"cannot read the baseline {baseline}: {exc}") from exc
     comparison = compare(result, previous, tolerance)
     result["comparison"] = comparison
-    if json_path.exists():
-        json_path.replace(out / "report.previous.json")
     json_path.write_text(
         json.dumps(result, ensure_ascii=False, indent=1, default=_json_default) + "\n", "utf-8"
     )

@@ -1,11 +1,17 @@
 """The answer-quality suite: run every case against a target, score it, summarise.
 
     python -m evals run [--dataset NAME ...] [--profile cpu|gpu|test] [--limit N] [--retrieval-only]
-                        [--url http://host:port] [--checker NAME] [--baseline FILE] --out DIR
+                        [--url http://host:port] [--checker NAME] [--baseline FILE] [--out DIR]
 
 One row per case (every figure the metrics need, plus the answer text), then a summary: retrieval per
 language and topic, answer quality (key facts, faithfulness, ALCE citations), refusal, injection,
-latency. `report.py` turns that into report.json / report.html and compares it with the last run.
+latency. `report.py` turns that into report.json / report.html and compares it with a baseline: by
+default the committed evals/baselines/full.json (retrieval.json with --retrieval-only).
+
+The full report goes to DIR, by default a new folder per run under the ignored data folder
+(.data/reports/evals-full/<UTC time>-<commit>/, evals-retrieval/ with --retrieval-only); its metadata
+names the git commit, the settings and the machine. `python -m evals baseline DIR/report.json` turns a
+complete run into the small baseline that git keeps.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ from tqdm import tqdm
 from advisor import AdvisorSetupError, Settings, SupportChecker, build_advisor, get_settings, make_checker
 from config import PROJECT_ROOT
 from evals import metrics, reader
+from evals.baseline import baseline_path, read_comparable
 from evals.cli import documented_command
 from evals.datasets import DATASET_NAMES, INJECTION_SETS, Case, DatasetError, InjectedDocument, load_datasets
+from evals.records import default_run_dir, run_metadata
 from evals.sentences import cited_sentences
 from evals.targets import HttpTarget, LocalTarget, RemoteError, Reply, Target
 
@@ -506,12 +514,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--checker", help="support checker that judges answers (default: settings.grounding_checker)"
     )
     p.add_argument(
-        "--baseline", type=Path, help="report.json to compare with (default: the previous one in --out)"
+        "--baseline",
+        type=Path,
+        help="baseline or report.json to compare with (default: evals/baselines/full.json, or "
+        "retrieval.json with --retrieval-only)",
     )
     p.add_argument("--tolerance", type=float, default=0.02, help="absolute drop that counts as a regression")
     p.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a metric regressed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", type=Path, required=True, help="folder for report.json and report.html")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="folder for report.json and report.html (default: a new one under .data/reports/)",
+    )
     p.set_defaults(handler=main)
 
 
@@ -553,8 +568,11 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTar
                 settings.support_threshold,
             )
     indirect_docs = [c.document for c in cases if c.kind == "indirect" and c.document]
-    args.out.mkdir(parents=True, exist_ok=True)
-    partial = args.out / "rows.partial.jsonl"
+    kind = "retrieval" if args.retrieval_only else "full"
+    out: Path = args.out or default_run_dir(settings, f"evals-{kind}", started)
+    previous = read_comparable(args.baseline or baseline_path(kind), explicit=args.baseline is not None)
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / "rows.partial.jsonl"
     partial.write_text("", encoding="utf-8")
 
     def save_row(row: dict[str, Any]) -> None:
@@ -590,11 +608,12 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTar
         "judge": judge.name if judge else None,
         "judge_threshold": judge.threshold if judge else None,
         "system": _describe(target),
+        **run_metadata(settings),
     }
-    comparison = report.write_reports(result, args.out, baseline=args.baseline, tolerance=args.tolerance)
+    comparison = report.write_reports(result, out, previous=previous, tolerance=args.tolerance)
     partial.unlink(missing_ok=True)  # the complete report now holds every row
     print(report.summary_table(result, comparison))
-    print(f"\nwrote {args.out / 'report.json'} and {args.out / 'report.html'}")
+    print(f"\nwrote {out / 'report.json'} and {out / 'report.html'}")
     return 1 if args.fail_on_regression and comparison.get("regressions") else 0
 
 
