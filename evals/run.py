@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,7 @@ from evals.datasets import DATASET_NAMES, INJECTION_SETS, Case, DatasetError, In
 from evals.records import default_run_dir, run_metadata
 from evals.sentences import cited_sentences
 from evals.targets import HttpTarget, LocalTarget, RemoteError, Reply, Target
+from indexing import build_index
 
 # Errors whose message tells the user what to fix: printed without a traceback by `python -m evals`.
 USER_ERRORS = (DatasetError, AdvisorSetupError, RemoteError)
@@ -438,9 +437,9 @@ def build_injected_target(
 ) -> LocalTarget:
     """An advisor over the knowledge base plus the attack documents, in a throw-away data folder.
 
-    The index is built by the indexing CLI (the suite uses only the advisor's public API, so it does
-    not import the indexing layer). The live index is copied first, so the incremental build embeds
-    only the attack documents; the model folder is linked, never rebuilt.
+    The index is built by indexing's public `build_index` with the run's own settings (only the two
+    folders differ) and the embedder the advisor already loaded. The live index is copied first, so the
+    incremental build embeds only the attack documents; the model folder is linked, never rebuilt.
     """
     knowledge = workdir / "knowledge"
     data = workdir / "data"
@@ -452,29 +451,8 @@ def build_injected_target(
         shutil.copytree(settings.index_dir, data / settings.index_dir.name)
     if settings.models_dir.is_dir():
         (data / settings.models_dir.name).symlink_to(settings.models_dir.resolve(), target_is_directory=True)
-    index_env = {
-        "profile": settings.profile,
-        "data_dir": data,
-        "knowledge_dir": knowledge,
-        "embed_backend": settings.embed_backend,
-        "embed_model": settings.embed_model,
-        "embed_batch_size": settings.embed_batch_size,
-        "chunk_size": settings.chunk_size,
-        "chunk_overlap": settings.chunk_overlap,
-        "device": settings.device,
-    }
-    env = {**os.environ, **{f"FA_{k.upper()}": str(v) for k, v in index_env.items()}}
-    done = subprocess.run(
-        [sys.executable, "-m", "indexing", "build"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"building the injection index failed: {done.stderr.strip()[-500:]}")
     injected = settings.model_copy(update={"data_dir": data, "knowledge_dir": knowledge})
+    build_index(injected, embedder=base.advisor.embedder, progress=False)
     advisor = build_advisor(injected, generator=base.advisor.generator, embedder=base.advisor.embedder)
     return LocalTarget(advisor)
 
