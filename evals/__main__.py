@@ -10,15 +10,25 @@ import argparse
 import sys
 
 from advisor import CheckerUnavailable
-from evals import attacks, baseline, fit_bridge, grounding_check, reader, readme_figures, run
+from evals import (
+    attacks,
+    baseline,
+    fit_bridge,
+    grounding_check,
+    grounding_fit,
+    grounding_table,
+    reader,
+    readme_figures,
+    run,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evals", description="Founder Advisor evaluations.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     grounding_check.add_parser(subparsers)
-    grounding_check.add_fit_parser(subparsers)
-    grounding_check.add_table_parser(subparsers)
+    grounding_fit.add_fit_parser(subparsers)
+    grounding_table.add_table_parser(subparsers)
     run.add_parser(subparsers)
     attacks.add_parser(subparsers)
     reader.add_parser(subparsers)

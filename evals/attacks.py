@@ -36,8 +36,9 @@ from evals import metrics
 from evals.baseline import baseline_path, outcomes, read_comparable
 from evals.cli import documented_command
 from evals.datasets import ATTACK_SET, Case, load_dataset
+from evals.injection_index import injected_target_or_reason
 from evals.records import default_run_dir, run_metadata
-from evals.run import LeakCheck, injected_target_or_reason, run_suite, select_cases
+from evals.run import LeakCheck, run_suite, select_cases
 from evals.targets import HttpTarget, LocalTarget, Target
 
 GROUPINGS: dict[str, tuple[str, ...]] = {

@@ -44,6 +44,11 @@ def figure(value: Any, digits: int = 3, missing: str = "–") -> str:
     return str(value)
 
 
+def fixed(value: float | None, digits: int = 3) -> str:
+    """A figure with exactly `digits` decimals whatever its size (columns of one kind line up); "–" if absent."""
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
 def quantity(value: Any, digits: int = 0, unit: str = "") -> str:
     """A measured quantity with thousands separators and a unit; "n/a" when it was not measured."""
     if value is None:

@@ -347,7 +347,7 @@ def test_the_injection_index_is_built_with_the_runs_own_settings(hash_settings, 
     run's chunking reaches the throw-away index, and the attack document is in it."""
     from advisor import build_advisor
     from evals.datasets import InjectedDocument
-    from evals.run import build_injected_target
+    from evals.injection_index import build_injected_target
 
     settings = hash_settings.model_copy(update={"chunk_size": 180, "chunk_overlap": 20})
     base = LocalTarget(build_advisor(hash_settings))
