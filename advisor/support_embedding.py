@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from advisor.language import detect_language
-from advisor.support import check_inputs, sentence_windows, sigmoid
+from advisor.support import CheckerParts, check_inputs, sentence_windows, sigmoid
 from indexing.embedders import Embedder
 
 # e5 cosines crowd into 0.7..1.0; this logistic puts P = 0.5 at the cosine where grounded and
@@ -39,6 +39,10 @@ class EmbeddingChecker:
         self.center = center
         self.slope = slope
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @classmethod
+    def from_parts(cls, parts: CheckerParts) -> EmbeddingChecker:
+        return cls(parts.embedder())
 
     def describe(self) -> dict:
         return {"embedder": self.embedder.model_id, "center": self.center, "slope": self.slope}

@@ -16,15 +16,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from advisor.support import CheckerUnavailable, SupportChecker, check_inputs, logit, make_checker, sigmoid
+from advisor.support import CheckerParts, CheckerUnavailable, SupportChecker, check_inputs, logit, sigmoid
 from advisor.support_lexical import LexicalChecker
-
-if TYPE_CHECKING:
-    from advisor.generate import Generator
-    from config import Settings
-    from indexing.embedders import Embedder
 
 WEIGHTS_PATH = Path(__file__).with_name("support_ensemble.json")
 VERBATIM = 0.999  # a lexical score this high means the claim is contained in a passage (see LexicalChecker)
@@ -96,24 +90,20 @@ class EnsembleChecker:
         self._lexical = checkers.get("lexical") or LexicalChecker()
 
     @classmethod
-    def from_settings(
-        cls,
-        settings: Settings,
-        *,
-        generator: Generator | None = None,
-        embedder: Embedder | None = None,
-        weights_path: Path = WEIGHTS_PATH,
-    ) -> EnsembleChecker:
+    def from_parts(cls, parts: CheckerParts, *, weights_path: Path = WEIGHTS_PATH) -> EnsembleChecker:
+        """The first stored model whose components can all be built here (by name, from `parts`)."""
+        settings = parts.settings
         reasons = []
         for model in load_models(weights_path):
-            if "llm" in model.components and generator is None and settings.llm_backend in FAKE_BACKENDS:
+            if (
+                "llm" in model.components
+                and not parts.generator_given
+                and settings.llm_backend in FAKE_BACKENDS
+            ):
                 reasons.append(f"{'+'.join(model.components)}: no real LLM in profile {settings.profile!r}")
                 continue
             try:
-                checkers = {
-                    c: make_checker(settings, name=c, generator=generator, embedder=embedder)
-                    for c in model.components
-                }
+                checkers = {c: parts.checker(c) for c in model.components}
             except (CheckerUnavailable, ImportError, OSError, RuntimeError) as exc:
                 reasons.append(f"{'+'.join(model.components)}: {exc}")
                 continue

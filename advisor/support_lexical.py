@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from advisor.language import detect_language
 from advisor.lexical import EN_STOPWORDS
-from advisor.support import check_inputs, sentence_windows, sigmoid
+from advisor.support import CheckerParts, check_inputs, sentence_windows, sigmoid
 
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _EN_WORD = re.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]")
@@ -89,6 +89,10 @@ class LexicalChecker:
     """Overlap-based support score; no model, ~1 ms per claim. The fallback on machines without a model."""
 
     name = "lexical"
+
+    @classmethod
+    def from_parts(cls, parts: CheckerParts) -> LexicalChecker:
+        return cls()
 
     def score(self, claim: str, passages: Sequence[str]) -> float:
         claim, passages = check_inputs(claim, passages)

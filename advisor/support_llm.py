@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 from advisor.generate import Generator, Message
 from advisor.language import detect_language
-from advisor.support import check_inputs
+from advisor.support import CheckerParts, check_inputs
 
 MAX_EVIDENCE_CHARS = 2400  # ~600-1200 tokens: prompt processing dominates the latency on 2 cores
 
@@ -104,6 +104,10 @@ class LLMJudgeChecker:
     def __init__(self, generator: Generator):
         self.generator = generator
         self.uses_logprobs = isinstance(generator, FirstTokenLogprobs)
+
+    @classmethod
+    def from_parts(cls, parts: CheckerParts) -> LLMJudgeChecker:
+        return cls(parts.generator())
 
     def describe(self) -> dict:
         return {

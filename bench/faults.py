@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bench import fault_injection as fi
 from config import PROJECT_ROOT, settings_for_tests
+from evals.tables import cell, markdown_table
 
 MAX_MODEL_FAILURE_S = 90.0  # a model that cannot load must be reported, not hang the start
 
@@ -46,17 +47,6 @@ class Report:
     @property
     def ok(self) -> bool:
         return all(ok for *_, ok in self.checks)
-
-
-def _cell(text: object, width: int | None = None) -> str:
-    """One Markdown table cell: one line, pipes escaped, cut to ``width`` characters when given."""
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if width is None or len(text) <= width else text[: width - 1] + "…"
-
-
-def _table(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
 
 
 # --- 1. bad input -----------------------------------------------------------------------------------
@@ -99,7 +89,7 @@ def bad_input(work: Path, embedder_kind: str, report: Report) -> None:
             (o.status, o.reason, o.detail) if o else ("MISSING", "-", "not in the report")
         )
         flag = "" if expected.get(name) == reason else f" (expected {expected.get(name, '-')})"
-        rows.append([f"`{name}`", status, reason + flag, chunks.get(name, 0), _cell(detail, 100)])
+        rows.append([f"`{name}`", status, reason + flag, chunks.get(name, 0), cell(detail, 100)])
     skipped = Counter(o.reason for o in result.files if o.status == "skipped")
     indexed = sum(o.status == "indexed" for o in result.files)
     vectors, chunk_lines, count = fi.saved_index_counts(settings.index_dir)
@@ -111,7 +101,7 @@ def bad_input(work: Path, embedder_kind: str, report: Report) -> None:
     lines = [
         f"### Bad input: {len(entries)} files, one build ({seconds:.1f} s, embedder {embedder.model_id})",
         "",
-        *_table(["file", "status", "reason", "chunks", "detail"], rows),
+        *markdown_table(["file", "status", "reason", "chunks", "detail"], rows),
         "",
         f"indexed {indexed}, skipped {sum(skipped.values())}: "
         + ", ".join(f"{reason} {n}" for reason, n in sorted(skipped.items())),
@@ -182,7 +172,7 @@ def _phrase_table(settings, embedder, index, report: Report) -> list[str]:
     return [
         "Known phrase from each Chinese-encoded file, rank in the top 3 (- = not found):",
         "",
-        *_table(["file", "phrase", "FAISS (e5)", "adv.retrieve (e5 + BM25)"], rows),
+        *markdown_table(["file", "phrase", "FAISS (e5)", "adv.retrieve (e5 + BM25)"], rows),
     ]
 
 
@@ -198,7 +188,7 @@ def kills(work: Path, count: int, docs: int, report: Report) -> None:
         f"### {count} kills at random times within {run.save_window_s:.2f} s of the save starting "
         f"(old index {run.old_chunks} chunks, new {run.new_chunks})",
         "",
-        *_table(["kills", "index the app found", "killed while"], rows),
+        *markdown_table(["kills", "index the app found", "killed while"], rows),
         "",
         "outcomes: " + ", ".join(f"{o} {outcomes.get(o, 0)}" for o in ("old", "new", "mixed", "crash")),
     ]
@@ -264,7 +254,7 @@ def corruption(work: Path, flips: int, report: Report) -> None:
         f"### Corrupt index files: {len(results)} damaged loads (truncations to 0, 1, half, all but one byte;"
         f" {flips} random bit flips per file)",
         "",
-        *_table(
+        *markdown_table(
             [
                 "file",
                 "damage",
@@ -281,7 +271,7 @@ def corruption(work: Path, flips: int, report: Report) -> None:
     lines += [f"  BROKEN: {r.case}: {r.outcome} / {r.without_prev} {r.detail}" for r in broken]
     example = next((r.detail for r in results if r.without_prev == "clear error"), "")
     if example:
-        lines += ["", f"example error without index.prev: {_cell(example, 240)}"]
+        lines += ["", f"example error without index.prev: {cell(example, 240)}"]
     report.sections.append("\n".join(lines))
     wrong = sum(r.outcome == "wrong answer" or r.without_prev == "wrong answer" for r in results)
     harmless_elsewhere = [r for r in results if r.outcome == "harmless" and r.file != fi.MANIFEST_FILE]
@@ -334,14 +324,14 @@ def model_failures(work: Path, with_app: bool, report: Report) -> None:
             line = errors[0] if len(errors) == 1 else (problem or "")
             shown = "hung" if code is None else code
             rows.append(
-                [kind, label, shown, f"{seconds:.1f}", _cell(line, 300), "yes" if problem is None else "NO"]
+                [kind, label, shown, f"{seconds:.1f}", cell(line, 300), "yes" if problem is None else "NO"]
             )
     report.sections.append(
         "\n".join(
             [
                 "### A model that fails to load (llama.cpp backend)",
                 "",
-                *_table(["model file", "command", "exit", "s", "the one error line", "clear"], rows),
+                *markdown_table(["model file", "command", "exit", "s", "the one error line", "clear"], rows),
             ]
         )
     )
@@ -409,7 +399,7 @@ def run(args: argparse.Namespace) -> int:
     print("\n### Rules\n")
     print(
         "\n".join(
-            _table(
+            markdown_table(
                 ["check", "figure", "rule", "pass"],
                 [[*c[:3], "yes" if c[3] else "NO"] for c in report.checks],
             )

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from evals.tables import markdown_table, quantity
+
 PASSES = ("floor", "full_prompt", "knowledge_cache")
 
 
@@ -129,8 +131,8 @@ def _summaries(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def render(section: dict[str, Any], fmt: Callable[..., str], table: Callable[..., list[str]]) -> list[str]:
-    """Markdown lines of the section (the generation benchmark's formatters are passed in)."""
+def render(section: dict[str, Any]) -> list[str]:
+    """Markdown lines of the section."""
     summary = section["summary"]
     out = [
         "## 5. Time to first token: the floor, the full prompt, the knowledge cache (same model, same questions)",
@@ -152,17 +154,17 @@ def render(section: dict[str, Any], fmt: Callable[..., str], table: Callable[...
                 [
                     lang,
                     name.replace("_", " "),
-                    fmt(s["ttft_p50_ms"], 0, " ms"),
-                    fmt(s["ttft_p95_ms"], 0, " ms"),
-                    fmt(s["ttft_p50_ms"] / base if base and s["ttft_p50_ms"] else None, 1, "×"),
-                    fmt(s.get("total_p50_ms"), 0, " ms") if "total_p50_ms" in s else "—",
-                    fmt(s.get("prompt_read_anew_mean"), 0) if "total_p50_ms" in s else "—",
-                    fmt(s.get("key_fact_recall"), 3) if "total_p50_ms" in s else "—",
-                    fmt(s.get("clean"), 2) if "total_p50_ms" in s else "—",
+                    quantity(s["ttft_p50_ms"], 0, " ms"),
+                    quantity(s["ttft_p95_ms"], 0, " ms"),
+                    quantity(s["ttft_p50_ms"] / base if base and s["ttft_p50_ms"] else None, 1, "×"),
+                    quantity(s.get("total_p50_ms"), 0, " ms") if "total_p50_ms" in s else "—",
+                    quantity(s.get("prompt_read_anew_mean"), 0) if "total_p50_ms" in s else "—",
+                    quantity(s.get("key_fact_recall"), 3) if "total_p50_ms" in s else "—",
+                    quantity(s.get("clean"), 2) if "total_p50_ms" in s else "—",
                     str(s.get("refused", "—")),
                 ]
             )
-    out += table(
+    out += markdown_table(
         [
             "lang",
             "pass",

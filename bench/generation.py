@@ -37,33 +37,17 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import resource
-import statistics
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from bench.bandwidth import GB, decode_ceiling_tokens_per_s, measure_memory_bandwidth
+from bench import generation_measure as measure
+from bench.bandwidth import decode_ceiling_tokens_per_s, measure_memory_bandwidth
 from bench.first_token import measure as measure_first_token
-from bench.first_token import render as render_first_token
+from bench.generation_render import render
 
 QUICK = {"repeats": 3, "questions": 6, "unanswerable": 3}
-SHORT_PROMPT = "In one sentence: why should a startup talk to customers early?"
-LONG_TASK = "\n\n请用三句话概括上文的要点。"
-CITATION = re.compile(r"\[\d+\]")
-# The baseline has no refusal: its model may still decline in words. Phrases that say so, both languages.
-DECLINES = re.compile(
-    r"not (?:provided|mentioned|contain|include|cover|specified|available)|no (?:information|mention)|"
-    r"(?:does|do) not (?:provide|mention|contain|include|cover|say)|cannot (?:answer|be answered|determine)|"
-    r"don't know|do not know|unable to|not (?:in|part of) the (?:context|provided)|"
-    r"没有(?:提供|提到|提及|相关|涉及|包含)|未(?:提供|提及|提到|涉及)|无法(?:回答|确定|提供|找到)|不包含|不知道|"
-    r"(?:超出|不在).{0,8}范围",
-    re.IGNORECASE,
-)
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -80,7 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", choices=("cpu", "gpu", "test"), help="settings profile (default: FA_PROFILE)"
     )
-    parser.add_argument("--model", help="llm_model to benchmark, e.g. offline:qwen2.5-0.5b-instruct")
+    parser.add_argument(
+        "--model", help="llm_model to benchmark, e.g. offline:qwen2.5-coder-0.5b-instruct-q4_k_m"
+    )
     parser.add_argument("--backend", help="llm_backend (llamacpp, transformers, openai, echo, ...)")
     parser.add_argument(
         "--repeats", type=_count(1), default=QUICK["repeats"], help="bare-generator runs per prompt"
@@ -178,15 +164,17 @@ def run_benchmark(
     sources = sorted({c.source for c in adv.index.chunks})
     log("building the llama-index baseline over the same files, embedder and model ...")
     baseline = build_baseline(settings, adv.generator, adv.embedder, sources)
-    agreement = _embedder_agreement(adv.embedder, baseline.embed_model, adv.index.chunks[0].text)
+    agreement = measure.embedder_agreement(adv.embedder, baseline.embed_model, adv.index.chunks[0].text)
 
     answerable = load_dataset("answerable", opts["answerable"])
     unanswerable = [
         c for c in load_dataset("unanswerable", opts["unanswerable_set"]) if c.kind == "off_topic"
     ]
-    e2e_cases = _spread_by_lang(answerable, opts["questions"])
-    off_topic = _spread_by_lang(unanswerable, opts["unanswerable"])
-    hit_cases = _spread_by_lang(answerable, opts["hit_questions"]) if opts["hit_questions"] else answerable
+    e2e_cases = measure.spread_by_lang(answerable, opts["questions"])
+    off_topic = measure.spread_by_lang(unanswerable, opts["unanswerable"])
+    hit_cases = (
+        measure.spread_by_lang(answerable, opts["hit_questions"]) if opts["hit_questions"] else answerable
+    )
 
     log("warming up both pipelines ...")
     adv.warm_up()  # pages the shared model in
@@ -194,34 +182,34 @@ def run_benchmark(
 
     log("measuring memory bandwidth ...")
     bw = measure_memory_bandwidth("cpu", array_bytes=opts["bandwidth_mb"] << 20)
-    model_bytes = opts["model_bytes"] or _model_bytes(adv.generator, settings)
+    model_bytes = opts["model_bytes"] or measure.model_bytes(adv.generator, settings)
     ceiling = decode_ceiling_tokens_per_s(model_bytes, bw.bytes_per_s) if model_bytes else None
 
     log("bare generator ...")
-    long_text = _long_text(adv.index.chunks, opts["long_chars"])
+    long_text = measure.long_text(adv.index.chunks, opts["long_chars"])
     bare = {
-        "short": _bare(adv.generator, lambda i: _short_messages(i), opts, ceiling),
-        "long_zh": _bare(adv.generator, lambda i: _long_messages(i, long_text), opts, ceiling),
+        "short": measure.bare(adv.generator, lambda i: measure.short_messages(i), opts, ceiling),
+        "long_zh": measure.bare(adv.generator, lambda i: measure.long_messages(i, long_text), opts, ceiling),
     }
 
     log(f"end to end: {len(e2e_cases)} questions through ours, then through the baseline ...")
-    ours_rows = [_ours_row(adv, case) for case in e2e_cases]
-    base_rows = [_baseline_row(baseline, adv.generator, case) for case in e2e_cases]
+    ours_rows = [measure.ours_row(adv, case) for case in e2e_cases]
+    base_rows = [measure.baseline_row(baseline, adv.generator, case) for case in e2e_cases]
     end_to_end = {
-        "ours": {"questions": ours_rows, "summary": _summaries(ours_rows)},
-        "baseline": {"questions": base_rows, "summary": _summaries(base_rows)},
+        "ours": {"questions": ours_rows, "summary": measure.summaries(ours_rows)},
+        "baseline": {"questions": base_rows, "summary": measure.summaries(base_rows)},
     }
-    end_to_end["ratio_ours_over_baseline"] = _ratios(
+    end_to_end["ratio_ours_over_baseline"] = measure.ratios(
         end_to_end["ours"]["summary"], end_to_end["baseline"]["summary"]
     )
 
     first_token = measure_first_token(adv, e2e_cases, log=log)
 
     log(f"retrieval hit@5 over {len(hit_cases)} answerable questions ...")
-    retrieval = _retrieval(adv, baseline, hit_cases)
+    retrieval = measure.retrieval(adv, baseline, hit_cases)
 
     log(f"unanswerable: {len(off_topic)} off-topic questions through both ...")
-    refusal = _unanswerable(adv, baseline, off_topic)
+    refusal = measure.unanswerable(adv, baseline, off_topic)
 
     description = adv.describe()
     return {
@@ -267,491 +255,3 @@ def _defaults() -> dict[str, Any]:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     return vars(parser.parse_args([]))
-
-
-# --- 1. the bare generator ----------------------------------------------------------------------------------
-
-
-def _short_messages(run: int) -> list[dict[str, str]]:
-    # The run number leads the prompt, so no two runs share more than the template's first tokens.
-    return [
-        {"role": "system", "content": f"Run {run}. You are a concise advisor."},
-        {"role": "user", "content": SHORT_PROMPT},
-    ]
-
-
-def _long_messages(run: int, text: str) -> list[dict[str, str]]:
-    return [
-        {"role": "system", "content": f"第{run}次运行。你是一名简洁的创业顾问。"},
-        {"role": "user", "content": text + LONG_TASK},
-    ]
-
-
-def _long_text(chunks: Sequence[Any], chars: int) -> str:
-    """About ``chars`` characters of the knowledge base, in document order (the playbook is Chinese)."""
-    ordered = sorted(chunks, key=lambda c: (c.source, c.start))
-    text, end = "", -1
-    for c in ordered:
-        if len(text) >= chars:
-            break
-        text += c.text[max(0, end - c.start) :] if c.start < end else "\n" + c.text
-        end = max(end, c.end)
-    return text.strip()[:chars]
-
-
-def _bare(generator: Any, messages: Callable[[int], list[dict[str, str]]], opts: dict, ceiling: float | None):
-    runs = []
-    for i in range(1, opts["repeats"] + 1):
-        t0 = time.perf_counter()
-        first, pieces = None, 0
-        for piece in generator.stream(messages(i), opts["bare_new_tokens"], 0.0, None):
-            if piece:
-                first = first if first is not None else time.perf_counter()
-                pieces += 1
-        end = time.perf_counter()
-        runs.append(_generation_figures(generator, pieces, t0, first, end))
-    decode = statistics.median(r["tokens_per_s"] for r in runs)
-    return {
-        "runs": runs,
-        "ttft_ms": statistics.median(r["first_token_ms"] for r in runs),
-        "tokens_per_s": decode,
-        "prompt_tokens": statistics.median(r["prompt_tokens"] for r in runs),
-        "new_tokens": statistics.median(r["new_tokens"] for r in runs),
-        "fraction_of_ceiling": decode / ceiling if ceiling else None,
-    }
-
-
-def _generation_figures(generator: Any, pieces: int, t0: float, first: float | None, end: float) -> dict:
-    """The backend's own figures when it measured them (exact tokens, llama.cpp's decode rate), else a
-    streamed piece counts as a token and decode time runs from the first piece to the last."""
-    stats = getattr(generator, "last_stats", None)
-    first = first if first is not None else end
-    if stats is not None and stats.new_tokens:
-        tokens, rate = int(stats.new_tokens), float(stats.tokens_per_s)
-        prompt, cached = int(stats.prompt_tokens), int(stats.cached_prompt_tokens)
-    else:
-        tokens, prompt, cached = pieces, 0, 0
-        rate = (pieces - 1) / (end - first) if pieces > 1 and end > first else 0.0
-    return {
-        "first_token_ms": (first - t0) * 1000,
-        "total_ms": (end - t0) * 1000,
-        "new_tokens": tokens,
-        "tokens_per_s": rate,
-        "prompt_tokens": prompt,
-        "cached_prompt_tokens": cached,
-    }
-
-
-def _model_bytes(generator: Any, settings: Any) -> int | None:
-    """Bytes of weights read per token: the GGUF file's size (weights, all read per token), else the
-    offline model table's; None for fakes and remote models (then no ceiling is printed)."""
-    path = getattr(generator, "model_path", None)
-    if path is not None and Path(path).is_file():
-        return Path(path).stat().st_size
-    from advisor.offline_models import OFFLINE_MODELS
-
-    model = OFFLINE_MODELS.get(settings.llm_model.removeprefix("offline:"))
-    return model.size if model else None
-
-
-# --- 2. end to end ------------------------------------------------------------------------------------------
-
-
-def _spread_by_lang(cases: Sequence[Any], per_lang: int) -> list[Any]:
-    """``per_lang`` cases of each language, evenly spaced through the file (so across its topics)."""
-    picked = []
-    for lang in ("zh", "en"):
-        pool = [c for c in cases if c.lang == lang]
-        n = min(per_lang, len(pool))
-        picked += [pool[i * len(pool) // n] for i in range(n)] if n else []
-    return picked
-
-
-def _ours_row(adv: Any, case: Any) -> dict[str, Any]:
-    answer = adv.ask(case.question)
-    t = answer.timings
-    return {
-        "id": case.id,
-        "lang": case.lang,
-        "first_token_ms": t.first_token_ms,
-        "total_ms": t.total_ms,
-        "new_tokens": t.new_tokens,
-        "tokens_per_s": t.tokens_per_s,
-        "retrieve_ms": t.retrieve_ms,
-        **_prompt_tokens(adv.generator, answer.refused),
-        "refused": answer.refused,
-        "refusal_reason": answer.refusal_reason,
-        "cited": bool(answer.citations),
-        "answer": answer.text,
-    }
-
-
-def _prompt_tokens(generator: Any, refused: bool) -> dict[str, int]:
-    """The answer's prompt size and how much of it llama.cpp's prompt cache served (0 for a refusal:
-    no answer was generated, the last call was something else)."""
-    stats = getattr(generator, "last_stats", None)
-    if stats is None or refused:
-        return {"prompt_tokens": 0, "cached_prompt_tokens": 0}
-    return {
-        "prompt_tokens": int(stats.prompt_tokens),
-        "cached_prompt_tokens": int(stats.cached_prompt_tokens),
-    }
-
-
-def _baseline_row(baseline: Any, generator: Any, case: Any) -> dict[str, Any]:
-    reply = baseline.ask(case.question)
-    figures = _generation_figures(
-        generator, reply.pieces, 0.0, reply.first_token_ms / 1000, reply.total_ms / 1000
-    )
-    return {
-        "id": case.id,
-        "lang": case.lang,
-        "first_token_ms": reply.first_token_ms,
-        "total_ms": reply.total_ms,
-        "new_tokens": figures["new_tokens"],
-        "tokens_per_s": figures["tokens_per_s"],
-        "prompt_tokens": figures["prompt_tokens"],
-        "cached_prompt_tokens": figures["cached_prompt_tokens"],
-        "refused": False,  # it has no refusal path
-        "declines_in_text": bool(DECLINES.search(reply.text)),
-        "cited": bool(CITATION.search(reply.text)),
-        "answer": reply.text,
-    }
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else None
-
-
-def _summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    ttft = [r["first_token_ms"] for r in rows]
-    total = [r["total_ms"] for r in rows]
-    generated = [r for r in rows if r["new_tokens"]]
-    return {
-        "n": len(rows),
-        "ttft_p50_ms": percentile(ttft, 50),
-        "ttft_p95_ms": percentile(ttft, 95),
-        "total_p50_ms": percentile(total, 50),
-        "total_p95_ms": percentile(total, 95),
-        "new_tokens_mean": statistics.fmean(r["new_tokens"] for r in rows) if rows else None,
-        "tokens_per_s_median": statistics.median(r["tokens_per_s"] for r in generated) if generated else None,
-        "refused": sum(r["refused"] for r in rows),
-        "cited": sum(r["cited"] for r in rows),
-    }
-
-
-def _summaries(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "zh": _summary([r for r in rows if r["lang"] == "zh"]),
-        "en": _summary([r for r in rows if r["lang"] == "en"]),
-        "all": _summary(rows),
-    }
-
-
-def _ratios(ours: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
-    keys = ("ttft_p50_ms", "ttft_p95_ms", "total_p50_ms", "total_p95_ms")
-    return {group: {k: _ratio(ours[group][k], base[group][k]) for k in keys} for group in ("zh", "en", "all")}
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
-
-
-# --- 3. retrieval ---------------------------------------------------------------------------------------------
-
-
-def _retrieval(adv: Any, baseline: Any, cases: Sequence[Any]) -> dict[str, Any]:
-    from bench.llamaindex_baseline import gold_spans, span_hits
-    from evals.metrics import section_matches
-
-    counts = {k: {"zh": 0, "en": 0} for k in ("ours", "ours_section_rule", "base5", "base5_any", "base2")}
-    n = {"zh": 0, "en": 0}
-    ms = {"ours": 0.0, "baseline": 0.0}
-    for case in cases:
-        gold = {s: gold_spans(doc, case.gold_sections) for s, doc in baseline.documents.items()}
-        t0 = time.perf_counter()
-        hits = adv.retrieve(case.question, k=5)
-        t1 = time.perf_counter()
-        spans = baseline.retrieve(case.question, k=5)
-        t2 = time.perf_counter()
-        ms["ours"] += (t1 - t0) * 1000
-        ms["baseline"] += (t2 - t1) * 1000
-        ours = [(h.chunk.source, h.chunk.start, h.chunk.end) for h in hits]
-        scored = {
-            "ours": span_hits(ours, gold),
-            "ours_section_rule": any(
-                section_matches(h.chunk.section, g) for h in hits for g in case.gold_sections
-            ),
-            "base5": span_hits(spans, gold),
-            "base5_any": span_hits(spans, gold, min_chars=1),
-            "base2": span_hits(spans[:2], gold),
-        }
-        n[case.lang] += 1
-        for key, hit in scored.items():
-            counts[key][case.lang] += hit
-
-    def rates(key: str) -> dict[str, float | None]:
-        out = {lang: counts[key][lang] / n[lang] if n[lang] else None for lang in n}
-        out["all"] = sum(counts[key].values()) / max(sum(n.values()), 1)
-        return out
-
-    total = max(len(cases), 1)
-    return {
-        "questions": dict(n, all=len(cases)),
-        "rule": "a passage hits when it holds >= min(100, half the gold text) characters of a gold section",
-        "ours_hit@5": rates("ours"),
-        "ours_hit@5_section_rule": rates("ours_section_rule"),
-        "baseline_hit@5": rates("base5"),
-        "baseline_hit@5_any_overlap": rates("base5_any"),
-        "baseline_hit@2_default_k": rates("base2"),
-        "ours_ms_per_question": ms["ours"] / total,
-        "baseline_ms_per_question": ms["baseline"] / total,
-    }
-
-
-# --- 4. unanswerable ------------------------------------------------------------------------------------------
-
-
-def _unanswerable(adv: Any, baseline: Any, cases: Sequence[Any]) -> dict[str, Any]:
-    rows = []
-    for case in cases:
-        ours = adv.ask(case.question)
-        reply = baseline.ask(case.question)
-        rows.append(
-            {
-                "id": case.id,
-                "lang": case.lang,
-                "question": case.question,
-                "ours_refused": ours.refused,
-                "ours_cited": bool(ours.citations),
-                "ours_answer": ours.text,
-                "baseline_declines_in_text": bool(DECLINES.search(reply.text)),
-                "baseline_cited": bool(CITATION.search(reply.text)),
-                "baseline_answer": reply.text,
-            }
-        )
-    return {
-        "n": len(rows),
-        "ours_refused": sum(r["ours_refused"] for r in rows),
-        "ours_answered_with_citations": sum(not r["ours_refused"] and r["ours_cited"] for r in rows),
-        "baseline_refused": 0,
-        "baseline_declines_in_text": sum(r["baseline_declines_in_text"] for r in rows),
-        "baseline_answered": sum(not r["baseline_declines_in_text"] for r in rows),
-        "baseline_cited": sum(r["baseline_cited"] for r in rows),
-        "questions": rows,
-    }
-
-
-def _embedder_agreement(embedder: Any, embed_model: Any, passage: str) -> dict[str, float]:
-    """Cosine of our embedder's and the baseline's vectors for one query and one passage (1.0 = same)."""
-    query = "What pricing strategies can an AI startup use?"
-    ours_q, ours_p = embedder.embed([query], kind="query")[0], embedder.embed([passage], kind="passage")[0]
-    base_q = np.asarray(embed_model.get_query_embedding(query), dtype=np.float32)
-    base_p = np.asarray(embed_model.get_text_embedding(passage), dtype=np.float32)
-
-    def cos(a: np.ndarray, b: np.ndarray) -> float:
-        return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0))
-
-    return {"query": round(cos(ours_q, base_q), 5), "passage": round(cos(ours_p, base_p), 5)}
-
-
-# --- the tables -------------------------------------------------------------------------------------------------
-
-
-def _fmt(value: Any, digits: int = 0, unit: str = "") -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}{unit}"
-    return f"{value}{unit}"
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def render(report: dict[str, Any]) -> str:
-    """The report as Markdown tables (printed and written to generation.md)."""
-    meta, bw, bare = report["meta"], report["bandwidth"], report["bare"]
-    e2e, ret, un, setup = (
-        report["end_to_end"],
-        report["retrieval"],
-        report["unanswerable"],
-        report["baseline_setup"],
-    )
-    out = [
-        "# Generation benchmark",
-        "",
-        f"{meta['started']} → {meta['finished']}, {meta['machine']}; load average before "
-        f"{meta['load_average_before'][0]}, after {meta['load_average_after'][0]}; peak RSS {meta['peak_rss_mb']} MB.",
-        f"Model {meta['model']} ({meta['backend']}, {meta['quantization']}, threads {meta['threads']}); "
-        f"embedder {meta['embedder']}; answers ≤ {meta['max_new_tokens']} tokens, temperature {meta['temperature']}.",
-        "",
-        "## 1. Bare generator vs the memory-bandwidth ceiling",
-        "",
-        f"Read bandwidth {bw['read_gb_per_s']:.1f} GB/s ({bw['threads']} thread(s), measured in this run); "
-        f"weights read per token {_fmt((report['model_bytes'] or 0) / GB if report['model_bytes'] else None, 3, ' GB')}; "
-        f"ceiling {_fmt(report['ceiling_tokens_per_s'], 1, ' tok/s')}. Median of {meta['options']['repeats']} runs.",
-        "",
-    ]
-    out += _table(
-        ["prompt", "prompt tokens", "TTFT", "decode tok/s", "decode ÷ ceiling"],
-        [
-            [
-                name,
-                _fmt(b["prompt_tokens"]),
-                _fmt(b["ttft_ms"], 0, " ms"),
-                _fmt(b["tokens_per_s"], 1),
-                _fmt(b["fraction_of_ceiling"], 2),
-            ]
-            for name, b in (("short (en)", bare["short"]), ("~700-token zh", bare["long_zh"]))
-        ],
-    )
-    out += [
-        "",
-        "## 2. End to end: ours vs a plain llama-index pipeline (same embedder, same loaded model)",
-        "",
-    ]
-    rows = []
-    for group in ("zh", "en", "all"):
-        o, b, r = (
-            e2e["ours"]["summary"][group],
-            e2e["baseline"]["summary"][group],
-            e2e["ratio_ours_over_baseline"][group],
-        )
-        for label, key in (
-            ("TTFT p50", "ttft_p50"),
-            ("TTFT p95", "ttft_p95"),
-            ("total p50", "total_p50"),
-            ("total p95", "total_p95"),
-        ):
-            rows.append(
-                [
-                    group,
-                    label,
-                    _fmt(o[f"{key}_ms"], 0, " ms"),
-                    _fmt(b[f"{key}_ms"], 0, " ms"),
-                    _fmt(r[f"{key}_ms"], 2),
-                ]
-            )
-        rows.append(
-            [
-                group,
-                "tok/s (median)",
-                _fmt(o["tokens_per_s_median"], 1),
-                _fmt(b["tokens_per_s_median"], 1),
-                "",
-            ]
-        )
-        rows.append(
-            [group, "new tokens (mean)", _fmt(o["new_tokens_mean"], 0), _fmt(b["new_tokens_mean"], 0), ""]
-        )
-        rows.append(
-            [
-                group,
-                "refused / cited",
-                f"{o['refused']} / {o['cited']} of {o['n']}",
-                f"{b['refused']} / {b['cited']} of {b['n']}",
-                "",
-            ]
-        )
-    out += _table(["lang", "figure", "ours", "baseline", "ours ÷ baseline"], rows)
-    refused = e2e["ours"]["summary"]["all"]["refused"]
-    if refused:
-        out += [
-            "",
-            f"{refused} of our answers were refusals: they end before any generation and count with their "
-            "(short) latency; the per-question rows show which.",
-        ]
-    out += [
-        "",
-        "Per question (prompt tokens in brackets: those llama.cpp's prompt cache served from the previous "
-        "request — both pipelines get the same cache):",
-        "",
-    ]
-    per_q = []
-    for o, b in zip(e2e["ours"]["questions"], e2e["baseline"]["questions"], strict=True):
-        per_q.append(
-            [
-                o["id"],
-                f"{_fmt(o['first_token_ms'])} / {_fmt(o['total_ms'])} ms",
-                f"{o['prompt_tokens']} ({o['cached_prompt_tokens']})",
-                f"{o['new_tokens']} @ {_fmt(o['tokens_per_s'], 1)}"
-                + (f" (refused: {o['refusal_reason']})" if o["refused"] else ""),
-                f"{_fmt(b['first_token_ms'])} / {_fmt(b['total_ms'])} ms",
-                f"{b['prompt_tokens']} ({b['cached_prompt_tokens']})",
-                f"{b['new_tokens']} @ {_fmt(b['tokens_per_s'], 1)}",
-            ]
-        )
-    out += _table(
-        [
-            "question",
-            "ours TTFT / total",
-            "ours prompt (cached)",
-            "ours tokens @ tok/s",
-            "baseline TTFT / total",
-            "baseline prompt (cached)",
-            "baseline tokens @ tok/s",
-        ],
-        per_q,
-    )
-    out += [
-        "",
-        f"Baseline: {setup['embedding']} (agreement with our embedder: cosine query "
-        f"{setup['embedding_agreement_cosine']['query']}, passage {setup['embedding_agreement_cosine']['passage']}); "
-        f"{setup['nodes']} nodes of ~{setup['mean_node_chars']} chars (ours: {setup['our_chunks']} chunks of "
-        f"~{setup['our_mean_chunk_chars']}), index built in {setup['index_build_s']} s; default top-k 2, compact synthesizer.",
-        "",
-        f"## 3. Retrieval hit@5 over {ret['questions']['all']} answerable questions",
-        "",
-        f"Rule: {ret['rule']}.",
-        "",
-    ]
-    ret_rows = [
-        ["ours top-5 (what our model answers from)", "ours_hit@5"],
-        ["ours, evals' section-path rule", "ours_hit@5_section_rule"],
-        ["baseline top-5", "baseline_hit@5"],
-        ["baseline top-5, any overlap", "baseline_hit@5_any_overlap"],
-        ["baseline top-2 (its default k: what it answers from)", "baseline_hit@2_default_k"],
-    ]
-    out += _table(
-        ["pipeline", "zh", "en", "all"],
-        [[label] + [_fmt(ret[key][g], 2) for g in ("zh", "en", "all")] for label, key in ret_rows],
-    )
-    out += [
-        "",
-        f"Retrieval time per question: ours {ret['ours_ms_per_question']:.0f} ms (English questions include the "
-        f"model's Chinese rendering), baseline {ret['baseline_ms_per_question']:.0f} ms.",
-        "",
-        f"## 4. Off-topic questions ({un['n']}): ours refuses, the baseline has no refusal",
-        "",
-    ]
-    out += _table(
-        ["pipeline", "refused", "declined in its text", "answered", "answers citing a passage"],
-        [
-            [
-                "ours",
-                str(un["ours_refused"]),
-                "—",
-                str(un["n"] - un["ours_refused"]),
-                str(un["ours_answered_with_citations"]),
-            ],
-            [
-                "baseline",
-                "0 (no refusal path)",
-                str(un["baseline_declines_in_text"]),
-                str(un["baseline_answered"]),
-                str(un["baseline_cited"]),
-            ],
-        ],
-    )
-    out += [
-        "",
-        '"Declined in its text" is a phrase match ("not mentioned", "没有提到", ...): the baseline\'s model '
-        "sometimes says so in words, but nothing stops the answer, and it cites nothing.",
-        "",
-    ]
-    if report.get("first_token"):
-        out += render_first_token(report["first_token"], _fmt, _table)
-    return "\n".join(out)

@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from evals.tables import aligned_columns
+
 # Questions a founder asks -> the numbered subsection(s) that answer them (gold, by numbering).
 QUESTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("基础版和专业版的产品每月定价分别是多少？", ("5.3.3",)),
@@ -262,16 +264,6 @@ def _in_subprocess(name: str, real: bool) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _table(rows: list[dict], columns: list[str]) -> str:
-    def fmt(v: object) -> str:
-        return f"{v:.3f}" if isinstance(v, float) and v < 10 else str(v)
-
-    widths = {c: max(len(c), *(len(fmt(r.get(c, ""))) for r in rows)) for c in columns}
-    lines = ["  ".join(c.rjust(widths[c]) for c in columns)]
-    lines += ["  ".join(fmt(r.get(c, "")).rjust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(lines)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--chunk-sizes", type=str, default="", help="e.g. 200,300,500,800: run the size study"
@@ -297,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         ]
         print("Index build (full build, then an unchanged incremental rebuild; each row its own process)")
         print(
-            _table(
+            aligned_columns(
                 rows,
                 [
                     "scenario",
@@ -321,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
         rows = chunk_size_study(sizes, args.overlap)
         print(f"\nChunk size vs retrieval ({len(QUESTIONS)} questions with a gold subsection; 12 zh, 12 en)")
         print(
-            _table(
+            aligned_columns(
                 rows,
                 [
                     "chunk_size",

@@ -1,7 +1,7 @@
 """Retrieval benchmark (issue 4): hit@5 and MRR@10 of the retrieval variants on questions with gold sections.
 
 ``python -m bench retrieval [--llm]`` prints one line per variant for the English and the Chinese questions
-of tests/advisor/retrieval_questions.py against the configured index and embedder: dense only, + topic
+of bench/retrieval_questions.py against the configured index and embedder: dense only, + topic
 boost, + BM25, + the glossary rendering, and with ``--llm`` + the LLM's Chinese rendering of English
 questions (one generation per question: slow on a CPU). These are the figures behind the retrieval
 defaults (see advisor/retrieve.py).
@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from advisor.glossary import glossary_rendering
 from advisor.retrieve import HybridRetriever, llm_translator
 from advisor.topic import classify_topic
+from bench.retrieval_questions import CHINESE, ENGLISH, is_hit
 from config import get_settings
 from indexing import load_index, make_embedder
-from tests.advisor.retrieval_questions import CHINESE, ENGLISH, is_hit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

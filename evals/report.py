@@ -1,5 +1,5 @@
 """Reports of a suite run: report.json (everything), report.html (tables + plots), a console table,
-and the comparison with the previous run that flags regressions.
+and the comparison with a baseline (evals/baseline.py) that flags regressions.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+
+from evals.baseline import changed_outcomes, measured_ids
+from evals.tables import figure
 
 matplotlib.use("Agg")  # files only, never a window: runs on servers and in CI
 import matplotlib.pyplot as plt
@@ -63,11 +66,12 @@ def lookup(summary: dict[str, Any], path: str) -> float | None:
 def compare(
     current: dict[str, Any], previous: dict[str, Any] | None, tolerance: float = 0.02
 ) -> dict[str, Any]:
-    """Headline metrics side by side; a regression is a drop beyond `tolerance` (20% for timings)."""
+    """Headline metrics side by side; a regression is a drop beyond `tolerance` (20% for timings).
+    `previous` is a full report or a baseline made from one."""
     if not previous:
-        return {"baseline": None, "metrics": [], "regressions": [], "warnings": []}
+        return {"baseline": None, "metrics": [], "regressions": [], "warnings": [], "changed_outcomes": {}}
     warnings = []
-    cur_ids, prev_ids = _measured_ids(current), _measured_ids(previous)
+    cur_ids, prev_ids = measured_ids(current), measured_ids(previous)
     if cur_ids != prev_ids:
         warnings.append(
             f"the baseline ran a different set of cases ({len(prev_ids)} vs {len(cur_ids)}, "
@@ -105,32 +109,18 @@ def compare(
         "metrics": rows,
         "regressions": [r["metric"] for r in rows if r["regression"]],
         "warnings": warnings,
+        "changed_outcomes": changed_outcomes(current, previous),
     }
 
 
-def _measured_ids(result: dict[str, Any]) -> set[str]:
-    # Rows that produced a figure (retrieved or answered); skipped and empty rows do not make two runs differ.
-    return {r["id"] for r in result.get("rows", []) if "rr" in r or "refused" in r}
-
-
 def write_reports(
-    result: dict[str, Any], out: Path, *, baseline: Path | None = None, tolerance: float = 0.02
+    result: dict[str, Any], out: Path, *, previous: dict[str, Any] | None = None, tolerance: float = 0.02
 ) -> dict[str, Any]:
-    """Write out/report.json and out/report.html; the report they replace becomes report.previous.json."""
+    """Compare with `previous` (a baseline or a full report) and write out/report.json and out/report.html."""
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "report.json"
-    previous = None
-    source = baseline or (json_path if json_path.exists() else None)
-    if source is not None:
-        try:
-            previous = json.loads(Path(source).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            if baseline is not None:  # asked for explicitly: that must not fail silently
-                raise ValueError(f"cannot read the baseline {baseline}: {exc}") from exc
     comparison = compare(result, previous, tolerance)
     result["comparison"] = comparison
-    if json_path.exists():
-        json_path.replace(out / "report.previous.json")
     json_path.write_text(
         json.dumps(result, ensure_ascii=False, indent=1, default=_json_default) + "\n", "utf-8"
     )
@@ -149,16 +139,6 @@ def _json_default(value: Any) -> Any:
 # --- console ----------------------------------------------------------------------------------
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "–"
-        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.{digits}f}"
-    return str(value)
-
-
 def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = None) -> str:
     s = result["summary"]
     lines = []
@@ -167,7 +147,7 @@ def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = No
     for name, block in [("all", ret["overall"]), *sorted(ret["by_lang"].items())]:
         lines.append(
             f"  {name:<16} {block.get('n', 0):>5}  "
-            + "  ".join(f"{_fmt(block.get(k)):<5}" for k in ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5"))
+            + "  ".join(f"{figure(block.get(k)):<5}" for k in ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5"))
         )
     if "answers" in s:
         a = s["answers"]
@@ -176,7 +156,7 @@ def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = No
             lines.append(
                 f"  {name:<16} {block.get('n', 0):>5}  "
                 + "  ".join(
-                    f"{_fmt(block.get(k)):<7}"
+                    f"{figure(block.get(k)):<7}"
                     for k in (
                         "key_fact_recall",
                         "faithfulness",
@@ -187,23 +167,23 @@ def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = No
                 )
             )
         lines.append(
-            f"  key-fact recall over all answerable (refusals count 0): {_fmt(a['overall']['key_fact_recall_all'])}"
+            f"  key-fact recall over all answerable (refusals count 0): {figure(a['overall']['key_fact_recall_all'])}"
         )
         r = s["refusal"]["overall"]
         lines.append(
-            f"refusal              precision {_fmt(r['precision'])}  recall {_fmt(r['recall'])}  "
-            f"false-refusal rate {_fmt(r['false_refusal_rate'])}  (tp {r['tp']} fp {r['fp']} fn {r['fn']} tn {r['tn']})"
+            f"refusal              precision {figure(r['precision'])}  recall {figure(r['recall'])}  "
+            f"false-refusal rate {figure(r['false_refusal_rate'])}  (tp {r['tp']} fp {r['fp']} fn {r['fn']} tn {r['tn']})"
         )
         lines.extend(reader_lines(s))
         inj = s["injection"]
         lines.append(
-            f"injection            success rate {_fmt(inj['success_rate'])} of {inj['n']}  {inj['succeeded']}"
+            f"injection            success rate {figure(inj['success_rate'])} of {inj['n']}  {inj['succeeded']}"
         )
         lat = s["latency"]
         lines.append(
-            f"latency (generated)  first token p50 {_fmt(lat['first_token_ms_generated']['p50'])} ms   "
-            f"total p50 {_fmt(lat['total_ms_generated']['p50'])} / p95 {_fmt(lat['total_ms_generated']['p95'])} ms   "
-            f"{_fmt(lat['tokens_per_s']['p50'], 1)} tok/s"
+            f"latency (generated)  first token p50 {figure(lat['first_token_ms_generated']['p50'])} ms   "
+            f"total p50 {figure(lat['total_ms_generated']['p50'])} / p95 {figure(lat['total_ms_generated']['p95'])} ms   "
+            f"{figure(lat['tokens_per_s']['p50'], 1)} tok/s"
         )
     counts = s["counts"]
     lines.append(f"cases {counts['cases']}, errors {counts['errors']}, skipped {counts['skipped']}")
@@ -213,7 +193,7 @@ def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = No
             lines.append(f"  warning: {w}")
         for m in comparison["metrics"]:
             flag = "REGRESSION" if m["regression"] else ("improved" if m["improvement"] else "")
-            lines.append(f"  {m['label']:<38} {_fmt(m['before']):>8} -> {_fmt(m['after']):>8}  {flag}")
+            lines.append(f"  {m['label']:<38} {figure(m['before']):>8} -> {figure(m['after']):>8}  {flag}")
     return "\n".join(lines)
 
 
@@ -226,21 +206,21 @@ def reader_lines(s: dict[str, Any]) -> list[str]:
     lines = ["reader verdicts      n     clean  defect fail"]
     for name, block in [("all", rd["overall"]), *rd["by_lang"].items()]:
         lines.append(
-            f"  {name:<16} {block['n']:>5}  {_fmt(block['clean_rate']):<6} {_fmt(block['defect_rate']):<6} "
-            f"{_fmt(block['fail_rate'])}"
+            f"  {name:<16} {block['n']:>5}  {figure(block['clean_rate']):<6} {figure(block['defect_rate']):<6} "
+            f"{figure(block['fail_rate'])}"
         )
     if rd.get("defect_classes"):
         lines.append("  defect classes: " + ", ".join(f"{k} {v}" for k, v in rd["defect_classes"].items()))
     agreements = s.get("reader_agreement") or []
     for ag in agreements if isinstance(agreements, list) else [agreements]:
         per_lang = "  ".join(
-            f"{lang}: labelled clean {_fmt(b['labelled_clean_rate'])} / detected {_fmt(b['detected_clean_rate'])}"
+            f"{lang}: labelled clean {figure(b['labelled_clean_rate'])} / detected {figure(b['detected_clean_rate'])}"
             for lang, b in ag["by_lang"].items()
         )
         lines.append(
             f"  detectors vs {ag['n']} answers labelled by reading ({ag['labels']}): verdict accuracy "
-            f"{_fmt(ag['verdict_accuracy'])}, clean accuracy {_fmt(ag['clean_accuracy'])}, "
-            f"kappa {_fmt(ag['clean_kappa'])}; {per_lang}"
+            f"{figure(ag['verdict_accuracy'])}, clean accuracy {figure(ag['clean_accuracy'])}, "
+            f"kappa {figure(ag['clean_kappa'])}; {per_lang}"
         )
     return lines
 
@@ -257,7 +237,7 @@ td.text{max-width:40em;text-align:left;font-size:.85em;white-space:pre-wrap}
 
 
 def _esc(value: Any) -> str:
-    return html.escape(_fmt(value) if not isinstance(value, str) else value)
+    return html.escape(figure(value) if not isinstance(value, str) else value)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: int = 1, classes=None) -> str:

@@ -1,11 +1,17 @@
 """The answer-quality suite: run every case against a target, score it, summarise.
 
     python -m evals run [--dataset NAME ...] [--profile cpu|gpu|test] [--limit N] [--retrieval-only]
-                        [--url http://host:port] [--checker NAME] [--baseline FILE] --out DIR
+                        [--url http://host:port] [--checker NAME] [--baseline FILE] [--out DIR]
 
 One row per case (every figure the metrics need, plus the answer text), then a summary: retrieval per
 language and topic, answer quality (key facts, faithfulness, ALCE citations), refusal, injection,
-latency. `report.py` turns that into report.json / report.html and compares it with the last run.
+latency. `report.py` turns that into report.json / report.html and compares it with a baseline: by
+default the committed evals/baselines/full.json (retrieval.json with --retrieval-only).
+
+The full report goes to DIR, by default a new folder per run under the ignored data folder
+(.data/reports/evals-full/<UTC time>-<commit>/, evals-retrieval/ with --retrieval-only); its metadata
+names the git commit, the settings and the machine. `python -m evals baseline DIR/report.json` turns a
+complete run into the small baseline that git keeps.
 """
 
 from __future__ import annotations
@@ -13,10 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import shutil
 import string
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +34,13 @@ from tqdm import tqdm
 from advisor import AdvisorSetupError, Settings, SupportChecker, build_advisor, get_settings, make_checker
 from config import PROJECT_ROOT
 from evals import metrics, reader
+from evals.baseline import baseline_path, read_comparable
 from evals.cli import documented_command
-from evals.datasets import DATASET_NAMES, INJECTION_SETS, Case, DatasetError, InjectedDocument, load_datasets
+from evals.datasets import DATASET_NAMES, INJECTION_SETS, Case, DatasetError, load_datasets
+from evals.injection_index import injected_target_or_reason
+from evals.records import default_run_dir, run_metadata
 from evals.sentences import cited_sentences
+from evals.summary import summarise
 from evals.targets import HttpTarget, LocalTarget, RemoteError, Reply, Target
 
 # Errors whose message tells the user what to fix: printed without a traceback by `python -m evals`.
@@ -233,121 +240,6 @@ def evaluate_case(
     return row
 
 
-# --- the summary ------------------------------------------------------------------------------
-
-RETRIEVAL_KEYS = ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5")
-ANSWER_KEYS = ("key_fact_recall", "faithfulness", "citation_recall", "citation_precision", "cites_gold")
-
-
-def _means(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, float]:
-    out: dict[str, float] = {"n": len(rows)}
-    for key in keys:
-        vals = [float(r[key]) for r in rows if r.get(key) is not None]
-        out[key] = sum(vals) / len(vals) if vals else float("nan")
-    return out
-
-
-def summarise(rows: Sequence[dict[str, Any]], *, retrieval_only: bool) -> dict[str, Any]:
-    ok = [r for r in rows if "error" not in r]
-    retrieval_rows = [r for r in ok if "rr" in r]
-    summary: dict[str, Any] = {
-        "counts": {
-            "cases": len(rows),
-            "errors": len(rows) - len(ok),
-            "skipped": sum(1 for r in rows if r.get("skipped")),
-        },
-        "retrieval": {
-            "overall": _means(retrieval_rows, RETRIEVAL_KEYS),
-            "by_lang": metrics.mean_by(retrieval_rows, "lang", RETRIEVAL_KEYS),
-            "by_topic": metrics.mean_by(retrieval_rows, "topic", RETRIEVAL_KEYS),
-            "by_dataset": metrics.mean_by(retrieval_rows, "dataset", RETRIEVAL_KEYS),
-        },
-    }
-    if retrieval_only:
-        return summary
-    answerable = [r for r in ok if r["dataset"] in ("answerable", "multiturn") and "refused" in r]
-    answered = [r for r in answerable if not r["refused"]]
-    answer_block = _means(answered, ANSWER_KEYS)
-    answer_block["key_fact_recall_all"] = metrics.mean(r.get("key_fact_recall") for r in answerable)
-    answer_block["language_ok"] = metrics.mean(
-        float(r["language_ok"]) for r in answerable if "language_ok" in r
-    )
-    answer_block["answered"] = len(answered)
-    summary["answers"] = {
-        "overall": answer_block,
-        "by_lang": metrics.mean_by(answered, "lang", ANSWER_KEYS),
-        "by_topic": metrics.mean_by(answered, "topic", ANSWER_KEYS),
-        "by_dataset": metrics.mean_by(answered, "dataset", ANSWER_KEYS),
-    }
-    decided = [
-        r
-        for r in ok
-        if r["dataset"] in ("answerable", "multiturn", "unanswerable", "unanswerable_hard") and "refused" in r
-    ]
-    summary["refusal"] = {
-        "overall": metrics.refusal_scores(
-            [r["should_refuse"] for r in decided], [r["refused"] for r in decided]
-        ),
-        "by_lang": {
-            lang: metrics.refusal_scores(
-                [r["should_refuse"] for r in decided if r["lang"] == lang],
-                [r["refused"] for r in decided if r["lang"] == lang],
-            )
-            for lang in sorted({r["lang"] for r in decided})
-        },
-        "refused_rate_by_kind": {
-            kind: metrics.mean(float(r["refused"]) for r in decided if r["kind"] == kind)
-            for kind in sorted({r["kind"] for r in decided if r["dataset"].startswith("unanswerable")})
-        },
-        "reasons": _count(r.get("refusal_reason") or "" for r in decided if r["refused"]),
-    }
-    summary["reader"] = reader.clean_rates(ok)
-    summary["reader_agreement"] = [reader.labelled_agreement(path) for path in reader.label_sets()]
-    attacks = [r for r in ok if r["dataset"] in INJECTION_SETS and "injection_success" in r]
-    summary["injection"] = {
-        "n": len(attacks),
-        "success_rate": metrics.mean(float(r["injection_success"]) for r in attacks),
-        "refused_rate": metrics.mean(float(r["refused"]) for r in attacks),
-        "canary_leaks": sum(1 for r in attacks if r.get("leaked_canary")),
-        "prompt_leaks": sum(1 for r in attacks if r.get("leaked_prompt_spans")),
-        "by_kind": {
-            kind: {
-                "n": sum(1 for r in attacks if r["kind"] == kind),
-                "success_rate": metrics.mean(
-                    float(r["injection_success"]) for r in attacks if r["kind"] == kind
-                ),
-            }
-            for kind in sorted({r["kind"] for r in attacks})
-        },
-        "by_lang": {
-            lang: {
-                "n": sum(1 for r in attacks if r["lang"] == lang),
-                "success_rate": metrics.mean(
-                    float(r["injection_success"]) for r in attacks if r["lang"] == lang
-                ),
-            }
-            for lang in sorted({r["lang"] for r in attacks})
-        },
-        "succeeded": [r["id"] for r in attacks if r["injection_success"]],
-    }
-    # Every answer the model wrote, shown or not: a gate refusal ("unsupported") cost the same time.
-    generated = [r for r in ok if (r.get("new_tokens") or 0) > 0]
-    summary["latency"] = {
-        "total_ms": metrics.latency_stats([r["total_ms"] for r in ok if r.get("total_ms") is not None]),
-        "first_token_ms_generated": metrics.latency_stats([r["first_token_ms"] for r in generated]),
-        "total_ms_generated": metrics.latency_stats([r["total_ms"] for r in generated]),
-        "tokens_per_s": metrics.latency_stats([r["tokens_per_s"] for r in generated]),
-    }
-    return summary
-
-
-def _count(values) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return dict(sorted(out.items()))
-
-
 # --- the whole suite --------------------------------------------------------------------------
 
 
@@ -422,68 +314,6 @@ def system_prompt_texts(root: Path = PROJECT_ROOT, canary: str = "") -> list[str
     return [string.Template(text).safe_substitute(canary=canary) for text in _prompt_files(root, "system")]
 
 
-# --- an index with the injected documents ------------------------------------------------------
-
-
-def build_injected_target(
-    settings: Settings, documents: Sequence[InjectedDocument], workdir: Path, *, base: LocalTarget
-) -> LocalTarget:
-    """An advisor over the knowledge base plus the attack documents, in a throw-away data folder.
-
-    The index is built by the indexing CLI (the suite uses only the advisor's public API, so it does
-    not import the indexing layer). The live index is copied first, so the incremental build embeds
-    only the attack documents; the model folder is linked, never rebuilt.
-    """
-    knowledge = workdir / "knowledge"
-    data = workdir / "data"
-    shutil.copytree(settings.knowledge_dir, knowledge)
-    for doc in documents:
-        (knowledge / doc.name).write_text(doc.text, encoding="utf-8")
-    data.mkdir(parents=True)
-    if settings.index_dir.is_dir():
-        shutil.copytree(settings.index_dir, data / settings.index_dir.name)
-    if settings.models_dir.is_dir():
-        (data / settings.models_dir.name).symlink_to(settings.models_dir.resolve(), target_is_directory=True)
-    index_env = {
-        "profile": settings.profile,
-        "data_dir": data,
-        "knowledge_dir": knowledge,
-        "embed_backend": settings.embed_backend,
-        "embed_model": settings.embed_model,
-        "embed_batch_size": settings.embed_batch_size,
-        "chunk_size": settings.chunk_size,
-        "chunk_overlap": settings.chunk_overlap,
-        "device": settings.device,
-    }
-    env = {**os.environ, **{f"FA_{k.upper()}": str(v) for k, v in index_env.items()}}
-    done = subprocess.run(
-        [sys.executable, "-m", "indexing", "build"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"building the injection index failed: {done.stderr.strip()[-500:]}")
-    injected = settings.model_copy(update={"data_dir": data, "knowledge_dir": knowledge})
-    advisor = build_advisor(injected, generator=base.advisor.generator, embedder=base.advisor.embedder)
-    return LocalTarget(advisor)
-
-
-def injected_target_or_reason(
-    settings: Settings, documents: Sequence[InjectedDocument], workdir: Path, target: Target
-) -> tuple[LocalTarget | None, str]:
-    """(the advisor over the attack documents, "") or (None, why it cannot be had): the indirect cases
-    are then reported as skipped, and the rest of the suite still runs."""
-    if not isinstance(target, LocalTarget):
-        return None, "a remote deployment's index cannot be given the attack documents"
-    try:
-        return build_injected_target(settings, documents, workdir, base=target), ""
-    except Exception as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-
-
 # --- the command ------------------------------------------------------------------------------
 
 
@@ -506,12 +336,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--checker", help="support checker that judges answers (default: settings.grounding_checker)"
     )
     p.add_argument(
-        "--baseline", type=Path, help="report.json to compare with (default: the previous one in --out)"
+        "--baseline",
+        type=Path,
+        help="baseline or report.json to compare with (default: evals/baselines/full.json, or "
+        "retrieval.json with --retrieval-only)",
     )
     p.add_argument("--tolerance", type=float, default=0.02, help="absolute drop that counts as a regression")
     p.add_argument("--fail-on-regression", action="store_true", help="exit 1 when a metric regressed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--out", type=Path, required=True, help="folder for report.json and report.html")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="folder for report.json and report.html (default: a new one under .data/reports/)",
+    )
     p.set_defaults(handler=main)
 
 
@@ -553,8 +390,11 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTar
                 settings.support_threshold,
             )
     indirect_docs = [c.document for c in cases if c.kind == "indirect" and c.document]
-    args.out.mkdir(parents=True, exist_ok=True)
-    partial = args.out / "rows.partial.jsonl"
+    kind = "retrieval" if args.retrieval_only else "full"
+    out: Path = args.out or default_run_dir(settings, f"evals-{kind}", started)
+    previous = read_comparable(args.baseline or baseline_path(kind), explicit=args.baseline is not None)
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / "rows.partial.jsonl"
     partial.write_text("", encoding="utf-8")
 
     def save_row(row: dict[str, Any]) -> None:
@@ -590,11 +430,12 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTar
         "judge": judge.name if judge else None,
         "judge_threshold": judge.threshold if judge else None,
         "system": _describe(target),
+        **run_metadata(settings),
     }
-    comparison = report.write_reports(result, args.out, baseline=args.baseline, tolerance=args.tolerance)
+    comparison = report.write_reports(result, out, previous=previous, tolerance=args.tolerance)
     partial.unlink(missing_ok=True)  # the complete report now holds every row
     print(report.summary_table(result, comparison))
-    print(f"\nwrote {args.out / 'report.json'} and {args.out / 'report.html'}")
+    print(f"\nwrote {out / 'report.json'} and {out / 'report.html'}")
     return 1 if args.fail_on_regression and comparison.get("regressions") else 0
 
 

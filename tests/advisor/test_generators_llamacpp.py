@@ -19,7 +19,7 @@ from config import Settings, settings_for_tests
 
 pytestmark = pytest.mark.slow
 
-MODEL = "offline:qwen2.5-1.5b-instruct-q4_k_m"
+MODEL = "offline:qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 
 @pytest.fixture(scope="module")

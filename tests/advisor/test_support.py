@@ -8,11 +8,12 @@ import math
 import pytest
 
 from advisor.generate import ScriptedGenerator
-from advisor.support import CheckerUnavailable, make_checker, sentence_windows, split_sentences
+from advisor.support import CheckerUnavailable, sentence_windows, split_sentences
 from advisor.support_embedding import EmbeddingChecker
 from advisor.support_ensemble import EnsembleChecker, EnsembleModel, load_models
 from advisor.support_lexical import LexicalChecker, content_units, has_negation, numbers
 from advisor.support_llm import LLMJudgeChecker, label_index, score_from_logprobs
+from advisor.support_registry import Parts, make_checker
 from config import settings_for_tests
 from indexing import HashEmbedder
 
@@ -224,7 +225,7 @@ def test_llm_judge_on_the_offline_model_orders_clear_cases():
     from advisor.generate import make_generator
 
     generator = make_generator(
-        settings_for_tests(llm_backend="llamacpp", llm_model="offline:qwen2.5-1.5b-instruct-q4_k_m")
+        settings_for_tests(llm_backend="llamacpp", llm_model="offline:qwen2.5-coder-1.5b-instruct-q4_k_m")
     )
     checker = LLMJudgeChecker(generator)
     assert checker.uses_logprobs
@@ -260,8 +261,8 @@ def test_ensemble_skips_llm_models_in_the_test_profile_and_orders_cases(tmp_path
             {"components": ["lexical", "embedding"], "coef": [1.5, 0.5], "intercept": 0},
         ],
     )
-    checker = EnsembleChecker.from_settings(
-        settings_for_tests(), embedder=HashEmbedder(), weights_path=weights
+    checker = EnsembleChecker.from_parts(
+        Parts(settings_for_tests(), embedder=HashEmbedder()), weights_path=weights
     )
     assert checker.model.components == ("lexical", "embedding")
     for lang in ("en", "zh"):
@@ -274,18 +275,18 @@ def test_ensemble_uses_the_llm_when_a_generator_is_given(tmp_path):
         tmp_path / "w.json", [{"components": ["lexical", "llm"], "coef": [1, 1], "intercept": 0}]
     )
     judge = LogprobJudge()
-    checker = EnsembleChecker.from_settings(settings_for_tests(), generator=judge, weights_path=weights)
+    checker = EnsembleChecker.from_parts(Parts(settings_for_tests(), generator=judge), weights_path=weights)
     s = _scores(checker, "en")
     assert s["supported"] > s["contradicted"] and judge.calls
 
 
 def test_ensemble_without_weights_is_a_clear_error(tmp_path):
     with pytest.raises(CheckerUnavailable, match="fit-ensemble"):
-        EnsembleChecker.from_settings(settings_for_tests(), weights_path=tmp_path / "missing.json")
+        EnsembleChecker.from_parts(Parts(settings_for_tests()), weights_path=tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(CheckerUnavailable, match="unreadable"):
-        EnsembleChecker.from_settings(settings_for_tests(), weights_path=bad)
+        EnsembleChecker.from_parts(Parts(settings_for_tests()), weights_path=bad)
 
 
 def test_shipped_ensemble_weights_load():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.support import LanguageRoutedChecker
+from advisor.support_auto import LanguageRoutedChecker
 from advisor.support_facts import figure_mismatches, figures
 
 PASSAGES = [

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from advisor.support import LanguageRoutedChecker, make_checker
+from advisor.support_auto import LanguageRoutedChecker
+from advisor.support_registry import make_checker
 from config import settings_for_tests
 
 

@@ -15,17 +15,9 @@ import time
 
 import pytest
 
-from bench.reliability import (
-    MAX_DROP_TO_STOP_S,
-    MAX_HEALTH_S,
-    MAX_REQUEST_S,
-    Config,
-    PacedGenerator,
-    Report,
-    evaluate,
-    format_table,
-    run_all,
-)
+from bench.reliability import evaluate, format_table, run_all
+from bench.reliability_rules import MAX_DROP_TO_STOP_S, MAX_HEALTH_S, MAX_REQUEST_S, Config, Report
+from bench.reliability_server import PacedGenerator
 
 # Small enough for CI (about 40 s on 2 cores), large enough that the line is full most of the time:
 # 30 users against one running + 4 waiting generations.

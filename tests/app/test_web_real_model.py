@@ -21,7 +21,7 @@ def test_the_real_app_answers_over_http_with_its_real_model():
 
     with TestClient(create_app(settings)) as client:  # no advisor handed in: build_advisor(settings)
         health = client.get("/api/health").json()
-        assert "qwen2.5-1.5b" in health["model"] and health["device"] == "cpu"
+        assert "qwen2.5-coder-1.5b" in health["model"] and health["device"] == "cpu"
         assert health["index"]["chunks"] > 20
 
         r = client.post("/api/ask", json={"question": "创业团队需要具备哪些核心能力？"})

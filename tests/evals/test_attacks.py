@@ -22,7 +22,7 @@ from advisor import build_advisor
 from advisor.generate import EchoGenerator, ScriptedGenerator
 from advisor.guard import OutputGuard, asks_for_instructions, injection_signal, instruction_leak_guard
 from advisor.prompting import LANGUAGES, REFUSAL_REASONS, refusal_text, system_prompt
-from config import Settings, settings_for_tests
+from config import PROJECT_ROOT, Settings, settings_for_tests
 from evals import attacks
 from evals.datasets import ATTACK_SET, DATASET_NAMES, Case, load_dataset, load_datasets
 from evals.run import LeakCheck, evaluate_case, select_cases
@@ -368,52 +368,70 @@ def _args(*argv: str):
 def test_the_command_writes_tracks_and_exits_1_when_attacks_succeed_more(
     hash_settings, tmp_path, capsys, monkeypatch
 ):
+    from evals.__main__ import main as evals_main
+
     # the command's own settings (for the injected index) are those of the fakes' advisor
     monkeypatch.setenv("FA_DATA_DIR", str(hash_settings.data_dir))
     monkeypatch.setenv("FA_MIN_DENSE_SCORE", "0")
-    out = tmp_path / "attacks"
     benign = lambda s: LocalTarget(build_advisor(hash_settings, generator=ScriptedGenerator(_benign)))  # noqa: E731
     obedient = lambda s: LocalTarget(build_advisor(hash_settings, generator=EchoGenerator()))  # noqa: E731
     dataset = tmp_path / "few.jsonl"
     few = [c for c in CASES if c.kind == "indirect"][:2] + [c for c in CASES if c.kind == "direct"][:2]
-    raw = {
-        json.loads(line)["id"]: line
-        for line in (attacks.PROJECT_ROOT / "evals/datasets/attacks.jsonl").open()
-    }
+    raw = {json.loads(line)["id"]: line for line in (PROJECT_ROOT / "evals/datasets/attacks.jsonl").open()}
     dataset.write_text("".join(raw[c.id] for c in few), encoding="utf-8")
 
+    first_out, second_out = tmp_path / "first", tmp_path / "second"
     assert (
         attacks.main(
-            _args("--out", str(out), "--dataset", str(dataset), "--profile", "test"), make_target=benign
+            _args("--out", str(first_out), "--dataset", str(dataset), "--profile", "test"), make_target=benign
         )
         == 0
     )
-    first = json.loads((out / "report.json").read_text("utf-8"))
-    assert first["summary"]["overall"]["n"] == 4 and first["comparison"]["baseline"] is None
+    first = json.loads((first_out / "report.json").read_text("utf-8"))
+    assert first["summary"]["overall"]["n"] == 4 and first["meta"]["git"]["commit"]
     assert "success rate" in capsys.readouterr().out
+    baseline = tmp_path / "attacks-baseline.json"
+    assert evals_main(["baseline", str(first_out / "report.json"), "--out", str(baseline)]) == 0
+    kept = json.loads(baseline.read_text("utf-8"))
+    assert "rows" not in kept and sorted(kept["outcomes"]) == sorted(c.id for c in few)
+    assert all(outcome.endswith("/held") for outcome in kept["outcomes"].values())
 
-    # a smoke run is compared with the tracked report but never replaces it
-    assert (
-        attacks.main(
-            _args("--out", str(out), "--dataset", str(dataset), "--profile", "test", "--limit", "1"),
-            make_target=benign,
+    # the obedient model succeeds where the benign one did not: the rise is a regression (exit 1), whether
+    # the comparison reads the small baseline or the full report
+    for previous in (baseline, first_out / "report.json"):
+        assert (
+            attacks.main(
+                _args(
+                    "--out",
+                    str(second_out),
+                    "--dataset",
+                    str(dataset),
+                    "--profile",
+                    "test",
+                    "--baseline",
+                    str(previous),
+                ),
+                make_target=obedient,
+            )
+            == 1
         )
-        == 0
-    )
-    assert (out / "report.partial.json").exists()
-    assert json.loads((out / "report.json").read_text("utf-8")) == first
-
-    # the obedient model succeeds where the benign one did not: the rise is a regression (exit 1)
-    assert (
-        attacks.main(
-            _args("--out", str(out), "--dataset", str(dataset), "--profile", "test"), make_target=obedient
-        )
-        == 1
-    )
-    report = json.loads((out / "report.json").read_text("utf-8"))
-    assert report["comparison"]["regression"] and report["comparison"]["newly_succeeded"]
-    assert (out / "report.previous.json").exists()
+        report = json.loads((second_out / "report.json").read_text("utf-8"))
+        assert report["comparison"]["regression"] and report["comparison"]["newly_succeeded"]
+        assert report["comparison"]["successes_before"] == 0
     assert "REGRESSION" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("*.previous.json"))
+
+
+def test_by_default_the_report_goes_to_a_new_folder_under_the_data_dir(hash_settings, monkeypatch):
+    monkeypatch.setenv("FA_DATA_DIR", str(hash_settings.data_dir))
+    monkeypatch.setenv("FA_MIN_DENSE_SCORE", "0")
+    benign = lambda s: LocalTarget(build_advisor(hash_settings, generator=ScriptedGenerator(_benign)))  # noqa: E731
+    assert attacks.main(_args("--profile", "test", "--limit", "2"), make_target=benign) == 0
+    (written,) = (hash_settings.data_dir / "reports" / "evals-attacks").glob("*/report.json")
+    report = json.loads(written.read_text("utf-8"))
+    assert report["meta"]["settings"]["profile"] == "test" and report["meta"]["machine"]["cpus"]
+    # compared with the committed baseline by default
+    assert report["comparison"]["baseline"] is not None
 
 
 def test_the_command_on_the_fakes_profile(hash_settings, tmp_path, monkeypatch):
@@ -423,5 +441,5 @@ def test_the_command_on_the_fakes_profile(hash_settings, tmp_path, monkeypatch):
     monkeypatch.setenv("FA_MIN_DENSE_SCORE", "0")
     out = tmp_path / "attacks"
     assert main(["attacks", "--profile", "test", "--limit", "6", "--out", str(out), "--no-progress"]) == 0
-    report = json.loads((out / "report.partial.json").read_text("utf-8"))
+    report = json.loads((out / "report.json").read_text("utf-8"))
     assert report["summary"]["overall"]["n"] == 6 and report["summary"]["overall"]["errors"] == 0
