@@ -30,6 +30,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from textkit import HAN_CLASS, has_han
+
 NOT_COVERED = {
     "zh": "知识库没有涵盖这个问题。",
     "en": "The knowledge base does not cover this question.",
@@ -91,13 +93,13 @@ def answer_grammar(
             f"namechar ::= [^*`：:，,。；\\n\\[\\]…《{ban}] | book",
             'book ::= "《" [^》\\n\\[\\]]{1,40} "》"',
             "expl ::= han rest | first latin{0,40} han rest",
-            "han ::= [一-鿿]",
-            f"latin ::= [^一-鿿\\n\\[\\]…*`\\-{ban}] | hyphen",
+            f"han ::= [{HAN_CLASS}]",
+            f"latin ::= [^{HAN_CLASS}\\n\\[\\]…*`\\-{ban}] | hyphen",
             # a hyphen only inside a name or figure (GPT-3, A-1): "- " would start a new point in the line
             'hyphen ::= "-" [A-Za-z0-9]',
             f"restunit ::= [^\\n\\[\\]【】…*`\\-{ban}] | hyphen",
         ]
-        first = f"[^{_ZH_START_FORBIDDEN}*`一-鿿{ban}]"
+        first = f"[^{_ZH_START_FORBIDDEN}*`{HAN_CLASS}{ban}]"
         # no "-" but inside a name (Chinese prose has none, loops do), no 【】 (the model's asides), never ending on a colon
         rest = f"restunit{{7,160}} [^：:\\n\\[\\]【】…*`\\- \\t{ban}]"
         item = f'"- " (bold? name bold? "：")? expl "[" {src} "]"'
@@ -181,7 +183,7 @@ def _without_repeats(expl: str) -> str:
         if part.strip() and key not in seen:
             seen.add(key)
             kept.append(part.strip())
-    return ("" if re.search(r"[\u4e00-\u9fff]", expl) else " ").join(kept)
+    return ("" if has_han(expl) else " ").join(kept)
 
 
 def _has_content(text: str) -> bool:
@@ -191,7 +193,7 @@ def _has_content(text: str) -> bool:
 def _end_sentence(expl: str) -> str:
     expl = expl.rstrip(" ，,、；;:：")
     if expl and expl[-1] not in "。.!?！？）)”\"'":
-        expl += "。" if re.search(r"[\u4e00-\u9fff]", expl) else "."
+        expl += "。" if has_han(expl) else "."
     return expl
 
 

@@ -27,6 +27,8 @@ from functools import lru_cache
 
 import opencc
 
+from textkit import is_han
+
 # --- normalisation ----------------------------------------------------------------------------------
 
 
@@ -238,10 +240,6 @@ def _folded(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
 
 
-def _is_cjk(char: str) -> bool:
-    return "\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff"
-
-
 # A verbatim span this long (a CJK character counts 2: it carries about two letters' information) is a
 # leak; shorter ones are common phrases ("the knowledge base", "知识库").
 SPAN_WEIGHT = 24
@@ -311,14 +309,14 @@ def _secret_spans(secret_texts: tuple[str, ...], allowed_texts: tuple[str, ...])
         end, weight = 0, 0
         for start in range(len(folded)):
             while end < len(folded) and weight < SPAN_WEIGHT:
-                weight += 2 if _is_cjk(folded[end]) else 1
+                weight += 2 if is_han(folded[end]) else 1
                 end += 1
             if weight < SPAN_WEIGHT:
                 break
             span = folded[start:end]
             if not any(span in ok for ok in allowed):
                 spans.add(span)
-            weight -= 2 if _is_cjk(folded[start]) else 1
+            weight -= 2 if is_han(folded[start]) else 1
     return tuple(sorted(spans))
 
 

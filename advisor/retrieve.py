@@ -28,12 +28,12 @@ import numpy as np
 
 from advisor.condense import clean_rewrite
 from advisor.generate import Generator
-from advisor.language import detect_language
 from advisor.lexical import LexicalIndex
 from advisor.topic import section_matches_topic
 from advisor.types import Topic
 from config import Settings
 from indexing import Embedder, Hit, VectorIndex, passage_text
+from textkit import detect_language
 
 log = logging.getLogger(__name__)
 

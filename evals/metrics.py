@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from textkit import detect_language, is_han
+
 # --- sections ---------------------------------------------------------------------------------
 
 # Section numbers as the playbook writes them: "5.3.2", "9.1", "A.2". A number must have at least one
@@ -108,18 +110,13 @@ def key_fact_recall(text: str, key_facts: Sequence[KeyFact]) -> float:
 
 
 def text_language(text: str) -> str:
-    """ "zh" when Han characters make up at least 30% of the letters, else "en".
+    """ "zh" or "en" by the project's one rule (textkit.language), "" for text with no letters.
 
     Judged on the text itself, not on what the advisor says it answered in: a small model given Chinese
     passages often answers an English question in Chinese, and that is what this catches. Section paths
     and citation markers are short, so an English answer that quotes a Chinese term stays "en".
     """
-    han = len(re.findall(r"[\u4e00-\u9fff]", text))
-    latin = len(re.findall(r"[A-Za-z]", text))
-    if han + latin == 0:
-        return ""
-    # A Han character carries about a word; an English word is ~5 letters: compare like with like.
-    return "zh" if han / (han + latin / 5) >= 0.5 else "en"
+    return detect_language(text, default="")  # "" for text with no letters: no language to judge
 
 
 # --- citations and faithfulness (ALCE) --------------------------------------------------------
@@ -232,7 +229,7 @@ def shows_canary(text: str, canary: str) -> bool:
 
 def _span_weight(char: str) -> int:
     # A Han character carries about as much as two letters: 12 of them are as telling as 24 letters.
-    return 2 if "\u3400" <= char <= "\u9fff" else 1
+    return 2 if is_han(char) else 1
 
 
 def leaked_spans(

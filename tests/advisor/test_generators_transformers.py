@@ -192,7 +192,7 @@ def test_nf4_on_cuda_uses_bf16_compute(tiny_model_dir):
 
 
 def test_an_english_answer_suppresses_every_cjk_token(generator):
-    from advisor.backends.output_script import CJK_TEXT
+    from textkit import CJK_SCRIPT
 
     masked = generator.cjk_token_ids()
     assert masked  # the tiny vocabulary was trained on Chinese text too
@@ -200,5 +200,5 @@ def test_an_english_answer_suppresses_every_cjk_token(generator):
     # Random weights: without the mask some of 48 greedy tokens are Chinese; with it, none can be.
     free = "".join(generator.stream(messages, max_new_tokens=48, temperature=0.0))
     english = "".join(generator.stream(messages, max_new_tokens=48, temperature=0.0, language="en"))
-    assert not CJK_TEXT.search(english), english
-    assert CJK_TEXT.search(free) or free != english
+    assert not CJK_SCRIPT.search(english), english
+    assert CJK_SCRIPT.search(free) or free != english
