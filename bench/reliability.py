@@ -30,7 +30,6 @@ import contextlib
 import json
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from typing import Any
 import httpx
 
 from config import PROJECT_ROOT
+from hostkit import free_port
 
 # --- rules of issue 8 -----------------------------------------------------------------------------------
 MAX_REQUEST_S = 120.0  # no request may hang past this
@@ -217,12 +217,6 @@ def serve_main(argv: Sequence[str] | None = None) -> None:
 # =======================================================================================================
 
 
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ServerProcess:
     """The bench app in a child process (its own interpreter: its memory is measured alone)."""
 
@@ -236,7 +230,7 @@ class ServerProcess:
         start_timeout_s: float = 90,
     ):
         self._tmp = tempfile.TemporaryDirectory(prefix="fa-reliability-")
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         options = {
             "data_dir": str(Path(self._tmp.name) / "data"),

@@ -1,9 +1,10 @@
 """The one-way data flow of DESIGN.md, enforced on the source (every import, lazy ones included).
 
-    textkit  <-  config  <-  indexing  <-  advisor  <-  app / webapp / evals / bench
+    textkit, hostkit  <-  config  <-  indexing  <-  advisor  <-  app / webapp / evals / bench
 
-`textkit` (the shared text rules: Han characters, language, sentences, figures) is the floor: every layer
-may import it, and it imports no other package of ours, so a rule written there is written once.
+`textkit` (the shared text rules: Han characters, language, sentences, figures) and `hostkit` (the device,
+free ports, file digests) are the floor: every layer may import them, and they import no other package of
+ours, so a rule written there is written once.
 
 `evals` and the app go through `advisor`'s public API only (names it exports), never its submodules.
 """
@@ -16,11 +17,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PACKAGES = {"textkit", "config", "indexing", "advisor", "evals", "bench", "webapp", "app"}
+OUR_PACKAGES = {"textkit", "hostkit", "config", "indexing", "advisor", "evals", "bench", "webapp", "app"}
 
 # layer -> packages it must never import
 FORBIDDEN = {
     "textkit": OUR_PACKAGES - {"textkit"},
+    "hostkit": OUR_PACKAGES - {"hostkit"},
     "config": {"indexing", "advisor", "evals", "bench", "webapp", "app"},
     "indexing": {"advisor", "evals", "bench", "webapp", "app"},
     "advisor": {"evals", "bench", "webapp", "app"},

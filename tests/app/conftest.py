@@ -8,7 +8,6 @@ grounding gate, refusals) is the production code.
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +17,7 @@ import pytest
 from advisor import build_advisor
 from advisor.generate import ScriptedGenerator
 from config import settings_for_tests
+from hostkit import free_port
 from indexing import Chunk, HashEmbedder, VectorIndex
 
 PASSAGES = [
@@ -132,12 +132,6 @@ class TrickleGenerator(ScriptedGenerator):
                 return
             time.sleep(self.delay_s)
             yield reply[i : i + self.chars]
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
