@@ -201,7 +201,7 @@ def test_gradio_keeps_state_for_at_most_max_ui_sessions(tmp_path):
 
     from app import create_app
     from hostkit import free_port
-    from tests.app.conftest import PRICING_QUESTION, make_advisor, web_settings
+    from tests.app.support import PRICING_QUESTION, make_advisor, web_settings
 
     settings = web_settings(tmp_path / "data", max_ui_sessions=10)
     app = create_app(settings, advisor=make_advisor(settings))
