@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from textkit import HAN_CLASS, has_han
+from textkit.spans import fold
 
 NOT_COVERED = {
     "zh": "知识库没有涵盖这个问题。",
@@ -160,7 +161,7 @@ def parse_points(text: str) -> list[Point]:
         expl = _without_repeats(m.group("expl").strip())
         if not _has_content(name) or not _has_content(expl) or _GLOSSARY_ECHO.search(name + "：" + expl):
             continue
-        key = _norm(name + expl)
+        key = fold(name + expl)
         if key in seen:
             continue
         seen.add(key)
@@ -179,7 +180,7 @@ def _without_repeats(expl: str) -> str:
     seen: set[str] = set()
     kept = []
     for part in re.split(r"(?<=[。！？!?])|(?<=\.)\s+", expl):
-        key = _norm(part)
+        key = fold(part)
         if part.strip() and key not in seen:
             seen.add(key)
             kept.append(part.strip())
@@ -195,10 +196,6 @@ def _end_sentence(expl: str) -> str:
     if expl and expl[-1] not in "。.!?！？）)”\"'":
         expl += "。" if has_han(expl) else "."
     return expl
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\W+", "", unicodedata.normalize("NFKC", text)).lower()
 
 
 class LoopGuard:
@@ -223,7 +220,7 @@ class LoopGuard:
         return self.tripped
 
     def _check(self, line: str) -> None:
-        key = _norm(re.sub(r"\[\d+\]", "", line))
+        key = fold(re.sub(r"\[\d+\]", "", line))
         if not key:
             return
         if key in self._lines:
@@ -232,7 +229,7 @@ class LoopGuard:
         self._lines.add(key)
         m = _POINT_LINE.match(line)
         if m:
-            name = _norm(m.group("name"))
+            name = fold(m.group("name"))
             self._names[name] = self._names.get(name, 0) + 1
             if self._names[name] >= 3:  # the same heading over and over with new filler
                 self.tripped = True

@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from textkit import figures, han_run, has_han, known_figures, split_sentences, unstated
+from textkit.spans import fold
 
 LABELS_PATH = Path(__file__).resolve().parent / "datasets" / "answer_labels.jsonl"
 
@@ -123,14 +123,6 @@ _LIST_QUESTION = re.compile(
 )
 
 
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\W+", "", _nfkc(_MARKER.sub("", text))).lower()
-
-
 # --- the detectors ----------------------------------------------------------------------------------------
 
 
@@ -203,7 +195,7 @@ def empty_defects(text: str) -> list[str]:
     found = [m.group(0).strip() for m in _EMPTY_POINT.finditer(text)]
     seen: set[str] = set()
     for sentence in split_sentences(text):
-        key = _norm(sentence)
+        key = fold(_MARKER.sub("", sentence))
         if len(key) < 8:
             continue
         if key in seen:

@@ -1,4 +1,4 @@
-"""The text rules every layer shares: Han characters, language, sentences and figures.
+"""The text rules every layer shares: Han characters, language, sentences, figures and folded spans.
 
 The bottom layer: it imports no other package of this project, and every package may import it, so each
 rule here is written once (tests/test_layering.py holds it to that).
@@ -8,6 +8,7 @@ from textkit.han import CJK_SCRIPT, HAN, HAN_CLASS, count_han, han_run, has_han,
 from textkit.language import Language, detect_language, han_share, has_letters
 from textkit.numbers import Figure, figures, known_figures, unstated
 from textkit.sentences import SENTENCE_END, sentence_spans, split_sentences
+from textkit.spans import char_weight, fold, weighted_windows
 
 __all__ = [
     "CJK_SCRIPT",
@@ -16,9 +17,11 @@ __all__ = [
     "SENTENCE_END",
     "Figure",
     "Language",
+    "char_weight",
     "count_han",
     "detect_language",
     "figures",
+    "fold",
     "han_run",
     "han_share",
     "has_han",
@@ -28,4 +31,5 @@ __all__ = [
     "sentence_spans",
     "split_sentences",
     "unstated",
+    "weighted_windows",
 ]

@@ -10,8 +10,10 @@ import pytest
 from textkit import (
     CJK_SCRIPT,
     HAN_CLASS,
+    char_weight,
     detect_language,
     figures,
+    fold,
     han_run,
     has_han,
     is_han,
@@ -19,6 +21,7 @@ from textkit import (
     sentence_spans,
     split_sentences,
     unstated,
+    weighted_windows,
 )
 
 # --- Han characters ------------------------------------------------------------------------------------
@@ -127,3 +130,17 @@ def test_unstated_names_the_missing_figure_and_the_changed_currency():
         "1200元": "not in the passages",
         "30 percent": None,
     }
+
+
+# --- folded spans ------------------------------------------------------------------------------------
+
+
+def test_folding_drops_spacing_markup_width_and_case():
+    assert fold("Ｓｙｓ-tem  **PROMPT** 知识_库") == "systemprompt知识库"
+
+
+def test_windows_are_the_shortest_reaching_the_weight_with_han_counting_double():
+    assert [char_weight(c) for c in "a知1"] == [1, 2, 1]
+    assert list(weighted_windows("abcdef", 4)) == [(0, 4), (1, 5), (2, 6)]
+    assert list(weighted_windows("知识ab", 4)) == [(0, 2), (1, 4)]
+    assert list(weighted_windows("abc", 4)) == []
