@@ -39,8 +39,8 @@ _PERCENT_MARKS = {"%", "PERCENT"}  # "％" is "%" after NFKC
 
 _FIGURE = re.compile(
     r"(?P<sign>US\$|\$|¥|€|£|RMB|CNY|USD)?\s*"
-    # not inside a name or a longer number: A100 and GPT-3.5's "5" stay names
-    r"(?<![A-Za-z0-9.])(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![0-9.])\s*"
+    # not inside a name or a longer number (A100, GPT-3.5's "5"); a full stop after it ends the sentence
+    r"(?<![A-Za-z0-9.])(?P<digits>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![0-9]|\.\d)\s*"
     r"(?P<scale>万亿|百万|万|亿|千|thousand|million|billion|trillion|bn\b|k\b|m\b|b\b)?\s*"
     r"(?P<unit>美元|元|人民币|块|%|percent|US dollars?|dollars?|yuan|RMB|CNY|USD)?",
     re.IGNORECASE,

@@ -117,6 +117,11 @@ def test_markers_section_and_list_numbers_and_names_are_not_figures():
     assert figures("1. 见 5.3.2 节。[12] 【3】 A100 和 H800") == []
 
 
+def test_a_figure_ending_a_sentence_is_read_and_a_version_is_not_split():
+    # "in 2015." was invisible to the grounding check's parser (a "." after the digits); "1.5" is one figure
+    assert [f.value for f in figures("It was released in 2015. Qwen 1.5 followed.")] == [2015.0, 1.5]
+
+
 def test_a_bare_chinese_scale_is_a_figure():
     assert [(f.value, f.unit) for f in figures("市场达到万亿美元级别")] == [(1e12, "usd")]
 
