@@ -8,13 +8,14 @@ import math
 import pytest
 
 from advisor.generate import ScriptedGenerator
-from advisor.support import CheckerUnavailable, make_checker, sentence_windows, split_sentences
+from advisor.support import CheckerUnavailable, make_checker, sentence_windows
 from advisor.support_embedding import EmbeddingChecker
 from advisor.support_ensemble import EnsembleChecker, EnsembleModel, load_models
 from advisor.support_lexical import LexicalChecker, content_units, has_negation, numbers
 from advisor.support_llm import LLMJudgeChecker, label_index, score_from_logprobs
 from config import settings_for_tests
 from indexing import HashEmbedder
+from textkit import split_sentences
 
 # Clear cases: a passage, a claim it states, the same claim with one fact changed, and an unrelated claim.
 CASES = {
