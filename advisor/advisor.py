@@ -32,7 +32,6 @@ from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
 from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
 from advisor.kv_cache import KnowledgeCache
-from advisor.language import detect_language
 from advisor.point_names import canonical_names, canonical_terms
 from advisor.renderings import Renderings
 from advisor.retrieve import HybridRetriever
@@ -41,6 +40,7 @@ from advisor.topic import classify_topic
 from advisor.types import Answer, AnswerDelta, Grounding, Hit, Timings, Topic
 from config import Settings
 from indexing import Embedder, VectorIndex, passage_text
+from textkit import detect_language
 
 # Sections offered with a refusal ("the closest sections are ...").
 CLOSEST_SECTIONS = 3

@@ -30,6 +30,9 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from textkit import HAN_CLASS, has_han
+from textkit.spans import fold
+
 NOT_COVERED = {
     "zh": "知识库没有涵盖这个问题。",
     "en": "The knowledge base does not cover this question.",
@@ -91,13 +94,13 @@ def answer_grammar(
             f"namechar ::= [^*`：:，,。；\\n\\[\\]…《{ban}] | book",
             'book ::= "《" [^》\\n\\[\\]]{1,40} "》"',
             "expl ::= han rest | first latin{0,40} han rest",
-            "han ::= [一-鿿]",
-            f"latin ::= [^一-鿿\\n\\[\\]…*`\\-{ban}] | hyphen",
+            f"han ::= [{HAN_CLASS}]",
+            f"latin ::= [^{HAN_CLASS}\\n\\[\\]…*`\\-{ban}] | hyphen",
             # a hyphen only inside a name or figure (GPT-3, A-1): "- " would start a new point in the line
             'hyphen ::= "-" [A-Za-z0-9]',
             f"restunit ::= [^\\n\\[\\]【】…*`\\-{ban}] | hyphen",
         ]
-        first = f"[^{_ZH_START_FORBIDDEN}*`一-鿿{ban}]"
+        first = f"[^{_ZH_START_FORBIDDEN}*`{HAN_CLASS}{ban}]"
         # no "-" but inside a name (Chinese prose has none, loops do), no 【】 (the model's asides), never ending on a colon
         rest = f"restunit{{7,160}} [^：:\\n\\[\\]【】…*`\\- \\t{ban}]"
         item = f'"- " (bold? name bold? "：")? expl "[" {src} "]"'
@@ -158,7 +161,7 @@ def parse_points(text: str) -> list[Point]:
         expl = _without_repeats(m.group("expl").strip())
         if not _has_content(name) or not _has_content(expl) or _GLOSSARY_ECHO.search(name + "：" + expl):
             continue
-        key = _norm(name + expl)
+        key = fold(name + expl)
         if key in seen:
             continue
         seen.add(key)
@@ -177,11 +180,11 @@ def _without_repeats(expl: str) -> str:
     seen: set[str] = set()
     kept = []
     for part in re.split(r"(?<=[。！？!?])|(?<=\.)\s+", expl):
-        key = _norm(part)
+        key = fold(part)
         if part.strip() and key not in seen:
             seen.add(key)
             kept.append(part.strip())
-    return ("" if re.search(r"[\u4e00-\u9fff]", expl) else " ").join(kept)
+    return ("" if has_han(expl) else " ").join(kept)
 
 
 def _has_content(text: str) -> bool:
@@ -191,12 +194,8 @@ def _has_content(text: str) -> bool:
 def _end_sentence(expl: str) -> str:
     expl = expl.rstrip(" ，,、；;:：")
     if expl and expl[-1] not in "。.!?！？）)”\"'":
-        expl += "。" if re.search(r"[\u4e00-\u9fff]", expl) else "."
+        expl += "。" if has_han(expl) else "."
     return expl
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\W+", "", unicodedata.normalize("NFKC", text)).lower()
 
 
 class LoopGuard:
@@ -221,7 +220,7 @@ class LoopGuard:
         return self.tripped
 
     def _check(self, line: str) -> None:
-        key = _norm(re.sub(r"\[\d+\]", "", line))
+        key = fold(re.sub(r"\[\d+\]", "", line))
         if not key:
             return
         if key in self._lines:
@@ -230,7 +229,7 @@ class LoopGuard:
         self._lines.add(key)
         m = _POINT_LINE.match(line)
         if m:
-            name = _norm(m.group("name"))
+            name = fold(m.group("name"))
             self._names[name] = self._names.get(name, 0) + 1
             if self._names[name] >= 3:  # the same heading over and over with new filler
                 self.tripped = True

@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from textkit import has_han
+
 # Latin words that are not names even when capitalised (sentence starts, acronyms every passage implies).
 _NOT_NAMES = {
     "a",
@@ -325,11 +327,11 @@ def missing_specifics(question: str, passages: str) -> list[str]:
         if not any(form in text for form in forms):
             missing.append(name)
     if _NUMERIC_ASK.search(question) and not _FIGURE.search(passages):
-        missing.append("数字" if re.search(r"[\u4e00-\u9fff]", question) else "a figure")
+        missing.append("数字" if has_han(question) else "a figure")
     for kind, asks, figure in _QUANTITY_KINDS:
         if asks.search(question) and not figure.search(passages):
             zh, en = _KIND_NAMES[kind]
-            missing.append(zh if re.search(r"[\u4e00-\u9fff]", question) else en)
+            missing.append(zh if has_han(question) else en)
     q = question.lower()
     attributes = _SPECIFIC_ATTRIBUTES + (_ATTRIBUTES if _SPECIFIC_ASK.search(question) else ())
     for words, evidence in attributes:
@@ -362,10 +364,10 @@ def _names(question: str) -> list[str]:
 
 
 def _chinese_proper_nouns(question: str) -> list[str]:
-    if not re.search(r"[\u4e00-\u9fff]", question):
+    if not has_han(question):
         return []
     pseg = _posseg()
-    return [w for w, tag in pseg.cut(question) if tag in _PROPER_TAGS and re.search(r"[\u4e00-\u9fff]", w)]
+    return [w for w, tag in pseg.cut(question) if tag in _PROPER_TAGS and has_han(w)]
 
 
 @lru_cache(maxsize=1)

@@ -11,11 +11,10 @@ import re
 from collections.abc import Iterable, Sequence
 
 from advisor.glossary import glossary_rendering
-from advisor.language import detect_language, has_han
 from advisor.lexical import tokenize
-from advisor.support import split_sentences
 from advisor.types import Citation
 from indexing.types import Hit
+from textkit import detect_language, has_han, split_sentences
 
 _NUMS = r"\d+(?:\s*[,，、;；]\s*\d+)*"
 _PREFIX = r"(?:source|sources|src|ref|来源|资料|段落|文档|出处)?\s*#?\s*"

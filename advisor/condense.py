@@ -14,9 +14,9 @@ import threading
 from collections.abc import Sequence
 
 from advisor.generate import Generator, Message
-from advisor.language import detect_language
 from advisor.lexical import tokenize
 from config import Settings
+from textkit import count_han, detect_language
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,6 @@ _LABEL = re.compile(
     r"|中文译文|中文检索词|译文|翻译)\s*[:：]\s*",
     re.IGNORECASE,
 )
-_HAN = re.compile(r"[\u3400-\u9fff]")
 
 
 def estimate_tokens(text: str) -> int:
@@ -36,7 +35,7 @@ def estimate_tokens(text: str) -> int:
     Qwen's and e5's tokenizers both land close to this for Chinese and English prose, and it needs no
     model, so the budget is the same whichever backend is configured.
     """
-    han = len(_HAN.findall(text))
+    han = count_han(text)
     return han + (len(text) - han + 3) // 4
 
 

@@ -2,9 +2,10 @@
 
 Rules (decided here, tested in tests/advisor/test_ground.py):
 
-* An answer is split into sentences on Chinese 。！？； and Western .!? (a "." only when followed by a
-  space, a marker or the end, so "5.3.2" and "1.5" never split) and on line breaks (list items). Markers
-  written after the punctuation ("…定价。[1]") stay with the sentence they follow.
+* An answer is split into sentences by the project's one rule (textkit.sentences: Chinese 。！？； and
+  Western .!?, a "." only when followed by a space, a marker or the end, so "5.3.2" and "1.5" never split,
+  and line breaks for list items). Markers written after the punctuation ("…定价。[1]") stay with the
+  sentence they follow.
 * A sentence with citations is scored by the support checker against the cited passages (section path +
   text, the same text the model saw); supported iff score >= settings.support_threshold.
 * One line is one point: a sentence without markers of its own takes those of its line (the next cited
@@ -41,15 +42,13 @@ from advisor.support import SupportChecker
 from advisor.types import Citation, Grounding, SentenceSupport
 from config import Settings
 from indexing import Hit, passage_text
+from textkit import sentence_spans
 
 UNSUPPORTED_MARK = "⚠"
 MIN_CONTENT_WORDS = 3
 
-_MARKERS_AFTER = rf"(?:[ \t]*(?:{MARKER.pattern}))*"
-_SENTENCE_END = re.compile(
-    rf"(?:[。！？；!?]+[”’」』）)\"']*|\.(?=[ \t\n]|$|\[|【)[”’\"')]*){_MARKERS_AFTER}|\n",
-    re.IGNORECASE,
-)
+# The markers written after a sentence's end ("…定价。[1][2]") still belong to it.
+_MARKERS_AFTER = re.compile(rf"(?:[ \t]*(?:{MARKER.pattern}))+", re.IGNORECASE)
 _LIST_PREFIX = re.compile(r"^\s*(?:(?:[-*+•·]|\d+[.)、]|[（(]?\d+[）)]|#{1,6})\s*)+")  # "- ", "1. ", "- - "
 _COURTESY = re.compile(
     r"^(希望(这些|以上)?(信息|内容|回答|建议)?(对你|对您)?有(所)?帮助|如(果)?(你|您)?有(其他|任何|更多)?(问题|疑问)"
@@ -86,20 +85,12 @@ def _claim(sentence: str) -> str:
 def split_answer(text: str) -> list[AnswerSentence]:
     """Sentences of an answer with their offsets; markers stay with the sentence they follow."""
     sentences = []
-    pos = 0
-    cuts = [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]
-    for cut in cuts:
-        piece = text[pos:cut]
-        lead = len(piece) - len(piece.lstrip())
-        stripped = piece.strip()
-        if stripped:
-            start = pos + lead
-            claim = _claim(stripped)
-            if re.search(r"\w", claim):  # skip pieces that are only markers or punctuation
-                cited = tuple(marker_numbers(stripped))
-                line = text.count("\n", 0, start)
-                sentences.append(AnswerSentence(start, start + len(stripped), stripped, cited, claim, line))
-        pos = cut
+    for start, end in sentence_spans(text, trailing=_MARKERS_AFTER):
+        piece = text[start:end]
+        claim = _claim(piece)
+        if re.search(r"\w", claim):  # skip pieces that are only markers or punctuation
+            line = text.count("\n", 0, start)
+            sentences.append(AnswerSentence(start, end, piece, tuple(marker_numbers(piece)), claim, line))
     return _lend_line_markers(sentences)
 
 

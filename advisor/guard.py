@@ -27,6 +27,8 @@ from functools import lru_cache
 
 import opencc
 
+from textkit.spans import fold, weighted_windows
+
 # --- normalisation ----------------------------------------------------------------------------------
 
 
@@ -233,17 +235,8 @@ def is_in_domain(question: str) -> bool:
 # --- output side ----------------------------------------------------------------------------------------
 
 
-def _folded(text: str) -> str:
-    """Letters and digits only, NFKC and lower case: spacing, dashes or width do not hide a canary."""
-    return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if c.isalnum())
-
-
-def _is_cjk(char: str) -> bool:
-    return "\u3400" <= char <= "\u9fff" or "\uf900" <= char <= "\ufaff"
-
-
-# A verbatim span this long (a CJK character counts 2: it carries about two letters' information) is a
-# leak; shorter ones are common phrases ("the knowledge base", "知识库").
+# A verbatim span this long (textkit.spans.char_weight: a Han character counts 2) is a leak; shorter ones
+# are common phrases ("the knowledge base", "知识库").
 SPAN_WEIGHT = 24
 _HOLD_WINDOW = 4  # raw characters looked back per canary character (spaces, dashes, markup between them)
 
@@ -258,7 +251,7 @@ class OutputGuard:
     """
 
     def __init__(self, canary: str, secret_texts: Sequence[str] = (), allowed_texts: Sequence[str] = ()):
-        self._canary = _folded(canary)
+        self._canary = fold(canary)
         if len(self._canary) < 8:
             raise ValueError("the canary must have at least 8 letters or digits to be recognisable")
         self._spans = _secret_spans(tuple(secret_texts), tuple(allowed_texts))
@@ -271,7 +264,7 @@ class OutputGuard:
             return ""
         self._text += piece
         tail_start = max(self._released - _HOLD_WINDOW * len(self._canary), 0)
-        if self._canary in _folded(self._text[tail_start:]):
+        if self._canary in fold(self._text[tail_start:]):
             self.tripped = True
             return ""
         hold = self._held_from(tail_start)
@@ -291,34 +284,27 @@ class OutputGuard:
         for i in range(max(self._released, tail_start), len(text)):
             if not text[i].isalnum():
                 continue
-            folded = _folded(text[i:])
+            folded = fold(text[i:])
             if folded and self._canary.startswith(folded):
                 return i
         return len(text)
 
     def reveals(self, text: str) -> bool:
-        folded = _folded(text)
+        folded = fold(text)
         return self._canary in folded or any(span in folded for span in self._spans)
 
 
 @lru_cache(maxsize=8)  # one guard per answer, the same prompts every time: computed once (~10 ms)
 def _secret_spans(secret_texts: tuple[str, ...], allowed_texts: tuple[str, ...]) -> tuple[str, ...]:
     """Every shortest folded window of each secret whose weight reaches SPAN_WEIGHT, minus allowed ones."""
-    allowed = [_folded(t) for t in allowed_texts]
+    allowed = [fold(t) for t in allowed_texts]
     spans: set[str] = set()
     for secret in secret_texts:
-        folded = _folded(secret)
-        end, weight = 0, 0
-        for start in range(len(folded)):
-            while end < len(folded) and weight < SPAN_WEIGHT:
-                weight += 2 if _is_cjk(folded[end]) else 1
-                end += 1
-            if weight < SPAN_WEIGHT:
-                break
+        folded = fold(secret)
+        for start, end in weighted_windows(folded, SPAN_WEIGHT):
             span = folded[start:end]
             if not any(span in ok for ok in allowed):
                 spans.add(span)
-            weight -= 2 if _is_cjk(folded[start]) else 1
     return tuple(sorted(spans))
 
 

@@ -45,7 +45,7 @@ from typing import Any, Protocol
 
 from advisor.generate import Message
 from advisor.prompting import LANGUAGES, answer_messages, estimate_tokens
-from indexing.manifest import file_sha256
+from hostkit import file_sha256
 from indexing.types import Chunk, Hit
 
 log = logging.getLogger(__name__)

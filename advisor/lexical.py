@@ -18,10 +18,11 @@ import jieba
 import numpy as np
 
 from indexing.types import Chunk
+from textkit import han_run
 
 jieba.setLogLevel(logging.WARNING)  # jieba prints its dictionary loading to stderr otherwise
 
-_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_HAN_RUN = re.compile(han_run())
 _WORD = re.compile(r"[a-z0-9]+(?:[.\-+][a-z0-9]+)*")
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from config import Settings
+from hostkit import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -175,14 +176,6 @@ def _write_marker(model_path: Path, spec: OfflineModel) -> None:
     os.replace(tmp, marker)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- assembly ------------------------------------------------------------------------------------------
 
 
@@ -233,7 +226,7 @@ def ensure_offline_model(name: str, models_dir: Path) -> Path:
         if _marker_says_verified(target, spec):
             return target
         # Present but not (or no longer) known good: hash it once instead of rebuilding blindly.
-        if target.stat().st_size == spec.size and sha256_of(target) == spec.sha256:
+        if target.stat().st_size == spec.size and file_sha256(target) == spec.sha256:
             _write_marker(target, spec)
             return target
         log.warning("%s at %s does not verify; assembling it again", spec.name, target)

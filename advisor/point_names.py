@@ -25,6 +25,7 @@ from advisor.answer_format import Point
 from advisor.focus import item_names, term_words
 from advisor.prompting import glossary_english
 from advisor.support_bridge import dictionary, english_stems
+from textkit import is_han
 
 MIN_ZH_RATIO = 0.75
 # Shorter names are too close to ordinary words for a two-character edit to mean the item.
@@ -64,7 +65,7 @@ def canonical_terms(text: str, passages: Sequence[str], language: str) -> str:
             span = text[start : start + n]
             differences = sum(a != b for a, b in zip(span, item, strict=True))
             anchored = span[0] == item[0] or span[-1] == item[-1]  # one end of the term is intact
-            words_only = all("\u4e00" <= ch <= "\u9fff" for ch in span)  # never across punctuation or markup
+            words_only = all(map(is_han, span))  # never across punctuation or markup
             if differences <= 2 and anchored and words_only and span not in said:
                 text = text[:start] + item + text[start + n :]
     return text

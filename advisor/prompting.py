@@ -26,6 +26,7 @@ from string import Template
 from advisor.generate import Message
 from config import PROJECT_ROOT, Settings
 from indexing.types import Hit
+from textkit import CJK_SCRIPT
 
 PROMPTS_DIR = PROJECT_ROOT / "prompts"
 LANGUAGES = ("zh", "en")
@@ -40,7 +41,6 @@ _PER_MESSAGE_TOKENS = 8  # chat-template markers around each message (<|im_start
 _SAFETY_TOKENS = 32  # estimate error on top of the upper bound, and the generation-prompt header
 _MIN_PASSAGE_TOKENS = 60  # a passage cut shorter than this is noise: leave it out instead
 
-_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]")
 _SPECIAL = re.compile(r"<\|")  # chat-template control tokens (<|im_start|>, <|endoftext|>, ...)
 
 
@@ -107,7 +107,7 @@ def estimate_tokens(text: str) -> int:
     Every CJK character counts as one token (Qwen averages ~1.4 characters per token on Chinese, so this
     over-counts); other text counts one token per 2.5 characters (English averages ~4).
     """
-    cjk = len(_CJK.findall(text))
+    cjk = len(CJK_SCRIPT.findall(text))
     return cjk + int((len(text) - cjk) / 2.5 + 0.999)
 
 

@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from advisor.generate import Generator, stream_in_language
-from advisor.language import has_han
 from advisor.prompting import glossary_english, load_template, render_messages
 from indexing.types import Hit
+from textkit import has_han
 
 log = logging.getLogger(__name__)
 

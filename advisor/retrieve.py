@@ -28,12 +28,13 @@ import numpy as np
 
 from advisor.condense import clean_rewrite
 from advisor.generate import Generator
-from advisor.language import detect_language
 from advisor.lexical import LexicalIndex
 from advisor.topic import section_matches_topic
 from advisor.types import Topic
 from config import Settings
+from hostkit import resolve_device
 from indexing import Embedder, Hit, VectorIndex, passage_text
+from textkit import detect_language
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ def cross_encoder_reranker(
         raise RuntimeError(
             "settings.reranker needs sentence-transformers: pip install sentence-transformers"
         ) from exc
-    encoder = CrossEncoder(model, device=None if device == "auto" else device)
+    encoder = CrossEncoder(model, device=resolve_device(device))
 
     def rerank(question: str, passages: Sequence[str]) -> Sequence[float]:
         return encoder.predict([(question, p) for p in passages], show_progress_bar=False).tolist()

@@ -28,9 +28,10 @@ Checkers, by `settings.grounding_checker`:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
+
+from textkit import split_sentences
 
 if TYPE_CHECKING:
     from advisor.generate import Generator
@@ -63,16 +64,6 @@ class CheckerParts(Protocol):
 
 class CheckerUnavailable(RuntimeError):
     """A checker that cannot run on this machine (missing model or package); the message says why."""
-
-
-# Sentence ends: Chinese 。！？； (and their run-ons like ？！), Western .!? followed by space, and newlines.
-# A decimal point ("1.5") or an abbreviation-like "U.S." is not followed by a space, so it never splits.
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?])\s*|(?<=[.])\s+|\n+")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of a passage, stripped, empty ones dropped."""
-    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
 def sentence_windows(text: str, width: int = 2) -> list[str]:

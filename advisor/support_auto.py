@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from advisor.language import detect_language
 from advisor.support import CheckerParts, SupportChecker, check_inputs
 from advisor.support_facts import figure_mismatches
+from textkit import detect_language
 
 
 class LanguageRoutedChecker:

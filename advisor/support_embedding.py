@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from advisor.language import detect_language
 from advisor.support import CheckerParts, check_inputs, sentence_windows, sigmoid
 from indexing.embedders import Embedder
+from textkit import detect_language
 
 # e5 cosines crowd into 0.7..1.0; this logistic puts P = 0.5 at the cosine where grounded and
 # ungrounded claims of the dev sets cross over, and spreads the crowded range over 0..1.

@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from advisor.language import detect_language
 from advisor.lexical import EN_STOPWORDS
 from advisor.support import CheckerParts, check_inputs, sentence_windows, sigmoid
+from textkit import detect_language, han_run
 
-_HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_HAN_RUN = re.compile(han_run())
 _EN_WORD = re.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 # Capitalised words that are not sentence starts: names of people, places, teams, products.

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from advisor.generate import Generator, Message
-from advisor.language import detect_language
 from advisor.support import CheckerParts, check_inputs
+from textkit import detect_language
 
 MAX_EVIDENCE_CHARS = 2400  # ~600-1200 tokens: prompt processing dominates the latency on 2 cores
 

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from advisor.types import Topic
+from textkit import has_han
 
 TOPICS: tuple[Topic, ...] = ("team", "business_model", "pricing", "risk", "other")
 
@@ -70,11 +71,10 @@ RULES: tuple[TopicRule, ...] = (
 )
 
 _RULES_BY_TOPIC = {rule.topic: rule for rule in RULES}
-_HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
 def _keyword_hits(text: str, keyword: str) -> int:
-    if _HAN.search(keyword):
+    if has_han(keyword):
         return text.count(keyword)
     # English: at a word start, so "fee" does not fire inside "feedback" but "hire" covers "hired".
     return len(re.findall(rf"(?<![a-z]){re.escape(keyword)}(?![a-z]{{4,}})", text))

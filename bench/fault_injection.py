@@ -547,14 +547,6 @@ def app_env(workdir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 ASK_COMMAND = [sys.executable, "-m", "advisor", "ask", "How should I price?"]
 APP_COMMAND = [sys.executable, "app.py"]  # must exit, not serve a model-less app
 

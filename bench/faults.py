@@ -32,6 +32,7 @@ from pathlib import Path
 from bench import fault_injection as fi
 from config import PROJECT_ROOT, settings_for_tests
 from evals.tables import cell, markdown_table
+from hostkit import free_port
 
 MAX_MODEL_FAILURE_S = 90.0  # a model that cannot load must be reported, not hang the start
 
@@ -299,7 +300,7 @@ def model_failures(work: Path, with_app: bool, report: Report) -> None:
         commands["python app.py"] = fi.APP_COMMAND
     for kind, model in models.items():
         env = fi.app_env(
-            work / kind, FA_LLM_BACKEND="llamacpp", FA_LLM_MODEL=str(model), FA_PORT=str(fi.free_port())
+            work / kind, FA_LLM_BACKEND="llamacpp", FA_LLM_MODEL=str(model), FA_PORT=str(free_port())
         )
         for label, command in commands.items():
             started = time.perf_counter()

@@ -45,6 +45,7 @@ from bench.bandwidth import (
     measure_memory_bandwidth,
     weight_bytes_read_per_token,
 )
+from hostkit import DeviceUnavailableError, resolve_device
 
 # Qwen2.5-7B-Instruct's shapes (the gpu profile's model): 7.6 B parameters, 15.2 GB in bf16.
 QWEN25_7B_SHAPE: dict[str, Any] = {
@@ -634,22 +635,6 @@ def _versions() -> str:
     return ", ".join(found)
 
 
-def _resolve_device(requested: str) -> str:
-    try:
-        import torch
-
-        cuda = torch.cuda.is_available()
-    except ImportError:
-        cuda = False
-    if requested == "auto":
-        return "cuda" if cuda else "cpu"
-    if requested == "cuda" and not cuda:
-        raise SystemExit(
-            "--device cuda: CUDA is not available here (use --tiny --device cpu on a CPU machine)"
-        )
-    return requested
-
-
 def _device_name(device: str) -> str:
     if device == "cuda":
         import torch
@@ -677,7 +662,10 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         raise SystemExit(f"--sections: unknown {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
-    device = _resolve_device(args.device)
+    try:
+        device = resolve_device(args.device)
+    except DeviceUnavailableError as exc:
+        raise SystemExit(f"--device {args.device}: {exc}; a CPU run wants --tiny too") from exc
     shapes = TINY if args.tiny else FULL
     if device == "cpu" and not args.tiny:
         raise SystemExit("The full shapes (a 7B model, 1M vectors) need a GPU: on a CPU run with --tiny.")

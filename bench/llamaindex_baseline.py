@@ -42,9 +42,10 @@ from pydantic import PrivateAttr
 
 from config import Settings
 from evals.metrics import section_matches
+from hostkit import resolve_device
 from indexing.chunking import section_regions
 from indexing.documents import SourceDocument, load_documents
-from indexing.embedders import Embedder, resolve_device
+from indexing.embedders import Embedder
 
 # --- the LLM: our Generator behind llama-index's completion interface ----------------------------------
 

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,12 +21,7 @@ import httpx
 
 from bench.reliability_rules import BACKOFF_BASE_S, BACKOFF_CAP_S, FIRST_QUESTIONS, FOLLOW_UPS, MAX_REQUEST_S
 from config import PROJECT_ROOT
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from hostkit import free_port
 
 
 class ServerProcess:
@@ -43,7 +37,7 @@ class ServerProcess:
         start_timeout_s: float = 90,
     ):
         self._tmp = tempfile.TemporaryDirectory(prefix="fa-reliability-")
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         options = {
             "data_dir": str(Path(self._tmp.name) / "data"),

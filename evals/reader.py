@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from textkit import figures, han_run, has_han, known_figures, split_sentences, unstated
+from textkit.spans import fold
 
 LABELS_PATH = Path(__file__).resolve().parent / "datasets" / "answer_labels.jsonl"
 
@@ -63,8 +65,7 @@ DEFECT_CLASSES = (
 FAIL_CLASSES = ("false_refusal", "answered_unanswerable", "leak", "language")
 VERDICTS = ("clean", "defect", "fail")
 
-_HAN = re.compile(r"[\u4e00-\u9fff]")
-_HAN_RUN = re.compile(r"[\u4e00-\u9fff]{3,}")
+_HAN_RUN = re.compile(han_run(3))
 _MARKER = re.compile(r"\[\d{1,3}\]|【\d{1,3}】")
 
 # --- echo ------------------------------------------------------------------------------------------
@@ -107,30 +108,6 @@ _EN_MISTRANSLATIONS: tuple[tuple[str, str], ...] = (
     (r"\bvalue(-| )worth\b", ""),
 )
 
-# --- numbers ------------------------------------------------------------------------------------------
-_SCALES = {
-    "万": 1e4,
-    "亿": 1e8,
-    "千": 1e3,
-    "百万": 1e6,
-    "万亿": 1e12,
-    "thousand": 1e3,
-    "k": 1e3,
-    "million": 1e6,
-    "m": 1e6,
-    "billion": 1e9,
-    "bn": 1e9,
-    "b": 1e9,
-    "trillion": 1e12,
-}
-_NUMBER = re.compile(
-    r"(?P<pre>[$¥￥€£]|US\$|RMB\s?|CNY\s?|USD\s?)?\s*(?P<num>\d+(?:[,，]\d{3})*(?:\.\d+)?)\s*"
-    r"(?P<scale>万亿|百万|万|亿|千|thousand|million|billion|trillion|bn|k\b|m\b|b\b)?\s*"
-    r"(?P<post>美元|元|人民币|块|%|％|percent|dollars?|US dollars|yuan|RMB|USD|CNY)?",
-    re.IGNORECASE,
-)
-_SECTION_NUMBER = re.compile(r"\b\d+\.\d+(?:\.\d+)+\b")
-_LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)、]\s", re.MULTILINE)
 
 # --- empty ----------------------------------------------------------------------------------------------
 _EMPTY_POINT = re.compile(
@@ -146,19 +123,6 @@ _LIST_QUESTION = re.compile(
 )
 
 
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
-
-
-def _sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[。！？!?；;])|(?<=\.)\s+|\n", text)
-    return [p.strip() for p in parts if p and p.strip()]
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"\W+", "", _nfkc(_MARKER.sub("", text))).lower()
-
-
 # --- the detectors ----------------------------------------------------------------------------------------
 
 
@@ -166,7 +130,7 @@ def term_defects(text: str, passages: Sequence[str], question: str, lang: str) -
     """Playbook terms written wrongly (zh: near-miss spans; en: known mistranslations)."""
     source = "\n".join(passages)
     found: list[str] = []
-    if lang == "en" or not _HAN.search(text):
+    if lang == "en" or not has_han(text):
         low = text.lower()
         for pattern, zh in _EN_MISTRANSLATIONS:
             m = re.search(pattern, low)
@@ -189,8 +153,8 @@ def term_defects(text: str, passages: Sequence[str], question: str, lang: str) -
 
 def _passage_terms(source: str) -> list[str]:
     """Terms the passages define: bold spans and list-item names ("- 名称：…"), 4–8 Han characters."""
-    terms = set(re.findall(r"\*\*([\u4e00-\u9fff]{4,8})\*\*", source))
-    terms |= set(re.findall(r"^\s*[-*•]\s*([\u4e00-\u9fff]{4,8})[：:]", source, re.MULTILINE))
+    terms = set(re.findall(rf"\*\*({han_run(4, 8)})\*\*", source))
+    terms |= set(re.findall(rf"^\s*[-*•]\s*({han_run(4, 8)})[：:]", source, re.MULTILINE))
     return sorted(terms, key=len, reverse=True)
 
 
@@ -207,46 +171,16 @@ def _near(window: str, term: str) -> bool:
     return shares_edge and diff <= max(1, len(term) // 3)
 
 
-def _figures(text: str) -> list[tuple[float, str, str]]:
-    """(value with scale, currency or unit, matched text) of every figure, markers and section numbers out."""
-    text = _nfkc(_LIST_NUMBER.sub("", _SECTION_NUMBER.sub(" ", _MARKER.sub(" ", text))))
-    out = []
-    for m in _NUMBER.finditer(text):
-        raw = m.group("num").replace(",", "").replace("，", "")
-        try:
-            value = float(raw)
-        except ValueError:
-            continue
-        scale = (m.group("scale") or "").lower()
-        value *= _SCALES.get(scale, 1.0)
-        pre = (m.group("pre") or "").strip().upper()
-        post = (m.group("post") or "").strip().lower()
-        unit = ""
-        if pre in ("$", "US$", "USD") or post in ("美元", "dollar", "dollars", "us dollars", "usd"):
-            unit = "usd"
-        elif pre in ("¥", "RMB", "CNY") or post in ("元", "人民币", "块", "yuan", "rmb", "cny"):
-            unit = "cny"
-        elif post in ("%", "percent"):
-            unit = "%"
-        out.append((value, unit, m.group(0).strip()))
-    return out
-
-
 def number_defects(text: str, passages: Sequence[str], question: str) -> list[str]:
     """Figures no passage (or the question) has, and currencies changed on the way."""
-    source_figures = _figures("\n".join(passages)) + _figures(question)
-    values = {}
-    for value, unit, _ in source_figures:
-        values.setdefault(value, set()).add(unit)
+    known = known_figures([*passages, question])
     found = []
-    for value, unit, shown in _figures(text):
-        if value < 10 and not unit:
+    for fig in figures(text):
+        if fig.value < 10 and not fig.unit:
             continue  # "3 types", "two steps" and small ordinals are not figures a reader checks
-        units = values.get(value)
-        if units is None:
-            found.append(f"{shown} (not in the passages)")
-        elif unit in ("usd", "cny") and unit not in units and ({"usd", "cny"} & units):
-            found.append(f"{shown} (currency changed)")
+        why = unstated(fig, known)
+        if why:
+            found.append(f"{fig.text} ({why})")
     return found
 
 
@@ -260,8 +194,8 @@ def echo_defects(text: str, secret_spans: Iterable[str] = ()) -> list[str]:
 def empty_defects(text: str) -> list[str]:
     found = [m.group(0).strip() for m in _EMPTY_POINT.finditer(text)]
     seen: set[str] = set()
-    for sentence in _sentences(text):
-        key = _norm(sentence)
+    for sentence in split_sentences(text):
+        key = fold(_MARKER.sub("", sentence))
         if len(key) < 8:
             continue
         if key in seen:

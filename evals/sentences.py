@@ -1,17 +1,20 @@
 """Split a shown answer into sentences with the `[n]` markers each one carries.
 
-Written independently of the advisor's grounding gate on purpose: the suite judges the text the user
-sees, and a judge that shares the gate's splitting code would share its blind spots.
+Where a sentence ends is the project's one rule (textkit.sentences), shared with the advisor's grounding
+gate: two copies of it drifted apart without either being more right. Which markers a claim carries,
+what decoration is stripped and what is too short to judge are written here, independently of the gate,
+on purpose: the suite judges the text the user sees, and a judge that shared the gate's attribution would
+share its blind spots.
 """
 
 from __future__ import annotations
 
 import re
 
+from textkit import sentence_spans
+
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*\]|【\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*】")
-# A sentence ends at Chinese or Western end punctuation ("." only before a space, a marker or the end, so
-# "5.3.2" and "1.5" never split); the markers written right after it still belong to it ("…定价。[1]").
-_END = re.compile(r"[。！？；!?]+[”’」』）)\"']*|\.(?=\s|$|\[|【)")
+# The markers written right after a sentence's end still belong to it ("…定价。[1]").
 _MARKERS_AFTER = re.compile(rf"(?:[ \t]*(?:{_MARKER.pattern}))+")
 _DECORATION = re.compile(r"^\s*(?:[-*+•·]|\d+[.)、]|[（(]?\d+[）)]|#{1,6})\s*")
 _MIN_WORD_CHARS = 4  # "1.", "答：" or a lone heading word asserts nothing
@@ -39,14 +42,8 @@ def cited_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
     out: list[tuple[str, tuple[int, ...]]] = []
     for line in text.splitlines():
         line_start = len(out)
-        pos = 0
-        while pos < len(line):
-            match = _END.search(line, pos)
-            end = match.end() if match else len(line)
-            after = _MARKERS_AFTER.match(line, end)
-            if after:
-                end = after.end()
-            piece, pos = line[pos:end], end
+        for start, end in sentence_spans(line, trailing=_MARKERS_AFTER):
+            piece = line[start:end]
             claim = _DECORATION.sub("", strip_markers(piece)).replace("**", "").replace("⚠", "").strip()
             if len(re.findall(r"\w", claim)) >= _MIN_WORD_CHARS:
                 out.append((claim, marker_numbers(piece)))

@@ -8,7 +8,7 @@ grounding, quotes instead of whole passages); the runner says which figures that
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -69,7 +69,6 @@ def reply_from_answer(answer: Answer) -> Reply:
         {"sentence": s.sentence, "cited": list(s.cited), "score": s.score, "supported": s.supported}
         for s in answer.grounding.sentences
     )
-    t = answer.timings
     return Reply(
         text=answer.text,
         language=answer.language,
@@ -86,13 +85,7 @@ def reply_from_answer(answer: Answer) -> Reply:
         gate_sentences=sentences,
         gate_supported_fraction=answer.grounding.supported_fraction if sentences else None,
         gate_rescued=answer.grounding.rescued,
-        timings={
-            "retrieve_ms": t.retrieve_ms,
-            "first_token_ms": t.first_token_ms,
-            "total_ms": t.total_ms,
-            "new_tokens": t.new_tokens,
-            "tokens_per_s": t.tokens_per_s,
-        },
+        timings=asdict(answer.timings),
         model_id=answer.model_id,
     )
 

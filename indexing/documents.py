@@ -23,6 +23,8 @@ from typing import Any
 import yaml
 from charset_normalizer import from_bytes
 
+from textkit import detect_language
+
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".txt", ".text"}  # plain text is read as Markdown: a superset
 HTML_SUFFIXES = {".html", ".htm"}
 SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
@@ -30,8 +32,6 @@ SUPPORTED_SUFFIXES = MARKDOWN_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
 FOLDER_README = "README.md"
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n---[ \t]*(?:\n|\Z)", re.DOTALL)
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f]")
-_LATIN = re.compile(r"[A-Za-z]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,13 +210,6 @@ def split_front_matter(text: str) -> tuple[dict, int]:
     if not isinstance(data, dict):
         return {}, 0
     return {str(k).lower(): v for k, v in data.items()}, match.end()
-
-
-def detect_lang(text: str) -> str:
-    """'zh' when Han characters carry a real share of the text, else 'en' (the two languages we serve)."""
-    cjk = len(_CJK.findall(text))
-    latin_words = len(_LATIN.findall(text)) / 5  # ~5 letters per English word ≈ one Han character
-    return "zh" if cjk and cjk >= 0.3 * (cjk + latin_words) else "en"
 
 
 def _first_heading(text: str) -> str | None:
@@ -450,7 +443,7 @@ def load_file(
         text=text,
         body_start=body_start,
         title=str(meta.get("title") or _first_heading(body) or path.stem),
-        lang=str(meta.get("lang") or detect_lang(body)),
+        lang=str(meta.get("lang") or detect_language(body)),
         origin=str(meta.get("source") or ""),
         format=fmt,
         encoding=encoding,

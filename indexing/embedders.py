@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from hostkit import resolve_device
+
 if TYPE_CHECKING:
     from config import Settings
 
@@ -166,17 +168,6 @@ def prefixes_for(model_name: str, model_prompts: dict[str, str | None] | None = 
     if _E5_NAME.search(model_name):
         return dict(E5_PREFIXES)
     return {"query": "", "passage": ""}
-
-
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when torch sees a GPU, else 'cpu'; explicit values pass through."""
-    if device != "auto":
-        return device
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class SentenceTransformerEmbedder:

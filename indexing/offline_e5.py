@@ -19,7 +19,6 @@ tokenizer package changes (and a half-written folder is never used).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import shutil
@@ -29,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from hostkit import file_sha256
 
 FOLDER_NAME = "multilingual-e5-small"
 MARKER = "offline-build.json"
@@ -66,14 +67,6 @@ def source_tokenizer_dir() -> Path:
     return pkg / "assets" / "multilingual-e5-small"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def source_fingerprint(weights: Path, tokenizer_json: Path) -> dict[str, object]:
     """What the marker records: a folder is current only if all of this still matches."""
     for p in (weights, tokenizer_json):
@@ -81,8 +74,8 @@ def source_fingerprint(weights: Path, tokenizer_json: Path) -> dict[str, object]
             raise OfflineModelError(f"missing source file for the offline embedding model: {p}")
     return {
         "converter_version": CONVERTER_VERSION,
-        "weights_sha256": _sha256(weights),
-        "tokenizer_sha256": _sha256(tokenizer_json),
+        "weights_sha256": file_sha256(weights),
+        "tokenizer_sha256": file_sha256(tokenizer_json),
     }
 
 

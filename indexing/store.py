@@ -26,6 +26,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
+from hostkit import file_sha256
 from indexing.embedders import Embedder
 from indexing.manifest import (
     CHUNKS_FILE,
@@ -36,7 +37,6 @@ from indexing.manifest import (
     IndexLoadError,
     IndexMismatchError,
     check_compatible,
-    file_sha256,
     library_versions,
     now_iso,
     read_manifest,

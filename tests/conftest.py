@@ -5,19 +5,12 @@ from __future__ import annotations
 import pytest
 
 from config import Settings, settings_for_tests
-
-
-def _cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
+from hostkit import cuda_available
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # GPU tests are skipped only where CUDA is absent, never silently elsewhere.
-    if _cuda_available():
+    if cuda_available():
         return
     skip = pytest.mark.skip(reason="needs CUDA (none on this machine)")
     for item in items:

@@ -1,6 +1,10 @@
 """The one-way data flow of docs/design.md, enforced on the source (every import, lazy ones included).
 
-    config  <-  indexing  <-  advisor  <-  app / webapp / evals  <-  bench
+    textkit, hostkit  <-  config  <-  indexing  <-  advisor  <-  app / webapp / evals  <-  bench
+
+`textkit` (the shared text rules: Han characters, language, sentences, figures) and `hostkit` (the device,
+free ports, file digests) are the floor: every layer may import them, and they import no other package of
+ours, so a rule written there is written once.
 
 `evals` and the app go through `advisor`'s public API only (names it exports), never its submodules;
 `evals` may also use `indexing`'s public API (it builds the injection index with `build_index`).
@@ -15,10 +19,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PACKAGES = {"config", "indexing", "advisor", "evals", "bench", "webapp", "app", "tests"}
+OUR_PACKAGES = {
+    "textkit",
+    "hostkit",
+    "config",
+    "indexing",
+    "advisor",
+    "evals",
+    "bench",
+    "webapp",
+    "app",
+    "tests",
+}
 
 # layer -> packages it must never import (tests depend on the product, never the other way round)
 FORBIDDEN = {
+    "textkit": OUR_PACKAGES - {"textkit"},
+    "hostkit": OUR_PACKAGES - {"hostkit"},
     "config": {"indexing", "advisor", "evals", "bench", "webapp", "app", "tests"},
     "indexing": {"advisor", "evals", "bench", "webapp", "app", "tests"},
     "advisor": {"evals", "bench", "webapp", "app", "tests"},
@@ -118,6 +135,12 @@ def test_the_rule_fails_on_an_upward_import(tmp_path: Path) -> None:
     assert violations("indexing", tmp_path) == [
         "indexing/store.py:2 imports advisor.advisor (indexing must not import advisor)",
         "indexing/store.py:2 imports advisor.advisor.Advisor (indexing must not import advisor)",
+    ]
+    (tmp_path / "textkit").mkdir()
+    (tmp_path / "textkit" / "han.py").write_text("from config import Settings\n", encoding="utf-8")
+    assert violations("textkit", tmp_path) == [
+        "textkit/han.py:1 imports config (textkit must not import config)",
+        "textkit/han.py:1 imports config.Settings (textkit must not import config)",
     ]
     assert violations("evals", tmp_path) == [
         "evals/run.py:2 imports advisor.cite (use advisor's public API)",

@@ -5,6 +5,7 @@ Only this module turns the advisor's plain dataclasses into JSON, so the wire fo
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -117,7 +118,6 @@ def sources_out(hits: Any) -> list[SourceOut]:
 
 def answer_out(answer: Any) -> AnswerOut:
     """The advisor's Answer dataclass as the API's JSON model."""
-    t = answer.timings
     return AnswerOut(
         question=answer.question,
         text=answer.text,
@@ -133,13 +133,7 @@ def answer_out(answer: Any) -> AnswerOut:
         ],
         supported_fraction=answer.grounding.supported_fraction,
         standalone_question=answer.standalone_question,
-        timings=TimingsOut(
-            retrieve_ms=t.retrieve_ms,
-            first_token_ms=t.first_token_ms,
-            total_ms=t.total_ms,
-            new_tokens=t.new_tokens,
-            tokens_per_s=t.tokens_per_s,
-        ),
+        timings=TimingsOut(**asdict(answer.timings)),
         model_id=answer.model_id,
     )
 

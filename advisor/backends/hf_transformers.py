@@ -27,21 +27,11 @@ from transformers import (
 from advisor.backends import GenerationError, GenerationStats, ReportsUsage, StreamMeter
 from advisor.backends.output_script import cjk_token_ids
 from config import Settings
+from hostkit import DeviceUnavailableError, resolve_device
 
 log = logging.getLogger(__name__)
 
 _STREAM_TIMEOUT_S = 600.0  # a generate() thread that died silently must not hang the consumer forever
-
-
-def resolve_device(device: str) -> str:
-    """settings.device -> a torch device name; "auto" means CUDA when present."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise GenerationError(
-            "settings.device is 'cuda' but torch sees no CUDA device (use 'auto' or 'cpu')."
-        )
-    return device
 
 
 def dtype_for(device: str) -> torch.dtype:
@@ -98,7 +88,10 @@ class TransformersGenerator(ReportsUsage):
         self.model_id = model_id or str(model)
         self.constrains_output_language = english_only_in_english
         self._cjk_ids: list[int] | None = None
-        self.device = resolve_device(device)
+        try:
+            self.device = resolve_device(device)
+        except DeviceUnavailableError as exc:
+            raise GenerationError(f"settings.device: {exc}") from exc
         dtype = dtype_for(self.device)
         qconfig = quantization_config(quantization, dtype)
         self.quantization = quantization if qconfig is not None else str(dtype).removeprefix("torch.")

@@ -22,7 +22,8 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-CJK_TEXT = re.compile("[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
+from textkit import CJK_SCRIPT
+
 _CJK_LEAD_BYTES = frozenset(range(0xE3, 0xEA)) | {0xEF}
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # SentencePiece's byte-fallback tokens
 
@@ -49,7 +50,7 @@ def token_bytes(token: str) -> bytes:
 def writes_cjk(piece: bytes) -> bool:
     """True when emitting this piece would put CJK text into the answer."""
     try:
-        return bool(CJK_TEXT.search(piece.decode("utf-8")))
+        return bool(CJK_SCRIPT.search(piece.decode("utf-8")))
     except UnicodeDecodeError:
         return any(b in _CJK_LEAD_BYTES for b in piece)
 

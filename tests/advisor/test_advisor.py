@@ -11,7 +11,7 @@ import pytest
 from advisor import Answer, build_advisor
 from advisor.generate import ScriptedGenerator
 from advisor.ground import UNSUPPORTED_MARK
-from tests.advisor.conftest import PRICING, PRICING_CASE, RISK
+from tests.advisor.support import PRICING, PRICING_CASE, RISK
 
 
 def is_answer_prompt(messages) -> bool:

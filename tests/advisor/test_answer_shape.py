@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from advisor.advisor import _answer_passages
 from advisor.generate import ScriptedGenerator
 from indexing import Hit
-from tests.advisor.conftest import make_chunks
+from tests.advisor.support import make_chunks
 
 
 class GrammarScriptedGenerator(ScriptedGenerator):

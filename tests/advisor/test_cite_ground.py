@@ -7,7 +7,7 @@ from advisor.ground import UNSUPPORTED_MARK, check_answer, is_non_factual, split
 from advisor.support_lexical import LexicalChecker
 from config import settings_for_tests
 from indexing import Hit
-from tests.advisor.conftest import PRICING, PRICING_CASE, RISK
+from tests.advisor.support import PRICING, PRICING_CASE, RISK
 
 
 def _hits(chunks, *sections):

@@ -14,8 +14,8 @@ import pytest
 
 from advisor import offline_models as om
 from advisor.backends import GenerationError
-from advisor.backends.output_script import CJK_TEXT
 from config import Settings, settings_for_tests
+from textkit import CJK_SCRIPT, count_han
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +62,7 @@ def test_answers_chinese_in_chinese(generator):
         {"role": "user", "content": "创业公司为什么需要定价策略？"},
     ]
     text = "".join(generator.stream(messages, max_new_tokens=16, temperature=0.0))
-    assert sum("\u4e00" <= c <= "\u9fff" for c in text) >= 5
+    assert count_han(text) >= 5
 
 
 def test_the_fixed_system_prompt_is_served_from_the_prompt_cache(generator):
@@ -114,7 +114,7 @@ def test_an_english_answer_from_chinese_text_contains_no_chinese(generator):
         },
     ]
     text = "".join(generator.stream(messages, max_new_tokens=40, temperature=0.0, language="en"))
-    assert text.strip() and not CJK_TEXT.search(text), text
+    assert text.strip() and not CJK_SCRIPT.search(text), text
     cache = generator.model_path.parent / f"{generator.model_path.name}.cjk-tokens.json"
     assert cache.is_file()  # the mask is computed once per model file and cached beside it
     chinese = "".join(
@@ -125,7 +125,7 @@ def test_an_english_answer_from_chinese_text_contains_no_chinese(generator):
             language="zh",
         )
     )
-    assert CJK_TEXT.search(chinese)  # the mask applies to English answers only
+    assert CJK_SCRIPT.search(chinese)  # the mask applies to English answers only
 
 
 def test_prompt_lookup_drafting_keeps_the_greedy_answer_and_drafts_from_the_prompt(generator):

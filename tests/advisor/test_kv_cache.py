@@ -14,7 +14,7 @@ from advisor.answer_format import Relabel, answer_grammar
 from advisor.generate import ScriptedGenerator
 from advisor.kv_cache import KnowledgeCache
 from indexing import Hit, VectorIndex
-from tests.advisor.conftest import PRICING, PRICING_CASE, TOOLS, make_chunks
+from tests.advisor.support import PRICING, PRICING_CASE, TOOLS, make_chunks
 
 
 class PrefixFileGenerator(ScriptedGenerator):

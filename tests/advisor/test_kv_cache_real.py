@@ -14,7 +14,7 @@ from advisor import offline_models as om
 from advisor.kv_cache import KnowledgeCache
 from config import Settings, settings_for_tests
 from indexing import HashEmbedder, Hit, VectorIndex
-from tests.advisor.conftest import PRICING, PRICING_CASE, make_chunks
+from tests.advisor.support import PRICING, PRICING_CASE, make_chunks
 
 pytestmark = pytest.mark.slow
 

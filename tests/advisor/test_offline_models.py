@@ -69,7 +69,7 @@ def test_second_start_trusts_the_marker_without_rehashing(fake_model, tmp_path, 
     models = tmp_path / "models"
     om.ensure_offline_model(spec.name, models)
     hashed = []
-    monkeypatch.setattr(om, "sha256_of", lambda p: hashed.append(p) or "x")
+    monkeypatch.setattr(om, "file_sha256", lambda p: hashed.append(p) or "x")
     monkeypatch.setattr(om, "find_parts", lambda s: pytest.fail("must not reassemble"))
     om.ensure_offline_model(spec.name, models)
     assert hashed == []

@@ -8,6 +8,7 @@ import pytest
 
 from advisor import prompting as p
 from indexing.types import Chunk, Hit
+from textkit import is_han
 
 PRICING = "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › 5.3.2 定价策略的类型"
 
@@ -25,7 +26,7 @@ HITS = [
 
 def _cjk_share(text: str) -> float:
     letters = [c for c in text if c.isalpha()]
-    return sum("\u4e00" <= c <= "\u9fff" for c in letters) / max(1, len(letters))
+    return sum(map(is_han, letters)) / max(1, len(letters))
 
 
 @pytest.mark.parametrize("language", p.LANGUAGES)

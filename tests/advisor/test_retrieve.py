@@ -16,7 +16,7 @@ from advisor.condense import (
 from advisor.generate import ScriptedGenerator
 from advisor.retrieve import HybridRetriever, llm_translator
 from indexing import HashEmbedder, VectorIndex
-from tests.advisor.conftest import PRICING, PRICING_CASE, RISK, TOOLS
+from tests.advisor.support import PRICING, PRICING_CASE, RISK, TOOLS
 
 
 def test_a_chinese_question_finds_its_section_first(index, embedder, fake_settings):

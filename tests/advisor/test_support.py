@@ -8,7 +8,7 @@ import math
 import pytest
 
 from advisor.generate import ScriptedGenerator
-from advisor.support import CheckerUnavailable, sentence_windows, split_sentences
+from advisor.support import CheckerUnavailable, sentence_windows
 from advisor.support_embedding import EmbeddingChecker
 from advisor.support_ensemble import EnsembleChecker, EnsembleModel, load_models
 from advisor.support_lexical import LexicalChecker, content_units, has_negation, numbers
@@ -16,6 +16,7 @@ from advisor.support_llm import LLMJudgeChecker, label_index, score_from_logprob
 from advisor.support_registry import Parts, make_checker
 from config import settings_for_tests
 from indexing import HashEmbedder
+from textkit import split_sentences
 
 # Clear cases: a passage, a claim it states, the same claim with one fact changed, and an unrelated claim.
 CASES = {

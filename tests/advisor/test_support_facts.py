@@ -34,7 +34,7 @@ def test_figures_are_held_to_the_passages(claim, wrong):
 
 def test_scales_and_full_width_digits_normalise():
     assert [f.value for f in figures("１，０００元 and 2万 and 3亿")] == [1000.0, 20000.0, 3e8]
-    assert figures("$5")[0].currency == "usd" and figures("5000元")[0].currency == "cny"
+    assert figures("$5")[0].unit == "usd" and figures("5000元")[0].unit == "cny"
 
 
 class _Always:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from advisor.guard import asks_for_instructions, is_in_domain
-from advisor.language import detect_language
 from advisor.lexical import LexicalIndex, tokenize
 from advisor.topic import classify_topic, section_matches_topic
-from tests.advisor.conftest import PRICING, RISK, TEAM
+from tests.advisor.support import PRICING, RISK, TEAM
+from textkit import detect_language
 
 
 @pytest.mark.parametrize(

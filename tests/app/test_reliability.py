@@ -192,7 +192,8 @@ def test_gradio_keeps_state_for_at_most_max_ui_sessions(tmp_path):
     from gradio_client import Client
 
     from app import create_app
-    from tests.app.conftest import PRICING_QUESTION, free_port, make_advisor, web_settings
+    from hostkit import free_port
+    from tests.app.support import PRICING_QUESTION, make_advisor, web_settings
 
     settings = web_settings(tmp_path / "data", max_ui_sessions=10)
     app = create_app(settings, advisor=make_advisor(settings))

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from app import create_app
 from config import PROJECT_ROOT
 from indexing import HashEmbedder
-from tests.app.conftest import PRICING_QUESTION, make_advisor, serve, web_settings
+from tests.app.support import PRICING_QUESTION, make_advisor, serve, web_settings
 
 UP = "../" * 12  # deeper than any served folder: an unchecked join lands at the filesystem root
 
@@ -305,7 +305,7 @@ def keyed(tmp_path):
     from advisor import build_advisor
     from advisor.generate import ScriptedGenerator
     from indexing import VectorIndex
-    from tests.app.conftest import playbook_chunks, scripted_reply
+    from tests.app.support import playbook_chunks, scripted_reply
 
     settings = web_settings(tmp_path / "data", api_key=KEY, max_request_bytes=64 * 1024)
     embedder = CountingEmbedder()

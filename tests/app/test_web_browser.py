@@ -13,7 +13,7 @@ import pytest
 
 from app import create_app
 from config import PROJECT_ROOT
-from tests.app.conftest import (
+from tests.app.support import (
     PRICING_QUESTION,
     SlowGenerator,
     TrickleGenerator,

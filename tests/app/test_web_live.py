@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from app import create_app
-from tests.app.conftest import PRICING_QUESTION, SlowGenerator, make_advisor, serve, web_settings
+from tests.app.support import PRICING_QUESTION, SlowGenerator, make_advisor, serve, web_settings
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import create_app
-from tests.app.conftest import PRICING_QUESTION, make_advisor, web_settings
+from tests.app.support import PRICING_QUESTION, make_advisor, web_settings
 
 
 @pytest.fixture

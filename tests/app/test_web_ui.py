@@ -7,7 +7,7 @@ import asyncio
 
 from advisor import Answer, AnswerDelta, Citation, Hit
 from indexing import Chunk
-from tests.app.conftest import PRICING_QUESTION
+from tests.app.support import PRICING_QUESTION
 from webapp import render
 from webapp.service import ChatService
 from webapp.ui import WORKING_HTML, _RecentAnswers, make_chat

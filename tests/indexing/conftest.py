@@ -6,23 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from config import PROJECT_ROOT, Settings, settings_for_tests
+from config import Settings, settings_for_tests
 from indexing.documents import SourceDocument, load_documents
-from indexing.embedders import HashEmbedder
-
-PLAYBOOK = PROJECT_ROOT / "knowledge" / "playbook.md"
-
-
-class CountingEmbedder(HashEmbedder):
-    """The hash embedder, plus a record of how many texts it embedded (to prove reuse)."""
-
-    def __init__(self, dim: int = 384):
-        super().__init__(dim)
-        self.embedded = 0
-
-    def embed(self, texts, kind="passage"):
-        self.embedded += len(texts)
-        return super().embed(texts, kind)
+from tests.indexing.support import PLAYBOOK, CountingEmbedder
 
 
 @pytest.fixture(scope="session")
@@ -47,12 +33,3 @@ def knowledge(tmp_path) -> Path:
 @pytest.fixture
 def settings(tmp_path, knowledge) -> Settings:
     return settings_for_tests(data_dir=tmp_path / "data", knowledge_dir=knowledge)
-
-
-def write_doc(folder: Path, name: str, title: str, sections: dict[str, str]) -> Path:
-    """A small Markdown document: one title, one `##` section per entry."""
-    body = "".join(f"\n## {heading}\n\n{text}\n" for heading, text in sections.items())
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# {title}\n{body}", encoding="utf-8")
-    return path

@@ -9,7 +9,7 @@ import pytest
 
 from indexing import load_index
 from indexing.build import add_documents, build_index, index_status
-from tests.indexing.conftest import CountingEmbedder, write_doc
+from tests.indexing.support import CountingEmbedder, write_doc
 
 PRICING = {"5.3 定价": "基础版产品定价为每月1000元；专业版产品定价为每月5000元。", "5.4 Team": "Hire slowly."}
 RISK = {"9.3 风险": "资金风险：合理规划资金使用。", "9.4 Legal": "Protect intellectual property."}

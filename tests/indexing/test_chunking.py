@@ -8,7 +8,7 @@ import pytest
 
 from indexing.chunking import SECTION_SEPARATOR, chunk_document, find_headings, section_regions
 from indexing.documents import SourceDocument, content_hash, split_front_matter
-from tests.indexing.conftest import PLAYBOOK
+from tests.indexing.support import PLAYBOOK
 
 PRICING = "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › 5.3.3 定价策略的案例分析"
 

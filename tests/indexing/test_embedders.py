@@ -18,7 +18,6 @@ from indexing.embedders import (
     HashEmbedder,
     make_embedder,
     prefixes_for,
-    resolve_device,
     validate_texts,
 )
 from indexing.offline_e5 import (
@@ -114,13 +113,6 @@ def test_empty_default_prompts_do_not_hide_the_e5_rule():
         "query": "query: ",
         "passage": "passage: ",
     }
-
-
-def test_resolve_device():
-    assert resolve_device("cpu") == "cpu"
-    assert resolve_device("cuda") == "cuda"
-    torch = pytest.importorskip("torch")
-    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 # --- Q4_0 and the packed-file reader (no model) -------------------------------------------------------

@@ -16,6 +16,7 @@ from advisor import build_advisor
 from advisor.generate import ScriptedGenerator
 from bench import fault_injection as fi
 from config import PROJECT_ROOT, settings_for_tests
+from hostkit import free_port
 from indexing import IndexLoadError, load_index
 from indexing.embedders import HashEmbedder
 from indexing.manifest import CHUNKS_FILE, FAISS_FILE, MANIFEST_FILE
@@ -101,9 +102,7 @@ def _assert_one_clear_line(result: subprocess.CompletedProcess, *needles: str) -
 @pytest.mark.parametrize("kind", ["missing", "garbage", "truncated"])
 def test_a_model_that_fails_to_load_gives_one_clear_line_and_a_non_zero_exit(tmp_path, kind):
     model = fi.bad_models(tmp_path / "models")[kind]
-    env = fi.app_env(
-        tmp_path, FA_LLM_BACKEND="llamacpp", FA_LLM_MODEL=str(model), FA_PORT=str(fi.free_port())
-    )
+    env = fi.app_env(tmp_path, FA_LLM_BACKEND="llamacpp", FA_LLM_MODEL=str(model), FA_PORT=str(free_port()))
     why = fi.MODEL_FAILURE_REASONS[kind]
     for command in (fi.ASK_COMMAND, fi.APP_COMMAND):  # app.py must exit, not serve a model-less app
         result = subprocess.run(
@@ -118,8 +117,8 @@ def test_the_app_stops_non_zero_when_the_model_fails_its_warm_up(tmp_path):
         tmp_path,
         FA_LLM_BACKEND="openai",
         FA_LLM_MODEL="qwen",
-        FA_LLM_BASE_URL=f"http://127.0.0.1:{fi.free_port()}/v1",  # nothing listens there
-        FA_PORT=str(fi.free_port()),
+        FA_LLM_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",  # nothing listens there
+        FA_PORT=str(free_port()),
     )
     started = time.perf_counter()
     result = subprocess.run(
