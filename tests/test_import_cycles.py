@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("config", "indexing", "advisor", "evals", "bench", "webapp", "tests")
+PACKAGES = ("textkit", "hostkit", "config", "indexing", "advisor", "evals", "bench", "webapp", "tests")
 SCRIPTS = ("app.py",)
 
 
