@@ -86,7 +86,10 @@ def test_an_item_keeps_its_name_and_code_stays_code(tmp_path):
     code = "```mermaid\nA[输入层] --> B[隐藏层]\n```\n常见的定价策略包括以下几种："
     assert r.missing([code]) == ["常见的定价策略包括以下几种："]
     r.build(gen, [code])
-    assert r.render(code) == "```mermaid\nA[输入层] --> B[隐藏层]\n```\nCommon pricing strategies include the following:"
+    assert (
+        r.render(code)
+        == "```mermaid\nA[输入层] --> B[隐藏层]\n```\nCommon pricing strategies include the following:"
+    )
 
 
 def test_text_without_han_is_its_own_rendering(tmp_path):
