@@ -145,3 +145,13 @@ def test_the_detectors_on_the_held_out_labels_of_the_latest_run():
     assert heldout["n"] == 185
     assert heldout["clean_accuracy"] >= 0.78 and heldout["clean_kappa"] >= 0.45
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_rendered_run():
+    # Answers of 2026-12-05, English ones read from the English renderings of their passages: the readers
+    # found 0.860 zh / 0.696 en clean; the detectors over-call clean (0.968 / 0.728), mostly on English
+    # off-question and incomplete lists and on refused injection-wrapped questions.
+    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_render1.jsonl"))
+    assert heldout["n"] == 185
+    assert heldout["clean_accuracy"] >= 0.80 and heldout["clean_kappa"] >= 0.42
+    assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
