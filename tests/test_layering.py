@@ -1,8 +1,9 @@
 """The one-way data flow of DESIGN.md, enforced on the source (every import, lazy ones included).
 
-    config  <-  indexing  <-  advisor  <-  app / webapp / evals / bench
+    config  <-  indexing  <-  advisor  <-  app / webapp / evals / bench / integrations
 
-`evals` and the app go through `advisor`'s public API only (names it exports), never its submodules.
+`evals`, the app and the integrations (adapters for other frameworks) go through `advisor`'s public API
+only (names it exports), never its submodules.
 """
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-OUR_PACKAGES = {"config", "indexing", "advisor", "evals", "bench", "webapp", "app"}
+OUR_PACKAGES = {"config", "indexing", "advisor", "evals", "bench", "webapp", "app", "integrations"}
 
 # layer -> packages it must never import
 FORBIDDEN = {
-    "config": {"indexing", "advisor", "evals", "bench", "webapp", "app"},
-    "indexing": {"advisor", "evals", "bench", "webapp", "app"},
-    "advisor": {"evals", "bench", "webapp", "app"},
+    "config": {"indexing", "advisor", "evals", "bench", "webapp", "app", "integrations"},
+    "indexing": {"advisor", "evals", "bench", "webapp", "app", "integrations"},
+    "advisor": {"evals", "bench", "webapp", "app", "integrations"},
     "evals": {"indexing", "bench", "webapp", "app"},
     "webapp": {"indexing", "evals", "bench"},
     "app": {"indexing", "evals", "bench"},
+    "integrations": {"indexing", "evals", "bench", "webapp", "app"},
 }
 # layers that may use advisor only through `advisor/__init__.py`
-PUBLIC_API_ONLY = {"evals", "webapp", "app"}
+PUBLIC_API_ONLY = {"evals", "webapp", "app", "integrations"}
 
 
 def _layer_files(layer: str, root: Path) -> list[Path]:

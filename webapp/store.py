@@ -14,11 +14,11 @@ the writer tries it again every few seconds, so health turns back to "ok" on its
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,7 @@ class StoreUnavailable(RuntimeError):
     """The store cannot be read now (a report needs it); the message says why."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class StoreState:
     status: str  # "starting" | "ok" | "down"
     backend: str  # "sqlite", "postgresql", ...
@@ -104,16 +104,7 @@ class StoreState:
     retention_days: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "backend": self.backend,
-            "database": self.database,
-            "written": self.written,
-            "lost": self.lost,
-            "pending": self.pending,
-            "error": self.error,
-            "retention_days": self.retention_days,
-        }
+        return dataclasses.asdict(self)
 
 
 def make_store_engine(url: str, *, timeout_s: float) -> Engine:
