@@ -41,6 +41,9 @@ $(DEV_STAMP): $(STAMP) pyproject.toml
 	@test -x /usr/bin/chromium || { \
 	  echo "Installing Debian's chromium (and a CJK font) for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing Debian's postgresql for the event-store tests (a throw-away server per test run)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	touch $@
 
 install-dev: $(DEV_STAMP)

@@ -7,8 +7,11 @@ Routes and UI live in webapp/; this file only composes them. The HTTP contract i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,11 @@ import gradio as gr
 from fastapi import FastAPI
 
 from config import PROJECT_ROOT, Settings, get_settings
-from webapp.feedback import FeedbackLog
-from webapp.routes import api_router, install_error_handlers
+from webapp.feedback import FeedbackLog, import_legacy_feedback
+from webapp.routes import api_router, install_error_handlers, report_router
 from webapp.security import BlockRoutes, add_cors
 from webapp.service import ChatService
+from webapp.store import StoreConfigError, StoreUnavailable, open_event_store
 from webapp.ui import build_ui
 
 WEB_DIR: Path = PROJECT_ROOT / "web"
@@ -47,24 +51,43 @@ def create_app(settings: Settings | None = None, *, advisor: Any = None) -> Fast
         from advisor import build_advisor  # loads the models: only when no advisor is handed in
 
         advisor = build_advisor(settings)
+    # Answers and votes go to the event store (SQLite in the data folder, or FA_STORE_URL's database).
+    store = open_event_store(settings)
+    keep_text = settings.store_question_text
+    try:
+        import_legacy_feedback(settings.feedback_path, store, keep_text=keep_text)
+    except StoreUnavailable as exc:  # the file stays; it is read on a later start
+        print(f"warning: feedback.jsonl not imported into the event store: {exc}", file=sys.stderr)
     service = ChatService(
-        advisor, max_waiting=settings.max_queue, max_question_chars=settings.max_question_chars
+        advisor,
+        max_waiting=settings.max_queue,
+        max_question_chars=settings.max_question_chars,
+        store=store,
+        keep_text=keep_text,
     )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.to_thread(store.flush, 5.0)  # events still queued at shutdown
 
     app = FastAPI(
         title="Founder Advisor API",
         version="1.0",
         description=API_DESCRIPTION,
         max_body_size=settings.max_request_bytes,  # every route, Gradio's included
+        lifespan=lifespan,
     )
+    app.state.event_store = store
     add_cors(app, settings.cors_origins)
     app.add_middleware(BlockRoutes)  # Gradio's upload, proxy and recording routes: unused, so closed
     install_error_handlers(app)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.include_router(api_router(service, api_key=api_key, portal_page=WEB_DIR / "portal.html"))
+    app.include_router(report_router(store, api_key=api_key, index_dir=settings.index_dir))
 
     demo = build_ui(
-        service, FeedbackLog(settings.feedback_path), max_question_chars=settings.max_question_chars
+        service, FeedbackLog(store, keep_text=keep_text), max_question_chars=settings.max_question_chars
     )
     # api_open=False closes Gradio's direct REST route for queued events, so nothing skips the queue.
     # gradio_client always joins the queue, so the "chat" endpoint keeps working for it.
@@ -102,9 +125,12 @@ def main() -> int:
     except AdvisorSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, advisor=advisor), host=settings.host, port=settings.port)
-    )
+    try:
+        app = create_app(settings, advisor=advisor)
+    except StoreConfigError as exc:  # FA_STORE_URL malformed, or no driver for it
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port))
     warm_up_failed: list[BaseException] = []
 
     def warm_up() -> None:

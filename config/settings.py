@@ -284,6 +284,33 @@ class Settings(BaseSettings):
     )
     max_queue: int = Field(16, ge=1, description="Waiting generations beyond which requests get 503 busy.")
 
+    # --- event store (what founders ask; webapp/store.py) ---------------------------------------
+    store_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the shared event store (answers served, thumbs up/down), e.g. "
+        "postgresql+psycopg://user:password@host:5432/advisor for replicas on several machines. "
+        "Unset: SQLite in the data folder (events.sqlite3; safe for several processes on one machine). "
+        "Secret: it may hold a password, and health shows it without one.",
+    )
+    store_question_text: bool = Field(
+        False,
+        description="Keep the text of founders' questions (and of the answers, which restate them) with "
+        "the events. Off by default (privacy first): the store then holds only the time, language, "
+        "topic, refusal reason, cited sections, latency and thumbs, none of which quotes a founder.",
+    )
+    store_retention_days: int = Field(
+        180, ge=1, description="Events older than this are deleted (at start and hourly)."
+    )
+    store_max_pending: int = Field(
+        10_000,
+        ge=1,
+        description="Events waiting in memory for the store; beyond it (a store down or slow) new events "
+        "are dropped and counted as lost, never waited for.",
+    )
+    store_timeout_s: float = Field(
+        3.0, gt=0, description="Longest wait to connect to (or lock) the store before an event is lost."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -326,7 +353,15 @@ class Settings(BaseSettings):
 
     @property
     def feedback_path(self) -> Path:
+        """Where feedback went before the event store (read once into the store, then renamed)."""
         return self.data_dir / "feedback.jsonl"
+
+    @property
+    def event_store_url(self) -> str:
+        """The store's SQLAlchemy URL: store_url, or SQLite in the data folder."""
+        if self.store_url is not None:
+            return self.store_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / 'events.sqlite3').resolve()}"
 
 
 @lru_cache(maxsize=1)

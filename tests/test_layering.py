@@ -1,12 +1,13 @@
 """The one-way data flow of docs/design.md, enforced on the source (every import, lazy ones included).
 
-    textkit, hostkit  <-  config  <-  indexing  <-  advisor  <-  app / webapp / evals  <-  bench
+    textkit, hostkit  <-  config  <-  indexing  <-  advisor  <-  app / webapp / evals / integrations  <-  bench
 
 `textkit` (the shared text rules: Han characters, language, sentences, figures) and `hostkit` (the device,
 free ports, file digests) are the floor: every layer may import them, and they import no other package of
 ours, so a rule written there is written once.
 
-`evals` and the app go through `advisor`'s public API only (names it exports), never its submodules;
+`evals`, the app and the integrations (adapters for other frameworks) go through `advisor`'s public API
+only (names it exports), never its submodules;
 `evals` may also use `indexing`'s public API (it builds the injection index with `build_index`).
 No package imports `tests`.
 """
@@ -29,6 +30,7 @@ OUR_PACKAGES = {
     "bench",
     "webapp",
     "app",
+    "integrations",
     "tests",
 }
 
@@ -36,16 +38,22 @@ OUR_PACKAGES = {
 FORBIDDEN = {
     "textkit": OUR_PACKAGES - {"textkit"},
     "hostkit": OUR_PACKAGES - {"hostkit"},
-    "config": {"indexing", "advisor", "evals", "bench", "webapp", "app", "tests"},
-    "indexing": {"advisor", "evals", "bench", "webapp", "app", "tests"},
-    "advisor": {"evals", "bench", "webapp", "app", "tests"},
+    "config": {"indexing", "advisor", "evals", "bench", "webapp", "app", "integrations", "tests"},
+    "indexing": {"advisor", "evals", "bench", "webapp", "app", "integrations", "tests"},
+    "advisor": {"evals", "bench", "webapp", "app", "integrations", "tests"},
     "evals": {"bench", "webapp", "app", "tests"},
     "webapp": {"indexing", "evals", "bench", "tests"},
     "app": {"indexing", "evals", "bench", "tests"},
     "bench": {"tests"},
+    "integrations": {"indexing", "evals", "bench", "webapp", "app", "tests"},
 }
 # layer -> packages it may use only through their `__init__.py` (the names in its `__all__`)
-PUBLIC_API_ONLY = {"evals": {"advisor", "indexing"}, "webapp": {"advisor"}, "app": {"advisor"}}
+PUBLIC_API_ONLY = {
+    "evals": {"advisor", "indexing"},
+    "webapp": {"advisor"},
+    "app": {"advisor"},
+    "integrations": {"advisor"},
+}
 
 
 def _layer_files(layer: str, root: Path) -> list[Path]:

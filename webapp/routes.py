@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -9,11 +10,26 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    StreamingResponse,
+)
 
 from webapp.queueing import Busy
+from webapp.report import (
+    CSV_NAMES,
+    GapReport,
+    build_report,
+    csv_tables,
+    index_sections,
+    render_html,
+    since_weeks,
+)
 from webapp.schemas import (
     AnswerOut,
     AskRequest,
@@ -31,6 +47,7 @@ from webapp.schemas import (
 )
 from webapp.security import QuestionRejected, require_api_key
 from webapp.service import ChatService, with_heartbeat
+from webapp.store import EventStore, StoreUnavailable
 
 KEEPALIVE_S = 1.0
 ERRORS = {
@@ -110,7 +127,9 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
 
     @router.get("/api/health", response_model=HealthOut, tags=["health"])
     async def health() -> HealthOut:
-        """Model, device, index counts and queue state. Open (no key) for load balancers; never waits."""
+        """Model, device, index counts, queue state and the event store's state (`store.status` "down"
+        with `store.lost` events counted: answers go on regardless). Open (no key) for load balancers;
+        never waits."""
         description = await service.describe()
         queue = service.queue.state()
         index = description.get("index") if isinstance(description.get("index"), dict) else {}
@@ -121,6 +140,7 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
             index=index,
             queue={"running": queue.running, "waiting": queue.waiting, "max_waiting": queue.max_waiting},
             advisor=description,
+            store=service.store_state(),
         )
 
     @router.post("/api/ask", response_model=AnswerOut, dependencies=keyed, responses=ERRORS, tags=["ask"])
@@ -128,7 +148,7 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
         """Answer one question from the knowledge base, with citations, or refuse honestly."""
         try:
             answer = await service.answer(
-                body.question, [m.model_dump() for m in body.history], request.is_disconnected
+                body.question, [m.model_dump() for m in body.history], request.is_disconnected, channel="api"
             )
         except QuestionRejected as exc:
             raise _reject(exc) from None
@@ -153,7 +173,9 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
         with the checked Answer (authoritative: its text may differ from the concatenated deltas), or an
         `error` event."""
         try:
-            deltas = service.deltas(body.question, [m.model_dump() for m in body.history])
+            deltas = service.deltas(
+                body.question, [m.model_dump() for m in body.history], channel="api_stream"
+            )
         except QuestionRejected as exc:
             raise _reject(exc) from None
         _admit_or_503(service)
@@ -195,7 +217,7 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
         created = int(time.time())
         if not body.stream:
             try:
-                answer = await service.answer(question, history, request.is_disconnected)
+                answer = await service.answer(question, history, request.is_disconnected, channel="openai")
             except QuestionRejected as exc:
                 raise _reject(exc) from None
             except Busy as exc:
@@ -217,7 +239,7 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
             )
 
         try:
-            deltas = service.deltas(question, history)
+            deltas = service.deltas(question, history, channel="openai_stream")
         except QuestionRejected as exc:
             raise _reject(exc) from None
         _admit_or_503(service)
@@ -280,5 +302,71 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
     async def portal() -> FileResponse:
         """An example incubator portal page that embeds the chat (see docs/api.md)."""
         return FileResponse(portal_page, media_type="text/html")
+
+    return router
+
+
+def report_router(store: EventStore, *, api_key: str | None, index_dir: Path) -> APIRouter:
+    """The knowledge-gap report ("what founders ask") as a page and CSV files, behind the API key.
+
+    With no API key configured the report is not served at all: it describes what founders asked (their
+    questions too, when the store keeps them), which is not for anyone who finds the URL.
+    """
+    router = APIRouter(tags=["report"])
+    keyed = [Depends(require_api_key(api_key))]
+
+    def report_or_error(weeks: int) -> GapReport:
+        if api_key is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                detail="The report is served only when an API key is set (FA_API_KEY).",
+            )
+        since = since_weeks(weeks)
+        try:
+            events = store.read(since)
+        except StoreUnavailable as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc)) from None
+        return build_report(events, index_sections=index_sections(index_dir), since=since)
+
+    weeks_query = Query(12, ge=1, le=520, description="How many weeks back the report looks.")
+
+    @router.get(
+        "/api/report",
+        dependencies=keyed,
+        response_class=HTMLResponse,
+        responses={401: ERRORS[401], 404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+    )
+    async def report_page(weeks: int = weeks_query) -> HTMLResponse:
+        """What founders ask: refused questions by topic and reason, thumbs-down answers, most and least
+        cited sections, by week (HTML with plots). Needs the API key; not served without one."""
+
+        def page() -> str:
+            report = report_or_error(weeks)
+            links = {name: f"/api/report/{name}.csv?weeks={weeks}" for name in CSV_NAMES}
+            return render_html(report, csv_links=links)
+
+        return HTMLResponse(await asyncio.to_thread(page))  # reading and plotting: off the event loop
+
+    def add_csv_route(name: str) -> None:
+        # One route per table (not a path parameter): each is listed, and checked, on its own.
+        @router.get(
+            f"/api/report/{name}.csv",
+            dependencies=keyed,
+            response_class=PlainTextResponse,
+            responses={401: ERRORS[401], 404: {"model": ErrorOut}, 503: {"model": ErrorOut}},
+            summary=f"Report table {name} (CSV)",
+            operation_id=f"report_{name}_csv",
+        )
+        async def report_csv(weeks: int = weeks_query) -> PlainTextResponse:
+            """One table of the report as CSV (weekly, refusals, thumbs_down, sections)."""
+            text = await asyncio.to_thread(lambda: csv_tables(report_or_error(weeks))[name])
+            return PlainTextResponse(
+                text,
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+            )
+
+    for name in CSV_NAMES:
+        add_csv_route(name)
 
     return router

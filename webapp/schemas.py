@@ -71,6 +71,11 @@ class HealthOut(BaseModel):
     index: dict[str, Any] = Field(default_factory=dict, description="Index counts (documents, chunks).")
     queue: dict[str, int] = Field(default_factory=dict, description="running, waiting, max_waiting.")
     advisor: dict[str, Any] = Field(default_factory=dict, description="Everything the advisor describes.")
+    store: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The event store: status ('starting', 'ok', 'down' or 'off'), backend, database (no "
+        "password), written, lost (events this process could not store), pending, error, retention_days.",
+    )
 
 
 class ErrorOut(BaseModel):

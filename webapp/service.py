@@ -6,20 +6,33 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
+from webapp.events import answer_event
 from webapp.queueing import GenerationQueue
 from webapp.security import check_question
+from webapp.store import EventStore
 
 DISCONNECT_CHECK_S = 0.25
 
 
 class ChatService:
-    def __init__(self, advisor: Any, *, max_waiting: int, max_question_chars: int):
+    def __init__(
+        self,
+        advisor: Any,
+        *,
+        max_waiting: int,
+        max_question_chars: int,
+        store: EventStore | None = None,
+        keep_text: bool = False,
+    ):
         self.advisor = advisor
         self.queue = GenerationQueue(max_waiting)
         self.max_question_chars = max_question_chars
+        # Every answer served, whatever the route, passes through `deltas`: it is recorded there, once.
+        self.store = store
+        self.keep_text = keep_text
         # Pass a stop event when the advisor takes one; closing its iterator stops it in any case.
         self._takes_stop_event = "stop_event" in inspect.signature(advisor.stream).parameters
         self._description: dict[str, Any] = dict(advisor.describe())
@@ -27,26 +40,53 @@ class ChatService:
     def check(self, question: str) -> str:
         return check_question(question, self.max_question_chars)
 
-    def deltas(self, question: str, history: Sequence[dict[str, str]] = ()) -> AsyncIterator[Any]:
-        """AnswerDeltas of one question; the last has done=True and the final Answer. Raises Busy."""
+    def deltas(
+        self, question: str, history: Sequence[dict[str, str]] = (), *, channel: str = "api"
+    ) -> AsyncIterator[Any]:
+        """AnswerDeltas of one question; the last has done=True and the final Answer. Raises Busy.
+
+        `channel` names the route (chat, api, api_stream, openai, openai_stream) in the answer's event.
+        """
         question = self.check(question)
         history = tuple({"role": m["role"], "content": m["content"]} for m in history)
+        asked_at = time.monotonic()  # the founder's wait starts here, time in line included
 
         def produce(stop):
             if self._takes_stop_event:
-                return self.advisor.stream(question, history=history, stop_event=stop)
-            return self.advisor.stream(question, history=history)
+                stream = self.advisor.stream(question, history=history, stop_event=stop)
+            else:
+                stream = self.advisor.stream(question, history=history)
+            return self._recorded(stream, channel, asked_at)
 
         return self.queue.stream(produce)
+
+    def _recorded(self, stream: Iterator[Any], channel: str, asked_at: float) -> Iterator[Any]:
+        """The advisor's deltas, unchanged; the final Answer also goes to the event store (queued: a
+        store that is down or slow never delays the answer). Runs on the generation's worker thread."""
+        try:
+            for delta in stream:
+                if self.store is not None and delta.done and delta.answer is not None:
+                    latency_ms = (time.monotonic() - asked_at) * 1000
+                    event = answer_event(
+                        delta.answer, channel=channel, latency_ms=latency_ms, keep_text=self.keep_text
+                    )
+                    self.store.record(event)
+                yield delta
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:  # a dropped client closes this generator: stop the advisor with it
+                close()
 
     async def answer(
         self,
         question: str,
         history: Sequence[dict[str, str]] = (),
         is_disconnected: Callable[[], Awaitable[bool]] | None = None,
+        *,
+        channel: str = "api",
     ) -> Any | None:
         """The final Answer, or None when the client went away (its generation is then stopped)."""
-        beats = with_heartbeat(self.deltas(question, history), every_s=DISCONNECT_CHECK_S)
+        beats = with_heartbeat(self.deltas(question, history, channel=channel), every_s=DISCONNECT_CHECK_S)
         last_check = time.monotonic()
         try:
             async for delta in beats:
@@ -60,6 +100,10 @@ class ChatService:
             raise RuntimeError("the advisor's stream ended without a final answer")
         finally:
             await beats.aclose()
+
+    def store_state(self) -> dict[str, Any]:
+        """The event store's state for health ({"status": "off"} when the service has none)."""
+        return self.store.state().as_dict() if self.store is not None else {"status": "off"}
 
     @property
     def description(self) -> dict[str, Any]:

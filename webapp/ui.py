@@ -77,7 +77,7 @@ def make_chat(service: ChatService, recent: _RecentAnswers):
             if m.get("role") in ("user", "assistant")
         ]
         try:
-            deltas = service.deltas(message, turns)
+            deltas = service.deltas(message, turns, channel="chat")
         except QuestionRejected as exc:
             raise gr.Error(str(exc)) from None
         text = ""
@@ -117,23 +117,12 @@ def build_ui(service: ChatService, feedback: FeedbackLog, *, max_question_chars:
         question = next(
             (plain_text(m["content"]) for m in reversed(history[:index]) if m.get("role") == "user"), ""
         )
-        answer = recent.get(shown)
-        citations = (
-            [{"n": c.n, "section": c.section, "source": c.source, "quote": c.quote} for c in answer.citations]
-            if answer
-            else []
-        )
-        extra = (
-            {"refused": answer.refused, "language": answer.language, "model_id": answer.model_id}
-            if answer
-            else {"citations_unknown": True}  # the answer predates this server process
-        )
+        answer = recent.get(shown)  # None: the answer predates this server process
         feedback.record(
             liked=data.liked is True,
             question=question,
-            answer=answer.text if answer else render.unlink_citations(shown),
-            citations=citations,
-            extra=extra,
+            answer=answer,
+            shown_text=answer.text if answer else render.unlink_citations(shown),
         )
         gr.Info("Thanks for the feedback · 感谢反馈")
 

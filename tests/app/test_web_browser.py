@@ -5,7 +5,6 @@ Screenshots land in test-artifacts/ (git-ignored) for a human to look at.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 
@@ -21,6 +20,7 @@ from tests.app.support import (
     serve,
     web_settings,
 )
+from webapp.store import EventStore
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +43,8 @@ CITATION = '#fa-chat a[href*="#src-"]'
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    settings = web_settings(tmp_path_factory.mktemp("browser") / "data")
+    # Question texts kept: the thumbs test checks what a vote stores (the default keeps none).
+    settings = web_settings(tmp_path_factory.mktemp("browser") / "data", store_question_text=True)
     with serve(create_app(settings, advisor=make_advisor(settings, TrickleGenerator()))) as url:
         yield url, settings
 
@@ -126,13 +127,17 @@ def test_thumbs_up_saves_question_answer_and_citations(server, page):
     _ask(page, PRICING_QUESTION)
     page.wait_for_selector(CITATION, timeout=30_000)
     page.click("#fa-chat button[aria-label='Like']")
-    deadline = time.monotonic() + 10
-    while not settings.feedback_path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    entry = json.loads(settings.feedback_path.read_text(encoding="utf-8").splitlines()[-1])
-    assert entry["rating"] == "up" and entry["question"] == PRICING_QUESTION
-    assert "定价" in entry["answer"] and "#src-" not in entry["answer"]
-    assert "5.3.2" in entry["citations"][0]["section"]
+    store = EventStore(settings.event_store_url, retention_days=30)  # the app's store, read by another
+    try:
+        deadline = time.monotonic() + 10
+        while not (votes := [e for e in store.read() if e.kind == "vote"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        store.close()
+    (vote,) = votes
+    assert vote.thumbs == "up" and vote.question == PRICING_QUESTION and vote.channel == "chat"
+    assert "定价" in vote.answer and "#src-" not in vote.answer
+    assert "5.3.2" in vote.sections[0] and vote.topic == "pricing"
 
 
 def test_refusal_is_shown_as_such_and_new_conversation_clears(server, page):

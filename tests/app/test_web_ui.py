@@ -64,7 +64,7 @@ class ScriptedService:
             for i, s in enumerate(SECTIONS)
         )
 
-    def deltas(self, question, history):
+    def deltas(self, question, history, channel="chat"):
         hits = self.hits
 
         async def stream():
