@@ -58,7 +58,8 @@ class OpenAIHTTPGenerator(ReportsUsage):
         self._client = openai.OpenAI(
             base_url=base_url,
             api_key=api_key or "not-needed",
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            # openai's own Timeout: newer clients run on httpx2 and reject an httpx.Timeout.
+            timeout=openai.Timeout(timeout_s, connect=connect_timeout_s),
             max_retries=0,
         )
         self._open = retry(
