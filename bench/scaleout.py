@@ -39,13 +39,14 @@ from config import PROJECT_ROOT
 
 # A fixed, small, answerable set (evals/datasets/answerable.jsonl): list answers and definitions, both
 # languages (an English question also costs one short translation generation before retrieval).
+# `--questions N` takes the first N.
 QUESTIONS: tuple[str, ...] = (
     "AI大模型创业公司有哪些定价策略？",
     "创业团队需要具备哪些核心能力？",
-    "AI大模型创业有哪些盈利模式？",
-    "初创企业缺少算力和数据时可以采取什么策略？",
     "What pricing strategies can an AI startup use?",
+    "AI大模型创业有哪些盈利模式？",
     "Which risks should the founders of an AI startup identify?",
+    "初创企业缺少算力和数据时可以采取什么策略？",
 )
 WARM_UP_QUESTION = "什么是成本导向定价？"
 REQUEST_TIMEOUT_S = 900.0  # a queued question on 2 busy cores can wait minutes; never forever
@@ -148,7 +149,9 @@ async def ask_streaming(client: httpx.AsyncClient, url: str, question: str) -> d
     return row
 
 
-async def drive(urls: Sequence[str], questions: Sequence[str], clients: int) -> tuple[list[dict], float]:
+async def drive(
+    urls: Sequence[str], questions: Sequence[str], clients: int, say: Any = lambda line: None
+) -> tuple[list[dict], float]:
     """`clients` concurrent founders work through `questions`; question i goes to replica i mod n."""
     jobs: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     for i, question in enumerate(questions):
@@ -160,7 +163,11 @@ async def drive(urls: Sequence[str], questions: Sequence[str], clients: int) -> 
         async def founder() -> None:
             while not jobs.empty():
                 i, question = jobs.get_nowait()
-                rows.append(await ask_streaming(client, urls[i % len(urls)], question))
+                row = await ask_streaming(client, urls[i % len(urls)], question)
+                rows.append(row)
+                say(
+                    f"  {row['status']}: TTFT {row['ttft_s']:.1f} s, total {row['total_s']:.1f} s  {question}"
+                )
 
         started = time.monotonic()
         await asyncio.gather(*(founder() for _ in range(clients)))
@@ -190,7 +197,9 @@ def summarize(rows: Sequence[dict[str, Any]], wall_s: float) -> dict[str, Any]:
 
 def measure(replicas: int, opts: argparse.Namespace, say: Any = print) -> dict[str, Any]:
     """One configuration: a fresh engine, `replicas` app processes, a warm-up each, the timed set."""
-    env = {"FA_LLM_MAX_NEW_TOKENS": str(opts.max_new_tokens)}
+    # The engine's queue and a loaded CPU can hold a first token for minutes: the bench measures that wait
+    # rather than fail it (the apps' default, 120 s, is for a serving deployment).
+    env = {"FA_LLM_MAX_NEW_TOKENS": str(opts.max_new_tokens), "FA_LLM_TIMEOUT_S": str(REQUEST_TIMEOUT_S)}
     say(f"{replicas} replica(s): starting the engine ({opts.slots} slots) ...")
     with EngineProcess(slots=opts.slots, threads=opts.threads) as engine:
         say(f"{replicas} replica(s): starting the app processes ...")
@@ -200,11 +209,11 @@ def measure(replicas: int, opts: argparse.Namespace, say: Any = print) -> dict[s
             warm, _ = asyncio.run(drive(urls, [WARM_UP_QUESTION] * replicas, replicas))
             if any(r["status"] != "answer" for r in warm):
                 raise RuntimeError(f"warm-up failed: {warm}; app log: {apps[0].log_tail()}")
-            questions = list(opts.questions) * opts.rounds
+            questions = list(QUESTIONS[: opts.questions]) * opts.rounds
             say(
                 f"{replicas} replica(s): {len(questions)} questions from {opts.clients} concurrent clients ..."
             )
-            rows, wall_s = asyncio.run(drive(urls, questions, opts.clients))
+            rows, wall_s = asyncio.run(drive(urls, questions, opts.clients, say))
             counters = engine.counters()
     return {"replicas": replicas, "summary": summarize(rows, wall_s), "rows": rows, "engine": counters}
 
@@ -254,7 +263,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="engine CPU threads (default: all cores)")
     parser.add_argument("--out", type=Path, help="write the figures and every request as JSON here")
-    parser.set_defaults(questions=QUESTIONS)
+    parser.add_argument(
+        "--questions", type=int, default=len(QUESTIONS), help=f"how many of the {len(QUESTIONS)} questions"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -262,16 +273,18 @@ def run(args: argparse.Namespace) -> int:
     if not counts or min(counts) < 1:
         raise SystemExit("--replicas needs replica counts of at least 1, e.g. 1,2")
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731 - progress, not the report
-    results = [measure(n, args, say) for n in counts]
+    results = []
+    for n in counts:
+        results.append(measure(n, args, say))
+        if args.out:  # after each configuration: a long run cut short keeps what it measured
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     print(
-        f"scale-out over one llama.cpp server ({args.slots} slots), {len(args.questions) * args.rounds} questions, "
+        f"scale-out over one llama.cpp server ({args.slots} slots), {args.questions * args.rounds} questions, "
         f"{args.clients} concurrent clients, max {args.max_new_tokens} new tokens; "
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs"
     )
     print(render(results))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0 if all(r["summary"]["failed"] == 0 for r in results) else 1
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from advisor import GenerationError
 from advisor.backends.model_server import EngineProcess
 from advisor.backends.openai_http import OpenAIHTTPGenerator
 from advisor.offline_models import lookup
@@ -99,6 +100,7 @@ def test_two_app_processes_share_one_engine(engine, tmp_path):
         "FA_MIN_DENSE_SCORE": "0.3",
         "FA_LLM_MODEL": MODEL,
         "FA_LLM_MAX_NEW_TOKENS": "48",
+        "FA_LLM_TIMEOUT_S": "600",  # a loaded CI machine can hold the first token for minutes
     }
     subprocess.run(
         [sys.executable, "-m", "indexing", "build"], cwd=PROJECT_ROOT, env={**os.environ, **env}, check=True
@@ -144,6 +146,16 @@ def test_a_dropped_client_frees_its_engine_slot(engine, tmp_path):
         assert engine.busy_slots() == 0, "the engine kept generating for a client that left"
     predicted = engine.counters()["tokens_predicted_total"] - before
     assert predicted < 400
+
+
+def test_an_engine_with_a_key_answers_only_to_that_key():
+    key = "engine-key-for-tests"
+    messages = [{"role": "user", "content": "Say hi"}]
+    with EngineProcess(slots=1, model=str(MODEL_FILE), env={"FA_LLM_API_KEY": key}) as keyed:
+        with pytest.raises(GenerationError, match="answered 401"):
+            list(OpenAIHTTPGenerator(keyed.openai_url, MODEL).stream(messages, 4, 0.0))
+        assert "".join(OpenAIHTTPGenerator(keyed.openai_url, MODEL, api_key=key).stream(messages, 4, 0.0))
+        assert keyed.busy_slots() == 0  # its own probes send the key too
 
 
 def test_an_engine_that_dies_mid_answer_is_an_error_event_then_503(engine, tmp_path):
