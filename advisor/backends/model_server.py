@@ -9,7 +9,8 @@ client hangs up), /health, /slots and /metrics. Each slot holds one request's KV
 window; llama.cpp decodes all busy slots in one batch (continuous batching) and queues requests beyond
 them. An app process answers one question at a time (advisor.Advisor's lock), so N replicas can keep N
 slots busy. The defaults come from the settings (FA_LLM_MODEL, FA_LLM_CONTEXT_TOKENS per slot,
-FA_LLM_THREADS, FA_LLM_DRAFT_TOKENS, FA_LLM_API_KEY: when set, every route but /health needs it).
+FA_LLM_THREADS, FA_LLM_DRAFT_TOKENS, FA_LLM_API_KEY: when set, every route but /health and the model
+list needs it as a bearer token).
 
 `EngineProcess` starts this as a child process and waits until it is ready: the tests and
 `python -m bench scaleout` use it.
@@ -180,6 +181,8 @@ class EngineProcess:
                 argv += [flag, str(value)]
         self.argv = [sys.executable, "-m", "advisor.backends.model_server", *argv]
         self.env = {**os.environ, **(env or {})}
+        key = self.env.get("FA_LLM_API_KEY")  # the server requires it, so its probes below send it
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.ready_timeout_s = ready_timeout_s
         self.process: subprocess.Popen[str] | None = None
         self._log: IO[str] | None = None
@@ -226,7 +229,7 @@ class EngineProcess:
             self.process.wait(10)
 
     def slots(self) -> list[dict[str, Any]]:
-        return httpx.get(f"{self.base_url}/slots", timeout=10).json()
+        return httpx.get(f"{self.base_url}/slots", headers=self._headers, timeout=10).json()
 
     def busy_slots(self) -> int:
         return sum(1 for slot in self.slots() if slot.get("is_processing"))
@@ -234,7 +237,7 @@ class EngineProcess:
     def counters(self) -> dict[str, float]:
         """llama.cpp's Prometheus counters (tokens_predicted_total, requests_processing, ...)."""
         out: dict[str, float] = {}
-        for row in httpx.get(f"{self.base_url}/metrics", timeout=10).text.splitlines():
+        for row in httpx.get(f"{self.base_url}/metrics", headers=self._headers, timeout=10).text.splitlines():
             if row.startswith("llamacpp:"):
                 name, _, value = row.partition(" ")
                 out[name.removeprefix("llamacpp:")] = float(value)
