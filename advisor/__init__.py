@@ -13,6 +13,7 @@ History is a list of {"role": "user" | "assistant", "content": "..."} messages.
 from __future__ import annotations
 
 from advisor.advisor import Advisor
+from advisor.backends import GenerationError
 from advisor.factory import AdvisorSetupError, build_advisor
 from advisor.support import CheckerUnavailable, SupportChecker
 from advisor.support_bridge import BridgedChecker
@@ -41,6 +42,7 @@ __all__ = [
     "Chunk",
     "Citation",
     "EnsembleModel",
+    "GenerationError",
     "Grounding",
     "Hit",
     "SentenceSupport",

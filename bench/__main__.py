@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "faults": ("bench.faults", "bad-input corpus, kills while saving, corrupt index files, bad model files"),
     "gpu": ("bench.gpu_bench", "FAISS GPU vs CPU and a 7B-shaped LM, bf16 vs nf4 (H200; --tiny runs on CPU)"),
+    "scaleout": (
+        "bench.scaleout",
+        "1 vs 2 app replicas over one llama.cpp server with N slots: answers/min, TTFT and total p50/p95",
+    ),
 }
 # What a bare `python -m bench` runs, in order, each with its default options.
 DEFAULT_RUN: tuple[str, ...] = ("bandwidth", "generation")

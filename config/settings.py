@@ -174,6 +174,22 @@ class Settings(BaseSettings):
     )
     llm_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server.")
     llm_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible server.")
+    llm_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="OpenAI-compatible server: longest wait for its first byte and between two streamed "
+        "pieces. Past it the answer fails with a clear error (HTTP 503) instead of hanging. A busy engine "
+        "queues requests beyond its slots before it sends anything, so allow one answer's time.",
+    )
+    llm_connect_timeout_s: float = Field(
+        5.0, gt=0, description="OpenAI-compatible server: longest wait to open a connection."
+    )
+    llm_connect_attempts: int = Field(
+        3,
+        ge=1,
+        description="OpenAI-compatible server: tries to open a request while the server refuses connections "
+        "(still starting), with exponential backoff. Timeouts are not retried: the server may be working on it.",
+    )
     llm_context_tokens: int = Field(4096, ge=512, description="Context window given to the model.")
     llm_max_new_tokens: int = Field(400, ge=1, description="Longest answer in tokens.")
     llm_temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")

@@ -20,6 +20,7 @@ from fastapi.responses import (
     StreamingResponse,
 )
 
+from advisor import GenerationError
 from webapp.queueing import Busy
 from webapp.report import (
     CSV_NAMES,
@@ -55,8 +56,14 @@ ERRORS = {
     401: {"model": ErrorOut, "description": "Missing or wrong bearer API key (when one is configured)."},
     413: {"model": ErrorOut, "description": "The question is longer than the server's limit."},
     422: {"model": ErrorOut, "description": "Empty question or a body that does not match the schema."},
-    503: {"model": ErrorOut, "description": "Busy: the waiting line is full; see the Retry-After header."},
+    503: {
+        "model": ErrorOut,
+        "description": "Busy (the waiting line is full) or the language model is unavailable (its server is "
+        "down, timed out or failed); see the Retry-After header.",
+    },
 }
+# A model server that is down or failing is usually back within seconds (restarted by its supervisor).
+MODEL_RETRY_AFTER_S = 5
 
 
 def _reject(exc: QuestionRejected) -> HTTPException:
@@ -67,6 +74,14 @@ def _reject(exc: QuestionRejected) -> HTTPException:
 def _busy(exc: Busy) -> HTTPException:
     return HTTPException(
         status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+    )
+
+
+def _model_unavailable(exc: GenerationError) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        detail=f"The language model is unavailable: {exc}",
+        headers={"Retry-After": str(MODEL_RETRY_AFTER_S)},
     )
 
 
@@ -154,6 +169,8 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
             raise _reject(exc) from None
         except Busy as exc:
             raise _busy(exc) from None
+        except GenerationError as exc:
+            raise _model_unavailable(exc) from None
         except ValueError as exc:  # the advisor's own validation, in its words
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
         if answer is None:  # the client is gone; nobody reads this
@@ -195,6 +212,9 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
                             yield _sse("delta", {"text": delta.text})
             except Busy as exc:
                 yield _sse("error", {"detail": str(exc), "retry_after_s": exc.retry_after_s})
+            except GenerationError as exc:  # the 200 is already sent: the error travels as an event
+                detail = _model_unavailable(exc).detail
+                yield _sse("error", {"detail": detail, "retry_after_s": MODEL_RETRY_AFTER_S})
             except ValueError as exc:
                 yield _sse("error", {"detail": str(exc)})
 
@@ -222,6 +242,8 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
                 raise _reject(exc) from None
             except Busy as exc:
                 raise _busy(exc) from None
+            except GenerationError as exc:
+                raise _model_unavailable(exc) from None
             except ValueError as exc:
                 raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
             if answer is None:
@@ -283,6 +305,9 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
                         )
             except Busy as exc:
                 yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'busy'}})}\n\n"
+            except GenerationError as exc:
+                error = {"message": _model_unavailable(exc).detail, "type": "model_unavailable"}
+                yield f"data: {json.dumps({'error': error})}\n\n"
             except ValueError as exc:
                 yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'invalid_request'}})}\n\n"
             yield "data: [DONE]\n\n"

@@ -54,6 +54,11 @@ def _diagnose_gguf(model_path: str) -> str:
     return f"a GGUF header but {size:,} bytes: truncated or corrupt? Re-download it or run `python -m advisor prepare`"
 
 
+def load_failure(model_path: str) -> GenerationError:
+    """llama.cpp only says "Failed to init server": name the likely cause so the fix is obvious."""
+    return GenerationError(f"llama.cpp could not load {model_path} ({_diagnose_gguf(model_path)})")
+
+
 # Prompt lookup: the last _LOOKUP_NGRAM generated tokens are searched for in the context; what followed them
 # there becomes the draft. 3 tokens is long enough to be specific in Chinese (about 3 characters) and short
 # enough to match often; on the playbook questions 36–73% of drafted tokens were accepted.
@@ -103,10 +108,7 @@ def _load_server(
     try:
         server = xl.Server(params)
     except Exception as exc:
-        # llama.cpp only says "Failed to init server": name the likely cause so the fix is obvious.
-        raise GenerationError(
-            f"llama.cpp could not load {model_path} ({_diagnose_gguf(model_path)})"
-        ) from exc
+        raise load_failure(model_path) from exc
     # xllamacpp resolves -1 into the real thread count in place.
     return server, params.cpuparams.n_threads, key
 
