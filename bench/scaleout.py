@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,8 +33,10 @@ from typing import IO, Any
 import httpx
 
 from advisor.backends.model_server import EngineProcess, stop_process
-from bench.generation import percentile
+from bench.generation_measure import percentile
 from config import PROJECT_ROOT
+from evals.tables import markdown_table
+from hostkit import free_port
 
 # A fixed, small, answerable set (evals/datasets/answerable.jsonl): list answers and definitions, both
 # languages (an English question also costs one short translation generation before retrieval).
@@ -56,7 +57,7 @@ class AppReplica:
     """`python app.py` as a child process on a free loopback port, with the given FA_* settings."""
 
     def __init__(self, env: dict[str, str], *, start_timeout_s: float = 600.0):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env, "FA_HOST": "127.0.0.1", "FA_PORT": str(self.port)}
         self.start_timeout_s = start_timeout_s
@@ -248,9 +249,8 @@ def render(results: Sequence[dict[str, Any]]) -> str:
         "new tokens (mean)",
         "busy slots per decode",
     ]
-    rows = [f"| {label} | " + " | ".join(cells) + " |" for label, cells in zip(labels, lines, strict=True)]
-    rows.insert(1, "|---|" + "---:|" * len(results))
-    return "\n".join(rows)
+    header, *body = [[label, *cells] for label, cells in zip(labels, lines, strict=True)]
+    return "\n".join(markdown_table(header, body))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -286,9 +286,3 @@ def run(args: argparse.Namespace) -> int:
     )
     print(render(results))
     return 0 if all(r["summary"]["failed"] == 0 for r in results) else 1
-
-
-def _free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

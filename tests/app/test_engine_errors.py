@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from advisor import GenerationError
 from advisor.backends.openai_http import OpenAIHTTPGenerator
 from app import create_app
-from tests.app.conftest import PRICING_QUESTION, make_advisor, serve, web_settings
+from tests.app.support import PRICING_QUESTION, make_advisor, serve, web_settings
 
 TIMEOUT_S = 1.0
 # Every failure must be reported well within this: connect attempts with backoff, or one read timeout.

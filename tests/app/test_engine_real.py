@@ -28,7 +28,7 @@ from advisor.offline_models import lookup
 from app import create_app
 from bench.scaleout import app_replicas, drive, replica_env
 from config import PROJECT_ROOT
-from tests.app.conftest import PASSAGES, PRICING_QUESTION, make_advisor, serve, web_settings
+from tests.app.support import PASSAGES, PRICING_QUESTION, make_advisor, serve, web_settings
 
 MODEL = "offline:qwen2.5-1.5b-instruct-q4_k_m"
 MODEL_FILE = PROJECT_ROOT / ".data" / "models" / lookup(MODEL).filename
