@@ -95,6 +95,15 @@ def test_sentences_end_at_chinese_and_western_stops_but_not_inside_numbers():
     ]
 
 
+def test_titles_and_initials_do_not_end_a_sentence():
+    text = "Neural Networks: by Dr. Qiu Xipeng. By Daniel Jurafsky and James H. Martin. Done."
+    assert split_sentences(text) == [
+        "Neural Networks: by Dr. Qiu Xipeng.",
+        "By Daniel Jurafsky and James H. Martin.",
+        "Done.",
+    ]
+
+
 def test_closing_quotes_stay_with_their_sentence_and_ascii_semicolons_do_not_split():
     assert split_sentences("他说：“好。”然后走了。A; B.") == ["他说：“好。”", "然后走了。", "A; B."]
 
