@@ -13,6 +13,7 @@ from typing import Any
 
 import gradio as gr
 
+from advisor import GenerationError
 from webapp import render
 from webapp.feedback import FeedbackLog
 from webapp.queueing import Busy
@@ -101,6 +102,10 @@ def make_chat(service: ChatService, recent: _RecentAnswers):
                     yield render.link_citations(text), panel
         except Busy as exc:
             raise gr.Error(f"{exc} 当前排队已满，请稍后重试。") from None
+        except GenerationError as exc:  # the model server is down, slow or failing: say so, keep the chat
+            raise gr.Error(
+                f"The model is unavailable, try again shortly ({exc}). 模型暂时不可用，请稍后重试。"
+            ) from None
         except ValueError as exc:  # the advisor's own validation, in its words
             raise gr.Error(str(exc)) from None
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from advisor import Answer, AnswerDelta, Citation, Hit
+import gradio as gr
+import pytest
+
+from advisor import Answer, AnswerDelta, Citation, GenerationError, Hit
 from indexing import Chunk
 from tests.app.support import PRICING_QUESTION
 from webapp import render
@@ -93,3 +96,21 @@ def test_an_english_question_gets_an_english_reading_line_then_its_words():
     assert "Types &lt;of&gt; pricing" in reading_panel and "4.1.1 Core skills" in reading_panel
     assert outputs[1][1] == reading_panel == outputs[2][1]
     assert "fa-timings" in outputs[-1][1]  # the final panel
+
+
+class FailingEngineService(ScriptedService):
+    """The model server goes away after the sources are shown (the openai backend raises GenerationError)."""
+
+    def deltas(self, question, history, channel="chat"):
+        hits = self.hits
+
+        async def stream():
+            yield AnswerDelta(text="", sources=hits, status="reading", language="en")
+            raise GenerationError("the model server at 127.0.0.1:8081 is not answering")
+
+        return stream()
+
+
+def test_a_model_server_failure_is_a_clear_message_in_the_chat():
+    with pytest.raises(gr.Error, match=r"model is unavailable.*127\.0\.0\.1:8081"):
+        _run(make_chat(FailingEngineService(), _RecentAnswers()), "What pricing strategies exist?")
