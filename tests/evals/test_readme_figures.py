@@ -25,10 +25,11 @@ def test_a_changed_baseline_changes_the_figures():
             baseline["meta"]["git"] = {"commit": "0123456789abcdef", "dirty": True}
         return baseline
 
+    overall = json.loads(baseline_path("full").read_text(encoding="utf-8"))["summary"]["retrieval"]["overall"]
     text = readme_figures.README.read_text(encoding="utf-8")
     changed = readme_figures.render(read)
     assert (
-        "| all | 111 | 0.856 | 0.500 |" in changed
+        f"| all | {overall['n']} | {overall['hit@1']:.3f} | 0.500 |" in changed
         and "commit `0123456789ab` (uncommitted changes)" in changed
     )
     assert readme_figures.replace_block(text, changed) != text
