@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 from advisor.advisor import Advisor
@@ -82,9 +81,7 @@ def _prompt_chunk(renderings: Renderings | None) -> Callable[[str, Chunk], Chunk
     """The chunk as a language's answer prompt shows it: English prompts show its English rendering."""
     if renderings is None:
         return None
-    return lambda language, chunk: (
-        replace(chunk, text=renderings.render(chunk.text)) if language == "en" else chunk
-    )
+    return lambda language, chunk: renderings.chunk(chunk) if language == "en" else chunk
 
 
 @contextmanager

@@ -45,7 +45,7 @@ from typing import Any, Protocol
 
 from advisor.generate import Message
 from advisor.prompting import LANGUAGES, answer_messages, estimate_tokens
-from hostkit import file_sha256
+from hostkit import file_sha256, write_json_atomic
 from indexing.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -201,9 +201,7 @@ class KnowledgeCache:
             "seconds": round(time.perf_counter() - started, 1),
             "model": Path(self.generator.model_path).name,
         }
-        tmp_manifest = manifest_path.with_name(".tmp-" + manifest_path.name)
-        tmp_manifest.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-        os.replace(tmp_manifest, manifest_path)
+        write_json_atomic(manifest_path, manifest)
         self._manifests[language] = manifest
         say(
             f"knowledge cache ready ({language}): {len(files)} files, "

@@ -29,9 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -40,7 +38,8 @@ from typing import Any
 
 from advisor.generate import Generator, stream_in_language
 from advisor.prompting import glossary_english, load_template, render_messages
-from indexing.types import Hit
+from hostkit import write_json_atomic
+from indexing.types import Chunk, Hit
 from textkit import has_han
 
 log = logging.getLogger(__name__)
@@ -80,9 +79,13 @@ class Renderings:
             out.append(line[: len(line) - len(line.lstrip())] + english if english else line)
         return "\n".join(out)
 
+    def chunk(self, chunk: Chunk) -> Chunk:
+        """The chunk with its text rendered, as an English prompt (and its knowledge-cache file) shows it."""
+        return replace(chunk, text=self.render(chunk.text))
+
     def for_prompt(self, hits: Sequence[Hit]) -> list[Hit]:
         """The hits with their text rendered: what an English answer's prompt shows (the rest keeps `hits`)."""
-        return [replace(h, chunk=replace(h.chunk, text=self.render(h.chunk.text))) for h in hits]
+        return [replace(h, chunk=self.chunk(h.chunk)) for h in hits]
 
     def missing(self, texts: Iterable[str]) -> list[str]:
         """The Chinese lines of `texts` that have no rendering yet, each once, in order."""
@@ -130,32 +133,16 @@ class Renderings:
         wanted = set(_han_lines(texts))
         with self._lock:
             lines = {k: v for k, v in self._lines.items() if k in wanted}
-        _write(Path(path), {"format": FORMAT, "key": self.key, "model": self.model, "lines": lines})
+        write_json_atomic(
+            Path(path), {"format": FORMAT, "key": self.key, "model": self.model, "lines": lines}
+        )
         return len(lines)
 
     def save(self) -> None:
         """Write the data folder's file (atomically)."""
         with self._lock:
             data = {"format": FORMAT, "key": self.key, "model": self.model, "lines": dict(self._lines)}
-        _write(self.path, data)
-
-
-def _write(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically: a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(
-            tmp, 0o644
-        )  # mkstemp makes it private; a renderings file is readable like the code beside it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_json_atomic(self.path, data)
 
 
 def render_line(generator: Generator, line: str) -> str:
@@ -191,14 +178,14 @@ def _translate(generator: Generator, text: str) -> str:
     # ~1 English token per Chinese character, with room; the model's line ends at its first newline, and
     # what it would write after that (a second version, a comment) is not waited for.
     budget = min(600, 2 * len(text) + 40)
-    pieces: list[str] = []
+    written = ""
     stop = threading.Event()
     for piece in stream_in_language(generator, render_messages(text), budget, 0.0, stop, "en"):
-        pieces.append(piece)
-        if "\n" in "".join(pieces).strip():
+        written += piece
+        if "\n" in written.strip():
             stop.set()
             break
-    english = "".join(pieces).strip().split("\n", 1)[0].strip()
+    english = written.strip().split("\n", 1)[0].strip()
     english = re.sub(r"^(?:English\s*:\s*)", "", english).strip()
     if not english or has_han(english):
         return ""

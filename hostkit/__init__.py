@@ -6,7 +6,14 @@ torch is installed, can use it as well as every layer and the tests.
 """
 
 from hostkit.device import DeviceUnavailableError, cuda_available, resolve_device
-from hostkit.files import file_sha256
+from hostkit.files import file_sha256, write_json_atomic
 from hostkit.ports import free_port
 
-__all__ = ["DeviceUnavailableError", "cuda_available", "file_sha256", "free_port", "resolve_device"]
+__all__ = [
+    "DeviceUnavailableError",
+    "cuda_available",
+    "file_sha256",
+    "free_port",
+    "resolve_device",
+    "write_json_atomic",
+]
