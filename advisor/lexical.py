@@ -21,6 +21,8 @@ from indexing.types import Chunk
 from textkit import han_run
 
 jieba.setLogLevel(logging.WARNING)  # jieba prints its dictionary loading to stderr otherwise
+# bm25s sets its own logger to DEBUG: every index build printed "DEBUG Building index from tokens" to the CLI.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _HAN_RUN = re.compile(han_run())
 _WORD = re.compile(r"[a-z0-9]+(?:[.\-+][a-z0-9]+)*")
