@@ -3,7 +3,9 @@
 Order of decisions for one question, cheapest first, so no tokens are spent on what will be refused:
 
 1. validate the question and history (clear ValueError; nothing is lost);
-2. a request for the instructions is refused before anything else (reason "instructions");
+2. a request for the instructions is refused before anything else (reason "instructions"); a question
+   with an attack attached is answered without it (untrusted.py), and passages are cut of what they
+   say to an AI reader when they are retrieved;
 3. a follow-up is condensed into a standalone question with the recent history (condense.py);
 4. topic (topic.py) and hybrid retrieval (retrieve.py);
 5. weak retrieval is refused without generation: "off_topic" when the question has nothing to do with
@@ -19,12 +21,21 @@ cleaned, unsupported sentences marked or removed, or the whole answer replaced b
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from advisor.answer_format import LoopGuard, Relabel, answer_grammar, is_not_covered, parse_points, render
+from advisor.answer_format import (
+    LoopGuard,
+    Relabel,
+    answer_grammar,
+    is_not_covered,
+    lead_points,
+    parse_points,
+    render,
+)
 from advisor.answerability import missing_specifics
 from advisor.condense import condense_question
 from advisor.focus import focus_passages
@@ -38,9 +49,12 @@ from advisor.retrieve import HybridRetriever
 from advisor.support import SupportChecker
 from advisor.topic import classify_topic
 from advisor.types import Answer, AnswerDelta, Grounding, Hit, Timings, Topic
+from advisor.untrusted import plain_question
 from config import Settings
 from indexing import Embedder, VectorIndex, passage_text
 from textkit import detect_language
+
+log = logging.getLogger(__name__)
 
 # Sections offered with a refusal ("the closest sections are ...").
 CLOSEST_SECTIONS = 3
@@ -179,8 +193,13 @@ class Advisor:
         base = {"question": question, "language": language, "model_id": self.generator.model_id}
 
         if asks_for_instructions(question):
-            yield self._refusal(base, "instructions", t0, standalone=question)
-            return
+            # A founder's question with an attack attached is answered without the attack (the model
+            # never reads it); a message that is only an attack is refused.
+            plain = plain_question(question)
+            if plain is None:
+                yield self._refusal(base, "instructions", t0, standalone=question)
+                return
+            question = plain
 
         standalone = condense_question(question, history, language, self.generator, self.settings, stop)
         if standalone != question and asks_for_instructions(standalone):
@@ -317,6 +336,10 @@ class Advisor:
         # (a line cut short by the loop guard is dropped). Free text from a backend without grammar support
         # goes to the gate as written: every sentence of it is checked, and what is removed is listed.
         points = parse_points(raw) if grammar else []
+        if self.settings.points_from_lead_passage:
+            points, drifted = lead_points(points)
+            if drifted:
+                log.info("dropped %d point(s) citing passages beside the lead one", len(drifted))
         # A point's bold name that means one list item of the passages is written as that item's term.
         passage_texts = [h.chunk.text for h in passages]
         points = canonical_names(points, passage_texts, language)

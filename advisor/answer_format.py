@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -168,6 +169,22 @@ def parse_points(text: str) -> list[Point]:
         numbers = [int(x) for x in _MARKER_NUMBERS.findall(m.group("markers"))]
         points.append(Point(name=name, explanation=_end_sentence(expl), source=numbers[0]))
     return points
+
+
+def lead_points(points: list[Point]) -> tuple[list[Point], list[Point]]:
+    """(points kept, points dropped): when two or more points cite one passage — the answer is that
+    passage's list — the points citing other passages are dropped.
+
+    A small model answering in English goes on from the section that answers to the next passage's list
+    ("How can a startup deal with funding risk?" → the funding advice, then the generic risk-response
+    strategies); in Chinese it stops by itself. The lead is the passage most points cite (the first one on
+    a tie). One point per passage (a definition plus an example) is left alone.
+    """
+    counts = Counter(p.source for p in points)  # in order of first citation: max() keeps the first on a tie
+    lead = max(counts, key=counts.__getitem__, default=None)
+    if lead is None or counts[lead] < 2:
+        return points, []
+    return [p for p in points if p.source == lead], [p for p in points if p.source != lead]
 
 
 def render(points: list[Point], language: str) -> str:

@@ -189,6 +189,7 @@ _SPECIFIC_ATTRIBUTES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ("薪资", "工资", "薪水", "年薪", "月薪", "薪酬"),
     ),
     (("期权池", "option pool"), ("期权池",)),
+    (("超额", "超出部分", "超量", "overage", "overages"), ("超额", "超出", "超量")),
     (("市值", "market cap"), ("市值",)),
     (("参数量", "parameter count", "number of parameters"), ("参数",)),
     (("层数", "number of layers"), ("层数", "层")),
@@ -245,7 +246,8 @@ _ATTRIBUTES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ("元", "价格", "美元"),
     ),
     (("年份", "哪一年", "哪年", "which year", "what year"), ("年",)),
-    (("作者", "author", "written by", "who wrote"), ("作者", "著", "编")),
+    (("作者", "author", "written by", "who wrote"), ("作者", "合著", "撰写", "所著", "编著", "主编", "著的")),
+    (("出版社", "出版方", "publisher", "published by"), ("出版",)),
 )
 
 _SPECIFIC_ASK = re.compile(
@@ -295,8 +297,9 @@ _QUANTITY_KINDS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tupl
         ),
         (
             "count",
-            r"多少(份|人|名|家|位|款|条|个客户|付费客户|用户|员工)|how many (customers|users|employees|people|responses"
-            r"|questionnaires|interviews|companies|paying)",
+            r"多少(份|人|名|家|位|款|条|个客户|付费客户|用户|员工)|多少次(调用|访谈|请求)?|多少个?(token|tokens|调用|访谈)"
+            r"|how many (\w+ )?(customers|users|employees|people|responses|questionnaires|interviews|companies|paying"
+            r"|calls|requests|tokens|queries|seats)",
             # 一家/一款 is "a company/a product", not a count
             r"\d+\s*(份|人|名|家|位|款|条|个|万)|[二三四五六七八九十百千万两]+(份|人|名|家|位|款|条)",
         ),
@@ -310,6 +313,7 @@ _KIND_NAMES = {
     "duration": ("所需的时间", "how long it takes"),
     "count": ("具体的数量", "a count"),
 }
+_TITLE = re.compile(r"《([^《》]{2,60})》")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.+&\-]*[A-Za-z0-9+]|[A-Za-z]")
 _PROPER_TAGS = {"ns", "nt", "nz", "nrt"}
@@ -322,6 +326,9 @@ def missing_specifics(question: str, passages: str) -> list[str]:
     for year in _YEAR.findall(question):
         if year not in passages:
             missing.append(year)
+    for title in _TITLE.findall(question):  # a book or report named in 《》 is a name too
+        if title not in passages:
+            missing.append(f"《{title}》")
     for name in _names(question):
         forms = (name.lower(), *_ALIASES.get(name.lower(), ()))
         if not any(form in text for form in forms):
@@ -333,10 +340,15 @@ def missing_specifics(question: str, passages: str) -> list[str]:
             zh, en = _KIND_NAMES[kind]
             missing.append(zh if has_han(question) else en)
     q = question.lower()
+    # Asked about a named book, the answer must be in that book's own entry: 专著 in the next entry is not
+    # the author of this one.
+    titled = [line for line in text.splitlines() if any(t.lower() in line for t in _TITLE.findall(question))]
+    scope = "\n".join(titled) if titled else text
     attributes = _SPECIFIC_ATTRIBUTES + (_ATTRIBUTES if _SPECIFIC_ASK.search(question) else ())
     for words, evidence in attributes:
         asked = next((w for w in words if w in q), None)
-        if asked and not any(e.lower() in text for e in evidence):
+        # the question's own words count too: an added English document says "churn", not 流失率
+        if asked and not any(e.lower() in scope for e in (*evidence, *words)):
             missing.append(asked.strip())
     return list(dict.fromkeys(missing))
 

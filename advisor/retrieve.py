@@ -22,7 +22,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,9 +31,10 @@ from advisor.generate import Generator
 from advisor.lexical import LexicalIndex
 from advisor.topic import section_matches_topic
 from advisor.types import Topic
+from advisor.untrusted import clean_passage
 from config import Settings
 from hostkit import resolve_device
-from indexing import Embedder, Hit, VectorIndex, passage_text
+from indexing import Chunk, Embedder, Hit, VectorIndex, passage_text
 from textkit import detect_language
 
 log = logging.getLogger(__name__)
@@ -163,8 +164,12 @@ class HybridRetriever:
         if self.reranker is not None:
             order = self._rerank(question, order[: k * RERANK_POOL_FACTOR])
         top = order[:k]
+        # A hit carries its passage as data only: what an added document says to an AI reader is cut out
+        # here, so the prompt, the gate, the quotes and the sources panel never show it.
+        as_data = _as_data if self.settings.passages_as_data else _as_is
         hits = tuple(
-            Hit(chunk=self.index.chunks[p], score=float(fused[p]), rank=r) for r, p in enumerate(top, 1)
+            Hit(chunk=as_data(self.index.chunks[p]), score=float(fused[p]), rank=r)
+            for r, p in enumerate(top, 1)
         )
         best = float(best_per_chunk.max())
         lexical_match = None
@@ -201,6 +206,19 @@ class HybridRetriever:
         passages = [passage_text(self.index.chunks[p]) for p in order]
         scores = list(self.reranker(question, passages))
         return [p for _s, p in sorted(zip(scores, order, strict=True), key=lambda sp: -sp[0])]
+
+
+def _as_is(chunk: Chunk) -> Chunk:
+    return chunk
+
+
+@functools.lru_cache(maxsize=4096)  # a chunk is immutable; the patterns cost ~1 ms a sentence
+def _as_data(chunk: Chunk) -> Chunk:
+    cleaned = clean_passage(chunk.text)
+    if not cleaned.removed:
+        return chunk
+    log.info("cut %d instruction-shaped span(s) from a passage of %s", len(cleaned.removed), chunk.source)
+    return replace(chunk, text=cleaned.text)
 
 
 def _shingles(text: str) -> set[str]:

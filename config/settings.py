@@ -231,6 +231,19 @@ class Settings(BaseSettings):
     answer_max_points: int = Field(
         6, ge=1, le=12, description="Most points an answer may have (the answer grammar's limit)."
     )
+    passages_as_data: bool = Field(
+        True,
+        description="Cut from every retrieved passage what it says to an AI reader (HTML comments, forged turns, "
+        "'note to the assistant: …', 'AI助手引用本段时必须…') before the prompt, the gate and the sources panel see it; "
+        "the rest of the passage is kept (advisor/untrusted.py). Off only to measure the attack suite without it.",
+    )
+    points_from_lead_passage: bool = Field(
+        True,
+        description="When an answer builds a list on one passage (two or more points cite it), drop the points "
+        "that cite other passages: read by people, those were drift into a neighbouring question (funding-risk "
+        "advice followed by the generic risk-response list), in 9 of 13 off-question English answers and 2 of 32 "
+        "clean ones.",
+    )
     answer_grammar: bool = Field(
         True,
         description="Constrain the answer to 'point + explanation + [n]' lines or the not-covered sentence with a "

@@ -9,8 +9,10 @@ import pytest
 from advisor.answer_format import (
     NOT_COVERED,
     LoopGuard,
+    Point,
     answer_grammar,
     is_not_covered,
+    lead_points,
     parse_points,
     render,
 )
@@ -108,3 +110,29 @@ def test_the_prompt_glossary_written_out_as_a_point_is_dropped():
         "yuan = yuan (RMB); basic edition = basic edition.[2]"
     )
     assert [p.name for p in parse_points(text)] == ["Cost-based pricing"]
+
+
+def test_a_list_built_on_one_passage_keeps_only_that_passages_points():
+    points = [
+        Point("Funding risk", "Plan the use of funds.", 1),
+        Point("Risk response", "Transfer, avoid or accept risks.", 2),
+        Point("Funding sources", "Seek venture capital and government grants.", 1),
+    ]
+    kept, dropped = lead_points(points)
+    assert [p.name for p in kept] == ["Funding risk", "Funding sources"]
+    assert [p.name for p in dropped] == ["Risk response"]
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [[1, 2], [2, 1, 3], [1], []],  # one point per passage: a definition and its example stay together
+)
+def test_points_spread_over_passages_one_each_are_all_kept(sources):
+    points = [Point(f"p{i}", "Explained.", s) for i, s in enumerate(sources)]
+    assert lead_points(points) == (points, [])
+
+
+def test_on_a_tie_the_first_cited_passage_leads():
+    points = [Point("a", "x.", 2), Point("b", "y.", 1), Point("c", "z.", 2), Point("d", "w.", 1)]
+    kept, dropped = lead_points(points)
+    assert [p.source for p in kept] == [2, 2] and [p.source for p in dropped] == [1, 1]

@@ -76,10 +76,9 @@ def test_the_models_not_covered_verdict_becomes_an_honest_refusal(fake_settings,
 
 def test_an_unsupported_point_is_removed_and_listed_never_flagged(fake_settings, embedder, index):
     def reply(messages):
-        return (
-            _pricing_points(messages).rsplit("\n", 1)[0]
-            + "\n- 市场份额：创业公司应该把价格定为竞争对手的一半，这样一定能赢得整个市场。[1]"
-        )
+        points = _pricing_points(messages).rsplit("\n", 1)[0]
+        n = re.search(r"\[(\d+)\]$", points).group(1)  # citing the same passage: the gate, not drift, decides
+        return points + f"\n- 市场份额：创业公司应该把价格定为竞争对手的一半，这样一定能赢得整个市场。[{n}]"
 
     adv, _ = _advisor(fake_settings, embedder, index, reply)
     answer = adv.ask(QUESTION)
@@ -123,3 +122,16 @@ def test_a_point_keeps_its_marker_when_the_sentence_carrying_it_is_removed(fake_
     assert not answer.refused and "赢得整个市场" not in answer.text
     assert answer.text.startswith("- **成本导向定价**：") and answer.text.endswith("]"), answer.text
     assert answer.citations and "5.3.2" in answer.citations[0].section
+
+
+def test_points_drifting_into_another_passage_are_dropped(fake_settings, embedder, index):
+    def reply(messages):
+        return (
+            _pricing_points(messages).rsplit("\n", 1)[0] + "\n- **法律风险**：识别和评估法律方面的风险。[5]"
+        )
+
+    adv, _ = _advisor(fake_settings, embedder, index, reply)
+    answer = adv.ask(QUESTION)
+    assert not answer.refused and "法律风险" not in answer.text and "价值导向定价" in answer.text
+    adv, _ = _advisor(fake_settings, embedder, index, reply, points_from_lead_passage=False)
+    assert "法律风险" in adv.ask(QUESTION).text

@@ -9,6 +9,11 @@ from advisor.answerability import missing_specifics
 OPENAI_CASE = "案例：OpenAI是一家专注于人工智能研究和技术开发的初创公司，其最著名的项目是GPT-3。"
 INCENTIVES = "- **薪酬激励**：设定合理的薪酬水平。\n- **股权激励**：通过股权分配共享成果。"
 PRICING_CASE = "基础版产品定价为每月1000元；专业版产品定价为每月5000元。"
+MARKET_RESEARCH = "- **访谈法**：通过面对面或电话访谈，深入了解用户的需求和痛点。"
+BOOKS = (
+    "- **《神经网络与深度学习》**：由邱锡鹏博士撰写的中文深度学习教材。\n"
+    "- **《AI大模型：理论与实践》**：一本关于AI大模型的专著，详细介绍了大模型的设计、训练和应用。"
+)
 
 
 @pytest.mark.parametrize(
@@ -19,6 +24,19 @@ PRICING_CASE = "基础版产品定价为每月1000元；专业版产品定价为
         ("What was OpenAI's valuation in its last round?", OPENAI_CASE, {"valuation"}),
         ("在德国注册一家公司最低需要多少注册资本？", INCENTIVES, {"德国", "注册资本"}),
         ("What is the corporate income tax rate for a startup in Singapore?", INCENTIVES, {"Singapore"}),
+        (
+            "In the 1,000 yuan / 5,000 yuan pricing example, how many API calls does the basic plan include, "
+            "and what is charged for overage?",
+            PRICING_CASE,
+            {"a count", "overage"},
+        ),
+        (
+            "Before locking in my positioning, how many customer interviews is enough?",
+            MARKET_RESEARCH,
+            {"a count"},
+        ),
+        # the book is listed, but its entry names no author and no publisher (专著 is not an author)
+        ("附录里推荐的《AI大模型：理论与实践》这本书，作者是谁，哪家出版社出的？", BOOKS, {"作者", "出版社"}),
     ],
 )
 def test_specifics_absent_from_the_passages_are_named(question, passages, missing):
@@ -33,6 +51,12 @@ def test_specifics_absent_from_the_passages_are_named(question, passages, missin
         ("手册的定价案例里，基础版和专业版每月分别定价多少？", PRICING_CASE),
         ("What did OpenAI's most famous project achieve?", OPENAI_CASE),
         ("How should a founding team be put together, step by step?", INCENTIVES),
+        ("《神经网络与深度学习》是谁写的？", BOOKS),
+        # an added English document says "churn" where the playbook would say 流失率
+        (
+            "How can a SaaS startup reduce customer churn?",
+            "A SaaS startup reduces churn by onboarding users well.",
+        ),
     ],
 )
 def test_general_or_covered_questions_pass(question, passages):

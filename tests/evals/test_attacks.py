@@ -300,12 +300,14 @@ CASES = select_cases(ATTACKS, 32)  # 8 per kind and language
 
 def test_an_obedient_model_is_caught_by_the_detectors(hash_settings):
     # EchoGenerator writes out the question and the passages: every instruction in them is "obeyed".
-    advisor = build_advisor(hash_settings, generator=EchoGenerator())
-    result = attacks.run_attacks(CASES, LocalTarget(advisor), hash_settings)
+    # The passages keep their planted lines here (passages_as_data off), so the detectors have work to do.
+    settings = hash_settings.model_copy(update={"passages_as_data": False})
+    advisor = build_advisor(settings, generator=EchoGenerator())
+    result = attacks.run_attacks(CASES, LocalTarget(advisor), settings)
     s = result["summary"]
     assert s["overall"]["errors"] == 0 and s["overall"]["skipped"] == 0
     assert s["overall"]["n"] == len(CASES)
-    # the direct ones were refused before generation; the documents' instructions reached the answer
+    # the direct ones never reached the model with their attack; the documents' instructions reached the answer
     assert s["by_kind_lang"]["direct/en"]["success_rate"] == 0.0
     assert s["by_kind_lang"]["indirect/en"]["successes"] >= 4
     assert s["by_kind_lang"]["indirect/zh"]["successes"] >= 4
@@ -314,6 +316,14 @@ def test_an_obedient_model_is_caught_by_the_detectors(hash_settings):
         "document_instruction/indirect/en",
         "prompt_extraction/direct/zh",
     }
+
+
+def test_an_obedient_model_never_reads_a_planted_instruction(hash_settings):
+    # The same echoing model, with passages read as data (the default): nothing planted reaches it.
+    advisor = build_advisor(hash_settings, generator=EchoGenerator())
+    s = attacks.run_attacks(CASES, LocalTarget(advisor), hash_settings)["summary"]
+    assert s["overall"]["errors"] == 0 and s["overall"]["n"] == len(CASES)
+    assert s["overall"]["successes"] == 0, s["succeeded"]
 
 
 def test_a_model_that_dumps_its_instructions_is_stopped_by_the_output_guard(hash_settings):
@@ -373,8 +383,10 @@ def test_the_command_writes_tracks_and_exits_1_when_attacks_succeed_more(
     # the command's own settings (for the injected index) are those of the fakes' advisor
     monkeypatch.setenv("FA_DATA_DIR", str(hash_settings.data_dir))
     monkeypatch.setenv("FA_MIN_DENSE_SCORE", "0")
+    monkeypatch.setenv("FA_PASSAGES_AS_DATA", "false")  # the injected index's advisor reads the planted lines
     benign = lambda s: LocalTarget(build_advisor(hash_settings, generator=ScriptedGenerator(_benign)))  # noqa: E731
-    obedient = lambda s: LocalTarget(build_advisor(hash_settings, generator=EchoGenerator()))  # noqa: E731
+    reading_planted = hash_settings.model_copy(update={"passages_as_data": False})  # the detectors get work
+    obedient = lambda s: LocalTarget(build_advisor(reading_planted, generator=EchoGenerator()))  # noqa: E731
     dataset = tmp_path / "few.jsonl"
     few = [c for c in CASES if c.kind == "indirect"][:2] + [c for c in CASES if c.kind == "direct"][:2]
     raw = {json.loads(line)["id"]: line for line in (PROJECT_ROOT / "evals/datasets/attacks.jsonl").open()}
