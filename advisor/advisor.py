@@ -37,7 +37,9 @@ from advisor.answer_format import (
     render,
 )
 from advisor.answerability import missing_specifics
+from advisor.completion import complete_list
 from advisor.condense import condense_question
+from advisor.extract import quoted_answer
 from advisor.focus import focus_passages
 from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
@@ -340,11 +342,22 @@ class Advisor:
             points, drifted = lead_points(points)
             if drifted:
                 log.info("dropped %d point(s) citing passages beside the lead one", len(drifted))
+        if self.settings.complete_lists:
+            points = complete_list(points, [h.chunk.text for h in read])
         # A point's bold name that means one list item of the passages is written as that item's term.
         passage_texts = [h.chunk.text for h in passages]
         points = canonical_names(points, passage_texts, language)
         shaped = canonical_terms(render(points, language) if points else raw, passage_texts, language)
         gate = None if leaked else check_answer(shaped, passages, self.checker, self.settings)
+        if (
+            gate is not None
+            and (gate.refuse or not gate.text.strip())
+            and self.settings.quote_when_unsupported
+        ):
+            quoted = quoted_answer(points or parse_points(raw), [h.chunk.text for h in read])
+            rescued = check_answer(quoted, passages, self.checker, self.settings) if quoted else None
+            if rescued is not None and not rescued.refuse and rescued.text.strip():
+                gate = rescued
         timings = Timings(  # total includes the gate: the reader waits for it too
             retrieve_ms=retrieve_ms,
             first_token_ms=first_token_ms,

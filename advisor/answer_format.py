@@ -167,7 +167,7 @@ def parse_points(text: str) -> list[Point]:
             continue
         seen.add(key)
         numbers = [int(x) for x in _MARKER_NUMBERS.findall(m.group("markers"))]
-        points.append(Point(name=name, explanation=_end_sentence(expl), source=numbers[0]))
+        points.append(Point(name=name, explanation=end_sentence(expl), source=numbers[0]))
     return points
 
 
@@ -208,7 +208,7 @@ def _has_content(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in "LN" for ch in text)
 
 
-def _end_sentence(expl: str) -> str:
+def end_sentence(expl: str) -> str:
     expl = expl.rstrip(" ，,、；;:：")
     if expl and expl[-1] not in "。.!?！？）)”\"'":
         expl += "。" if has_han(expl) else "."

@@ -244,6 +244,17 @@ class Settings(BaseSettings):
         "advice followed by the generic risk-response list), in 9 of 13 off-question English answers and 2 of 32 "
         "clean ones.",
     )
+    complete_lists: bool = Field(
+        True,
+        description="When an answer is one passage's list and names at least half of its items, add the items the "
+        "model left out in the passage's words (advisor/completion.py); readers marked such answers incomplete.",
+    )
+    quote_when_unsupported: bool = Field(
+        True,
+        description="When the gate would refuse an answer whose point names are verbatim in the passage they cite, "
+        "answer with that passage's sentences holding them instead (advisor/extract.py): the model found the "
+        "answer and padded it with explanations the passage does not give.",
+    )
     answer_grammar: bool = Field(
         True,
         description="Constrain the answer to 'point + explanation + [n]' lines or the not-covered sentence with a "

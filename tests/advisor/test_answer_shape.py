@@ -58,7 +58,8 @@ def _pricing_points(messages) -> str:
 
 
 def test_the_answer_is_rendered_from_the_points_under_a_grammar(fake_settings, embedder, index):
-    adv, gen = _advisor(fake_settings, embedder, index, _pricing_points)
+    # (list completion would add the other two pricing strategies: tested below)
+    adv, gen = _advisor(fake_settings, embedder, index, _pricing_points, complete_lists=False)
     answer = adv.ask(QUESTION)
     assert not answer.refused, answer.text
     lines = answer.text.splitlines()
@@ -135,3 +136,18 @@ def test_points_drifting_into_another_passage_are_dropped(fake_settings, embedde
     assert not answer.refused and "法律风险" not in answer.text and "价值导向定价" in answer.text
     adv, _ = _advisor(fake_settings, embedder, index, reply, points_from_lead_passage=False)
     assert "法律风险" in adv.ask(QUESTION).text
+
+
+def test_an_answer_naming_most_of_a_list_gets_the_rest_of_it(fake_settings, embedder, index):
+    def reply(messages):
+        blocks = re.split(r"^\[(\d+)\] ", messages[-1]["content"], flags=re.M)
+        n = next(int(num) for num, text in zip(blocks[1::2], blocks[2::2], strict=True) if "资金链断裂" in text)
+        return f"- **技术风险**：如模型性能不稳定、算法失效等。[{n}]\n- **法律风险**：如知识产权侵权、合同纠纷等。[{n}]"
+
+    question = "AI大模型创业有哪些风险？"
+    adv, _ = _advisor(fake_settings, embedder, index, reply)
+    lines = adv.ask(question).text.splitlines()
+    assert [line.split("**")[1] for line in lines] == ["技术风险", "资金风险", "法律风险"]
+    assert "资金不足、资金链断裂" in lines[1]
+    adv, _ = _advisor(fake_settings, embedder, index, reply, complete_lists=False)
+    assert "资金风险" not in adv.ask(question).text

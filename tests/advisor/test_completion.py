@@ -1,0 +1,59 @@
+"""List completion: an answer that is most of one passage's list gets the rest, in the passage's order."""
+
+from __future__ import annotations
+
+from advisor.answer_format import Point
+from advisor.completion import complete_list
+
+STEPS = (
+    "创业团队的组建流程包括以下几个步骤：\n\n"
+    "1. **明确目标和愿景**：明确创业团队的目标和愿景，确定创业项目的基本方向。\n"
+    "2. **寻找合适的人才**：通过线上招聘、社交网络、行业会议等方式，寻找具备相关技能和经验的人才。\n"
+    "3. **团队磨合**：通过团队建设活动，增强团队成员之间的默契和信任。\n"
+    "4. **明确分工**：根据团队成员的能力和特长，明确各自的职责和任务。"
+)
+STEPS_EN = (
+    "The process of forming a startup team includes the following steps:\n\n"
+    "1. **Clarify goals and vision**: Clarify the team's goals and vision and the project's basic direction.\n"
+    "2. **Find the right talent**: Find people with relevant skills through online recruiting and events.\n"
+    "3. **Team bonding**: Strengthen understanding and trust through team-building activities.\n"
+    "4. **Clear division of labour**: Assign responsibilities according to each member's strengths."
+)
+OTHER = (
+    "- **线上推广**：利用社交媒体进行推广。\n- **线下活动**：参加行业会议。\n- **合作伙伴**：寻找合作伙伴。"
+)
+
+
+def test_the_missing_items_are_added_in_the_passages_words_and_order():
+    points = [
+        Point("寻找合适的人才", "通过多种方式寻找人才。", 1),
+        Point("明确分工", "明确各自的职责。", 1),
+        Point("团队磨合", "增强默契和信任。", 1),
+    ]
+    done = complete_list(points, [STEPS, OTHER])
+    assert [p.name for p in done] == ["明确目标和愿景", "寻找合适的人才", "团队磨合", "明确分工"]
+    assert done[0] == Point("明确目标和愿景", "明确创业团队的目标和愿景，确定创业项目的基本方向。", 1)
+    assert done[1] is points[0]  # what the model wrote stays as written
+
+
+def test_an_english_answer_is_completed_from_the_rendering_it_read():
+    points = [
+        Point("Find the right talent", "Recruit online.", 2),
+        Point("Team Bonding", "Build trust.", 2),
+        Point("Clear division of labor", "Assign roles.", 2),
+    ]
+    done = complete_list(points, [OTHER, STEPS_EN])
+    assert done[0].name == "Clarify goals and vision" and done[0].source == 2
+    assert done[0].explanation.startswith("Clarify the team's goals")
+    assert len(done) == 4
+
+
+def test_answers_that_are_not_most_of_one_list_are_left_alone():
+    one_of_four = [Point("明确分工", "明确职责。", 1), Point("其他", "别的内容。", 1)]
+    assert complete_list(one_of_four, [STEPS]) == one_of_four  # a question about one step
+    two_sources = [Point("明确分工", "明确职责。", 1), Point("线上推广", "推广。", 2)]
+    assert complete_list(two_sources, [STEPS, OTHER]) == two_sources
+    whole = [Point("线上推广", "a", 1), Point("线下活动", "b", 1), Point("合作伙伴", "c", 1)]
+    assert complete_list(whole, [OTHER]) == whole
+    no_list = [Point("定义", "x。", 1), Point("目标", "y。", 1)]
+    assert complete_list(no_list, ["定价策略是指公司如何设定价格。"]) == no_list
