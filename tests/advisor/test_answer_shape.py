@@ -141,7 +141,9 @@ def test_points_drifting_into_another_passage_are_dropped(fake_settings, embedde
 def test_an_answer_naming_most_of_a_list_gets_the_rest_of_it(fake_settings, embedder, index):
     def reply(messages):
         blocks = re.split(r"^\[(\d+)\] ", messages[-1]["content"], flags=re.M)
-        n = next(int(num) for num, text in zip(blocks[1::2], blocks[2::2], strict=True) if "资金链断裂" in text)
+        n = next(
+            int(num) for num, text in zip(blocks[1::2], blocks[2::2], strict=True) if "资金链断裂" in text
+        )
         return f"- **技术风险**：如模型性能不稳定、算法失效等。[{n}]\n- **法律风险**：如知识产权侵权、合同纠纷等。[{n}]"
 
     question = "AI大模型创业有哪些风险？"

@@ -24,12 +24,17 @@ OTHER = (
 )
 
 
+def _cite(source: int, *named: tuple[str, str]) -> list[Point]:
+    return [Point(name, explanation, source) for name, explanation in named]
+
+
 def test_the_missing_items_are_added_in_the_passages_words_and_order():
-    points = [
-        Point("寻找合适的人才", "通过多种方式寻找人才。", 1),
-        Point("明确分工", "明确各自的职责。", 1),
-        Point("团队磨合", "增强默契和信任。", 1),
-    ]
+    points = _cite(
+        1,
+        ("寻找合适的人才", "通过多种方式寻找人才。"),
+        ("明确分工", "明确各自的职责。"),
+        ("团队磨合", "增强默契。"),
+    )
     done = complete_list(points, [STEPS, OTHER])
     assert [p.name for p in done] == ["明确目标和愿景", "寻找合适的人才", "团队磨合", "明确分工"]
     assert done[0] == Point("明确目标和愿景", "明确创业团队的目标和愿景，确定创业项目的基本方向。", 1)
@@ -37,11 +42,12 @@ def test_the_missing_items_are_added_in_the_passages_words_and_order():
 
 
 def test_an_english_answer_is_completed_from_the_rendering_it_read():
-    points = [
-        Point("Find the right talent", "Recruit online.", 2),
-        Point("Team Bonding", "Build trust.", 2),
-        Point("Clear division of labor", "Assign roles.", 2),
-    ]
+    points = _cite(
+        2,
+        ("Find the right talent", "Recruit."),
+        ("Team Bonding", "Trust."),
+        ("Clear division of labor", "Roles."),
+    )
     done = complete_list(points, [OTHER, STEPS_EN])
     assert done[0].name == "Clarify goals and vision" and done[0].source == 2
     assert done[0].explanation.startswith("Clarify the team's goals")
