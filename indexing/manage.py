@@ -45,7 +45,7 @@ from indexing.doc_names import (
     check_document_name,
     check_upload_name,
 )
-from indexing.documents import Limits
+from indexing.documents import Limits, load_documents
 from indexing.embedders import Embedder
 from indexing.manifest import IndexLoadError, now_iso, read_manifest
 from indexing.store import VectorIndex, load_index, remove_stale_temp_dirs
@@ -187,8 +187,8 @@ class RemoveReport:
     files_deleted: list[str] = field(default_factory=list)  # of them, those that were in the folder
     total_chunks: int = 0  # in the index afterwards
     total_documents: int = 0
-    # Files with the same content as a removed document (skipped as duplicates at the last build): the
-    # next build indexes them under their own name, so the text would come back.
+    # Files with the same content as a removed document (skipped as duplicates until now): the next build
+    # indexes them under their own name, so the text would come back.
     duplicates_left: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -210,7 +210,9 @@ def source_name_for(settings: Settings, given: str) -> str:
     # The folder above is resolved (a symlinked knowledge folder), the file itself is not: a link named
     # inside the folder is that link, wherever it points.
     located = absolute.parent.resolve() / absolute.name
-    if located.is_relative_to(knowledge) and located != knowledge:
+    if located == knowledge:
+        raise DocumentNameError(f"{given} is the knowledge folder itself; name the documents to remove.")
+    if located.is_relative_to(knowledge):
         return check_document_name(located.relative_to(knowledge).as_posix())
     if path.is_absolute() or path.exists():
         raise DocumentNameError(
@@ -252,12 +254,6 @@ def remove_documents(
         gone = set(names)
         keep = [row for row, chunk in enumerate(index.chunks) if chunk.source not in gone]
         report.removed = {n: int(indexed[n].get("chunks") or 0) for n in names}
-        report.duplicates_left = [
-            s["source"]
-            for s in index.manifest.get("skipped", [])
-            if s.get("reason") == "duplicate"
-            and any(s.get("detail") == f"same content as {n}" for n in names)
-        ]
         staging = knowledge / f"{STAGED_REMOVALS_PREFIX}{uuid.uuid4().hex[:8]}"
         staged = _stage(knowledge, staging, names)
         try:
@@ -284,6 +280,14 @@ def remove_documents(
         for name in staged:
             _prune_empty_folders(knowledge, (knowledge / name).parent)
     report.files_deleted = staged
+    removed_ids = {indexed[n].get("doc_id") for n in names}
+    remaining = load_documents(
+        [knowledge],
+        max_file_mb=settings.max_file_mb,
+        max_file_chars=settings.max_file_chars,
+        max_unpacked_mb=settings.max_unpacked_mb,
+    )
+    report.duplicates_left = sorted(d.source for d in remaining.documents if d.doc_id in removed_ids)
     report.total_chunks = len(keep)
     report.total_documents = len(indexed) - len(gone)
     return report
