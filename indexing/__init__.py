@@ -25,7 +25,7 @@ from indexing.doc_names import (
     UploadRefused,
 )
 from indexing.embedders import Embedder, HashEmbedder
-from indexing.manifest import IndexLoadError, IndexMismatchError
+from indexing.manifest import BuildLocked, IndexLoadError, IndexMismatchError
 from indexing.store import VectorIndex, gpu_available, load_index, passage_text
 from indexing.types import Chunk, Hit
 
@@ -77,6 +77,7 @@ def add_upload(
 
 __all__ = [
     "BUILT_IN_SOURCES",
+    "BuildLocked",
     "BuiltInDocumentError",
     "Chunk",
     "DocumentError",

@@ -39,7 +39,7 @@ from indexing.documents import (
     load_file,
 )
 from indexing.embedders import Embedder
-from indexing.manifest import IndexLoadError, IndexMismatchError, now_iso, read_manifest
+from indexing.manifest import BuildLocked, IndexLoadError, IndexMismatchError, now_iso, read_manifest
 from indexing.store import VectorIndex, embed_chunks, load_index, remove_stale_temp_dirs
 from indexing.types import Chunk
 
@@ -106,7 +106,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another build is writing {index_dir}; wait for it to finish") from None
+            raise BuildLocked(f"another build is writing {index_dir}; wait for it to finish") from None
         try:
             yield
         finally:

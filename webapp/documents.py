@@ -22,7 +22,9 @@ from starlette.datastructures import UploadFile
 from advisor import build_advisor
 from config import Settings
 from indexing import (
+    BuildLocked,
     BuiltInDocumentError,
+    DocumentError,
     DocumentNameError,
     IndexLoadError,
     NotIndexedError,
@@ -110,31 +112,31 @@ def reload_from_disk(current: Any) -> Any:
     return fresh
 
 
+# A refused or failed change's status: the first class the error is an instance of decides.
+_STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
+    (UnsupportedTypeError, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
+    (DocumentNameError, status.HTTP_400_BAD_REQUEST),
+    (NotIndexedError, status.HTTP_404_NOT_FOUND),
+    (BuiltInDocumentError, status.HTTP_403_FORBIDDEN),
+    (IndexLoadError, status.HTTP_503_SERVICE_UNAVAILABLE),
+    (AdvisorReloadFailed, status.HTTP_500_INTERNAL_SERVER_ERROR),
+    (BuildLocked, status.HTTP_409_CONFLICT),
+)
+
+
 def _error(exc: Exception) -> HTTPException:
-    """The HTTP status of a refused or failed document change; the message is indexing's, for the user."""
+    """The HTTP error of a refused or failed document change; the message is indexing's, for the user."""
     if isinstance(exc, UploadRefused):
         code = _REFUSAL_STATUS.get(exc.reason, status.HTTP_422_UNPROCESSABLE_CONTENT)
-    elif isinstance(exc, UnsupportedTypeError):
-        code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
-    elif isinstance(exc, DocumentNameError):
-        code = status.HTTP_400_BAD_REQUEST
-    elif isinstance(exc, NotIndexedError):
-        code = status.HTTP_404_NOT_FOUND
-    elif isinstance(exc, BuiltInDocumentError):
-        code = status.HTTP_403_FORBIDDEN
-    elif isinstance(exc, IndexLoadError):
-        code = status.HTTP_503_SERVICE_UNAVAILABLE
-    elif isinstance(exc, AdvisorReloadFailed):
-        code = status.HTTP_500_INTERNAL_SERVER_ERROR
-    else:  # RuntimeError: another build (`python -m indexing build`, say) is writing the index
-        code = status.HTTP_409_CONFLICT
+    else:
+        code = next(
+            (c for cls, c in _STATUS_OF if isinstance(exc, cls)), status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
     return HTTPException(code, detail=str(exc))
 
 
-_HANDLED = (
-    ValueError,
-    RuntimeError,
-)  # DocumentError is a ValueError; IndexLoadError, reload and lock errors RuntimeErrors
+# What a document change raises by design; anything else is a bug, and a 500.
+_HANDLED = (DocumentError, IndexLoadError, AdvisorReloadFailed, BuildLocked)
 
 
 def documents_router(service: ChatService, settings: Settings, *, api_key: str | None) -> APIRouter:

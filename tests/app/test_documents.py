@@ -86,7 +86,7 @@ def _zip_bomb(unpacked_mb: int) -> bytes:
 
 
 def test_upload_list_and_remove(live):
-    client, app, settings = live
+    client, _app, settings = live
     listing = client.get("/api/documents", headers=AUTH).json()
     assert [(d["source"], d["built_in"]) for d in listing["documents"]] == [("playbook.md", True)]
     playbook_chunks = listing["total_chunks"]
@@ -281,3 +281,25 @@ def test_an_upload_waits_for_the_answer_in_flight_which_finishes_unharmed(tmp_pa
     assert answer["refused"] is False and answer["citations"], answer
     assert service.advisor is not old
     assert service.advisor.retrieve(INTERVIEWS_QUESTION, k=1)[0].chunk.source == "interviews.md"
+
+
+def test_a_change_while_another_build_writes_the_index_is_refused_and_undone(live):
+    """`python -m indexing build` holds the build lock: the upload's copy is taken back, a 409 says why."""
+    from indexing.build import build_lock
+
+    client, _app, settings = live
+    before = _on_disk(settings)
+    with build_lock(settings.index_dir):
+        up = client.post(
+            "/api/documents", headers=AUTH, files={"file": ("interviews.md", INTERVIEWS.encode())}
+        )
+        gone = client.delete("/api/documents/playbook.md?force=true", headers=AUTH)
+    for response in (up, gone):
+        assert response.status_code == 409 and "another build" in response.json()["detail"], response.text
+    assert _on_disk(settings) == before
+    assert (
+        client.post(
+            "/api/documents", headers=AUTH, files={"file": ("interviews.md", INTERVIEWS.encode())}
+        ).status_code
+        == 201
+    )
