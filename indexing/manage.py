@@ -138,7 +138,7 @@ def add_upload(
     overwriting), then the build. Refused, with nothing changed: a bad name (DocumentNameError), a type the
     loader does not read (UnsupportedTypeError), a file it would skip, a name taken by other content or
     content already indexed under another name (UploadRefused, with the reason), another build running
-    (RuntimeError; the copied file is taken back).
+    (BuildLocked; the copied file is taken back).
     """
     name = check_upload_name(name)
     limits = Limits.from_settings(settings)
@@ -155,8 +155,9 @@ def add_upload(
         refusal = added.refused[0]  # its source is the temporary path: the client knows the file by name
         raise UploadRefused(refusal.reason, f"{name}: {refusal.detail}")
     copied = bool(added.copied)
-    if not copied and _indexed_chunks(settings, name):  # the identical file is already there, indexed
-        return UploadOutcome(name, added=False, chunks=_indexed_chunks(settings, name), build=None)
+    already = 0 if copied else _indexed_chunks(settings, name)
+    if already:  # the identical file is already there, and indexed
+        return UploadOutcome(name, added=False, chunks=already, build=None)
     try:
         report = build_index(settings, embedder=embedder, progress=False)
     except BaseException:
@@ -228,7 +229,8 @@ def remove_documents(
 
     Refused, with nothing changed: a bad name (DocumentNameError), a name the index does not hold
     (NotIndexedError), a built-in document without ``force`` (BuiltInDocumentError), another build
-    running (RuntimeError), no readable index (IndexLoadError).
+    running (BuildLocked), no readable index (IndexLoadError). Afterwards the folder is read once (like
+    ``status``) for copies of the removed text that the next build would index under their own name.
     """
     names = list(dict.fromkeys(check_document_name(s) for s in sources))
     if not names:
@@ -268,9 +270,8 @@ def remove_documents(
                 index.embedder_id,
                 manifest=manifest,
             )
-            if (
-                progress
-            ):  # the marker the build prints too: tests/indexing/test_manage.py kills the save after it
+            # The marker the build prints too: tests/indexing/test_manage.py kills the save after it.
+            if progress:
                 print(f"saving {len(keep)} chunks to {index_dir} ...", file=sys.stderr, flush=True)
             smaller.save(index_dir, manifest)
         except BaseException:
