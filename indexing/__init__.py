@@ -9,6 +9,7 @@ Public API (what advisor/ and the CLI use)::
     list_documents(settings) -> DocumentList                       # python -m indexing list
     remove_documents(settings, names, force=False) -> RemoveReport # python -m indexing remove
     add_upload(settings, name, data, embedder=None) -> UploadOutcome  # one uploaded file, added and built
+    check_upload(settings, name, size) -> name                     # its name, type and size, checked first
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ def remove_documents(settings: Settings, names: Any, *, force: bool = False, **k
     return _remove_documents(settings, names, force=force, **kwargs)
 
 
+def check_upload(settings: Settings, name: str | None, size: int) -> str:
+    """An upload's name, type and size checked (before its content is): the name, or a DocumentError."""
+    from indexing.manage import check_upload as _check_upload
+
+    return _check_upload(settings, name, size)
+
+
 def add_upload(
     settings: Settings, name: str, data: bytes, *, embedder: Embedder | None = None
 ) -> UploadOutcome:
@@ -93,6 +101,7 @@ __all__ = [
     "VectorIndex",
     "add_upload",
     "build_index",
+    "check_upload",
     "gpu_available",
     "list_documents",
     "load_index",

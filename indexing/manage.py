@@ -129,6 +129,18 @@ class UploadOutcome:
     build: BuildReport | None  # None when nothing was built
 
 
+def check_upload(settings: Settings, name: str | None, size: int) -> str:
+    """The upload's name when the name, its type and its size are acceptable (add_upload checks its
+    content too); else DocumentNameError, UnsupportedTypeError or UploadRefused("too_large")."""
+    name = check_upload_name(name)
+    max_bytes = Limits.from_settings(settings).max_bytes
+    if size > max_bytes:
+        raise UploadRefused(
+            "too_large", f"{name}: {size / 2**20:.3g} MB exceeds max_file_mb ({max_bytes / 2**20:.3g} MB)."
+        )
+    return name
+
+
 def add_upload(
     settings: Settings, name: str, data: bytes, *, embedder: Embedder | None = None
 ) -> UploadOutcome:
@@ -140,13 +152,7 @@ def add_upload(
     content already indexed under another name (UploadRefused, with the reason), another build running
     (BuildLocked; the copied file is taken back).
     """
-    name = check_upload_name(name)
-    limits = Limits.from_settings(settings)
-    if len(data) > limits.max_bytes:  # before it touches the disk at all
-        raise UploadRefused(
-            "too_large",
-            f"{name}: {len(data) / 2**20:.3g} MB exceeds max_file_mb ({limits.max_bytes / 2**20:.3g} MB).",
-        )
+    name = check_upload(settings, name, len(data))  # before it touches the disk at all
     with tempfile.TemporaryDirectory(prefix="fa-upload-") as folder:
         path = Path(folder) / name
         path.write_bytes(data)

@@ -31,6 +31,7 @@ from indexing import (
     UnsupportedTypeError,
     UploadRefused,
     add_upload,
+    check_upload,
     list_documents,
     remove_documents,
 )
@@ -201,6 +202,7 @@ def documents_router(service: ChatService, settings: Settings, *, api_key: str |
             name = file.filename or ""
             data = await file.read(max_file_bytes + 1)  # one byte more than allowed tells "too large"
         try:
+            check_upload(settings, name, len(data))  # refused now, not after waiting for the model's turn
             outcome = await service.change_knowledge(
                 lambda advisor: add_upload(settings, name, data, embedder=advisor.embedder), reload_from_disk
             )
