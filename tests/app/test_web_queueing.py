@@ -42,15 +42,22 @@ def test_generations_run_one_at_a_time_in_arrival_order():
         assert first.split()[1] == second.split()[1] and first.startswith("start")
 
 
+async def _full_line(log: list[str], pieces: int):
+    """A line of one: generation "a" (`pieces` long) running, "b" waiting; (queue, running, waiting)."""
+    queue = GenerationQueue(max_waiting=1)
+    running = asyncio.ensure_future(_collect(queue, _counting_producer(log, "a", pieces=pieces)))
+    waiting = asyncio.ensure_future(_collect(queue, _counting_producer(log, "b")))
+    await asyncio.sleep(0.05)
+    assert queue.is_full() and queue.state().waiting == 1
+    return queue, running, waiting
+
+
 def test_a_job_run_alone_waits_its_turn_past_a_full_line_and_runs_with_nothing_beside_it():
     """The document routes' change-and-reload: admitted when the line is full, after those already in it."""
 
     async def main():
-        queue, log = GenerationQueue(max_waiting=1), []
-        running = asyncio.ensure_future(_collect(queue, _counting_producer(log, "a", pieces=5)))
-        waiting = asyncio.ensure_future(_collect(queue, _counting_producer(log, "b")))
-        await asyncio.sleep(0.03)
-        assert queue.is_full()
+        log: list[str] = []
+        queue, running, waiting = await _full_line(log, pieces=5)
 
         def job() -> str:
             log.append("start job")
@@ -70,11 +77,8 @@ def test_a_job_run_alone_waits_its_turn_past_a_full_line_and_runs_with_nothing_b
 
 def test_a_full_line_is_refused_with_a_retry_estimate():
     async def main():
-        queue, log = GenerationQueue(max_waiting=1), []
-        running = asyncio.ensure_future(_collect(queue, _counting_producer(log, "a", pieces=10)))
-        waiting = asyncio.ensure_future(_collect(queue, _counting_producer(log, "b")))
-        await asyncio.sleep(0.05)
-        assert queue.is_full() and queue.state().waiting == 1
+        log: list[str] = []
+        queue, running, waiting = await _full_line(log, pieces=10)
         with pytest.raises(Busy) as refused:
             await _collect(queue, _counting_producer(log, "c"))
         await asyncio.gather(running, waiting)
