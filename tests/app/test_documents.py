@@ -303,3 +303,15 @@ def test_a_change_while_another_build_writes_the_index_is_refused_and_undone(liv
         ).status_code
         == 201
     )
+
+
+def test_a_chinese_file_name_with_a_space_round_trips(live):
+    client, _app, settings = live
+    name = "股权 分配.md"
+    text = "# 股权\n\n## 技术合伙人\n\n技术合伙人通常获得15%到30%的股权。\n"
+    up = client.post("/api/documents", headers=AUTH, files={"file": (name, text.encode())})
+    assert up.status_code == 201 and up.json()["source"] == name, up.text
+    assert (settings.knowledge_dir / name).read_text(encoding="utf-8") == text
+    assert name in [d["source"] for d in client.get("/api/documents", headers=AUTH).json()["documents"]]
+    assert client.delete(f"/api/documents/{name}", headers=AUTH).json()["removed"] == {name: 1}
+    assert not (settings.knowledge_dir / name).exists()
