@@ -19,6 +19,7 @@ import gradio as gr
 from fastapi import FastAPI
 
 from config import PROJECT_ROOT, Settings, get_settings
+from webapp.documents import documents_router
 from webapp.feedback import FeedbackLog, import_legacy_feedback
 from webapp.routes import api_router, install_error_handlers, report_router
 from webapp.security import BlockRoutes, add_cors
@@ -79,12 +80,14 @@ def create_app(settings: Settings | None = None, *, advisor: Any = None) -> Fast
         lifespan=lifespan,
     )
     app.state.event_store = store
+    app.state.chat_service = service  # its advisor is replaced when documents change (webapp/documents.py)
     add_cors(app, settings.cors_origins)
     app.add_middleware(BlockRoutes)  # Gradio's upload, proxy and recording routes: unused, so closed
     install_error_handlers(app)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     app.include_router(api_router(service, api_key=api_key, portal_page=WEB_DIR / "portal.html"))
     app.include_router(report_router(store, api_key=api_key, index_dir=settings.index_dir))
+    app.include_router(documents_router(service, settings, api_key=api_key))
 
     demo = build_ui(
         service, FeedbackLog(store, keep_text=keep_text), max_question_chars=settings.max_question_chars

@@ -1,4 +1,5 @@
-"""Command line: ``python -m indexing build [--rebuild] [PATH...] | add PATH... | status [--json]``.
+"""Command line: ``python -m indexing build [--rebuild] [PATH...] | add PATH... | status [--json] |
+list [--json] | remove [--force] PATH...``.
 
 Settings come from the environment (FA_* variables, FA_PROFILE), like everywhere else.
 """
@@ -12,6 +13,7 @@ import sys
 
 from config import get_settings
 from indexing.build import add_documents, build_index, format_outcomes, index_status
+from indexing.manage import list_documents, remove_documents, source_name_for
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -60,6 +62,26 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0 if "error" not in status else 1
 
 
+def _cmd_list(args: argparse.Namespace) -> int:
+    listing = list_documents(get_settings())
+    if args.json:
+        print(json.dumps(listing.as_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(f"index: {listing.index_dir}  (embedder {listing.embedder_id}, built {listing.built_at})")
+    for doc in listing.documents:
+        built_in = "  [built-in]" if doc.built_in else ""
+        print(f"  {doc.chunks:6d}  {doc.source}  — {doc.title} ({doc.lang}, {doc.format}){built_in}")
+    print(f"  {listing.total_chunks:6d}  chunks in {len(listing.documents)} documents")
+    return 0
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    names = [source_name_for(settings, given) for given in args.paths]  # all checked before any change
+    print(remove_documents(settings, names, force=args.force, progress=True).summary())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m indexing", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="what the index holds; what changed since")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=_cmd_status)
+    listing = sub.add_parser("list", help="the documents in the index, with chunk counts")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(func=_cmd_list)
+    remove = sub.add_parser(
+        "remove", help="delete documents from the knowledge folder and their chunks from the index"
+    )
+    remove.add_argument("paths", nargs="+", help="files in the knowledge folder, or their names in the index")
+    remove.add_argument("--force", action="store_true", help="also remove the built-in playbook")
+    remove.set_defaults(func=_cmd_remove)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

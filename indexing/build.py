@@ -39,7 +39,7 @@ from indexing.documents import (
     load_file,
 )
 from indexing.embedders import Embedder
-from indexing.manifest import IndexLoadError, IndexMismatchError, now_iso, read_manifest
+from indexing.manifest import BuildLocked, IndexLoadError, IndexMismatchError, now_iso, read_manifest
 from indexing.store import VectorIndex, embed_chunks, load_index, remove_stale_temp_dirs
 from indexing.types import Chunk
 
@@ -106,11 +106,23 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another build is writing {index_dir}; wait for it to finish") from None
+            raise BuildLocked(f"another build is writing {index_dir}; wait for it to finish") from None
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# `python -m indexing remove` moves a document here (inside the knowledge folder: one rename, same disk)
+# before the index drops its chunks; a hidden folder, so no build reads it (indexing/manage.py).
+STAGED_REMOVALS_PREFIX = ".removing-"
+
+
+def discard_staged_removals(knowledge_dir: Path) -> None:
+    """Delete what a killed remove left staged: those removals were decided (call under the build lock)."""
+    if knowledge_dir.is_dir():
+        for staged in knowledge_dir.glob(f"{STAGED_REMOVALS_PREFIX}*"):
+            shutil.rmtree(staged, ignore_errors=True)
 
 
 def _previous(index_dir: Path, embedder: Embedder, params: dict, rebuild: bool) -> tuple[Any, str | None]:
@@ -155,6 +167,7 @@ def build_index(
 
     with build_lock(index_dir):
         remove_stale_temp_dirs(index_dir)  # a killed build's leftovers, even when nothing is written now
+        discard_staged_removals(settings.knowledge_dir)  # a killed remove's file: its removal was decided
         old, report.full_rebuild_reason = _previous(index_dir, embedder, params, rebuild)
         old_sources: dict[str, str] = {}  # source -> doc_id in the current index
         old_by_doc: dict[str, list[int]] = {}  # doc_id -> row numbers in the current index

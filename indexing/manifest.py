@@ -38,6 +38,10 @@ class IndexMismatchError(IndexLoadError):
     """The index was built with a different embedder / dimension than the one configured now."""
 
 
+class BuildLocked(RuntimeError):
+    """Another process is writing this index (a build, add or remove): try again when it is done."""
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in _TRACKED_LIBRARIES:

@@ -20,9 +20,10 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 Produce = Callable[[threading.Event], Iterator[Any]]
+T = TypeVar("T")
 
 
 class Busy(Exception):
@@ -71,10 +72,10 @@ class GenerationQueue:
         with self._count_lock:
             return max(1, round(self._mean_duration_s * max(1, self._admitted)))
 
-    def _admit(self) -> object:
-        """A ticket: a place at the end of the line. Raises Busy when the line is full."""
+    def _admit(self, *, over_limit: bool = False) -> object:
+        """A ticket: a place at the end of the line. Raises Busy when the line is full (unless over_limit)."""
         with self._count_lock:
-            if self._admitted >= self.max_waiting + 1:
+            if not over_limit and self._admitted >= self.max_waiting + 1:
                 raise Busy(max(1, round(self._mean_duration_s * self._admitted)))
             self._admitted += 1
             ticket = object()
@@ -105,6 +106,33 @@ class GenerationQueue:
             self._admitted -= 1
             if duration_s is not None:  # exponential moving average of real generation times
                 self._mean_duration_s = 0.7 * self._mean_duration_s + 0.3 * duration_s
+
+    async def run_alone(self, job: Callable[[], T]) -> T:
+        """Run `job` on a worker thread in a turn of its own: after the generations already in line, with
+        none beside it (it may use the model), and return its result.
+
+        For the rare maintenance job behind the API key (a document change and the advisor's reload), so
+        it is not refused when the line is full. A caller that goes away while waiting gives its place up;
+        a job that has started runs to its end.
+        """
+        ticket = self._admit(over_limit=True)
+        stop = threading.Event()
+
+        def work() -> T:
+            try:
+                if not self._wait_turn(ticket, stop):
+                    raise asyncio.CancelledError  # the caller is gone; nobody reads this
+                try:
+                    return job()
+                finally:
+                    self._end_turn()
+            finally:
+                self._leave(None)  # not a generation: its duration says nothing about the next answer's
+
+        try:
+            return await asyncio.to_thread(work)
+        finally:
+            stop.set()
 
     async def stream(self, produce: Produce) -> AsyncIterator[Any]:
         """Run `produce(stop_event)` on a worker thread once the model is free; yield what it yields.

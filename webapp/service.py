@@ -7,7 +7,7 @@ import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from webapp.events import answer_event
 from webapp.queueing import GenerationQueue
@@ -15,6 +15,11 @@ from webapp.security import check_question
 from webapp.store import EventStore
 
 DISCONNECT_CHECK_S = 0.25
+T = TypeVar("T")
+
+
+class AdvisorReloadFailed(RuntimeError):
+    """The knowledge changed, but the advisor could not be rebuilt on it: the old one keeps answering."""
 
 
 class ChatService:
@@ -27,15 +32,42 @@ class ChatService:
         store: EventStore | None = None,
         keep_text: bool = False,
     ):
-        self.advisor = advisor
         self.queue = GenerationQueue(max_waiting)
         self.max_question_chars = max_question_chars
         # Every answer served, whatever the route, passes through `deltas`: it is recorded there, once.
         self.store = store
         self.keep_text = keep_text
+        self._use(advisor)
+
+    def _use(self, advisor: Any) -> None:
+        self.advisor = advisor
         # Pass a stop event when the advisor takes one; closing its iterator stops it in any case.
         self._takes_stop_event = "stop_event" in inspect.signature(advisor.stream).parameters
         self._description: dict[str, Any] = dict(advisor.describe())
+
+    async def change_knowledge(self, change: Callable[[Any], T], rebuild: Callable[[Any], Any]) -> T:
+        """Run `change(advisor)` (a document added or removed, the index rebuilt; it may embed with the
+        advisor's embedder), then swap in `rebuild(advisor)`, an advisor on the new index — both in one turn
+        of the generation queue, with the model to themselves.
+
+        Answers already running finish on the advisor they started with (each holds its own reference);
+        answers waiting in line start on the new one. A change that raises leaves the advisor as it was;
+        a rebuild that fails raises AdvisorReloadFailed and the old advisor keeps answering.
+        """
+
+        def job() -> T:
+            result = change(self.advisor)
+            try:
+                fresh = rebuild(self.advisor)
+            except Exception as exc:
+                raise AdvisorReloadFailed(
+                    f"The knowledge base changed, but the advisor could not load it ({exc}); it answers from "
+                    "the previous index until the app is restarted."
+                ) from exc
+            self._use(fresh)
+            return result
+
+        return await self.queue.run_alone(job)
 
     def check(self, question: str) -> str:
         return check_question(question, self.max_question_chars)

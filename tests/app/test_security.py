@@ -380,6 +380,11 @@ def test_the_right_key_opens_every_route(keyed):
             r = client.request(
                 method, path, headers=headers, json=_valid_body(path) if method == "POST" else None
             )
+            if path.startswith("/api/documents"):
+                # Past the key a document route answers for itself: here no index on disk (503), no file
+                # sent (422). Its own successes are in test_documents.py.
+                assert r.status_code in (422, 503), (method, path, r.text[:200])
+                continue
             assert r.status_code == 200, (method, path, r.text[:200])
     assert advisor.generator.calls  # and the model did answer
 

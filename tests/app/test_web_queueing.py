@@ -42,13 +42,43 @@ def test_generations_run_one_at_a_time_in_arrival_order():
         assert first.split()[1] == second.split()[1] and first.startswith("start")
 
 
+async def _full_line(log: list[str], pieces: int):
+    """A line of one: generation "a" (`pieces` long) running, "b" waiting; (queue, running, waiting)."""
+    queue = GenerationQueue(max_waiting=1)
+    running = asyncio.ensure_future(_collect(queue, _counting_producer(log, "a", pieces=pieces)))
+    waiting = asyncio.ensure_future(_collect(queue, _counting_producer(log, "b")))
+    await asyncio.sleep(0.05)
+    assert queue.is_full() and queue.state().waiting == 1
+    return queue, running, waiting
+
+
+def test_a_job_run_alone_waits_its_turn_past_a_full_line_and_runs_with_nothing_beside_it():
+    """The document routes' change-and-reload: admitted when the line is full, after those already in it."""
+
+    async def main():
+        log: list[str] = []
+        queue, running, waiting = await _full_line(log, pieces=5)
+
+        def job() -> str:
+            log.append("start job")
+            time.sleep(0.05)
+            log.append("end job")
+            return "changed"
+
+        result = await queue.run_alone(job)  # not Busy, though the line is full
+        await asyncio.gather(running, waiting)
+        return result, log, queue
+
+    result, log, queue = asyncio.run(main())
+    assert result == "changed"
+    assert log == ["start a", "end a", "start b", "end b", "start job", "end job"]
+    assert queue.state().running == 0 and not queue.is_full()
+
+
 def test_a_full_line_is_refused_with_a_retry_estimate():
     async def main():
-        queue, log = GenerationQueue(max_waiting=1), []
-        running = asyncio.ensure_future(_collect(queue, _counting_producer(log, "a", pieces=10)))
-        waiting = asyncio.ensure_future(_collect(queue, _counting_producer(log, "b")))
-        await asyncio.sleep(0.05)
-        assert queue.is_full() and queue.state().waiting == 1
+        log: list[str] = []
+        queue, running, waiting = await _full_line(log, pieces=10)
         with pytest.raises(Busy) as refused:
             await _collect(queue, _counting_producer(log, "c"))
         await asyncio.gather(running, waiting)
