@@ -31,11 +31,11 @@ from advisor.generate import Generator
 from advisor.lexical import LexicalIndex
 from advisor.topic import section_matches_topic
 from advisor.types import Topic
-from advisor.untrusted import clean_passage
 from config import Settings
 from hostkit import resolve_device
 from indexing import Chunk, Embedder, Hit, VectorIndex, passage_text
 from textkit import detect_language
+from textkit.untrusted import clean_passage
 
 log = logging.getLogger(__name__)
 

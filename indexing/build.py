@@ -42,6 +42,7 @@ from indexing.embedders import Embedder
 from indexing.manifest import BuildLocked, IndexLoadError, IndexMismatchError, now_iso, read_manifest
 from indexing.store import VectorIndex, embed_chunks, load_index, remove_stale_temp_dirs
 from indexing.types import Chunk
+from textkit.untrusted import clean_passage
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,6 +400,11 @@ def index_status(settings: Settings) -> dict[str, Any]:
         max_unpacked_mb=settings.max_unpacked_mb,
     )
     on_disk = {d.source: d.doc_id for d in loaded.documents}
+    # What the advisor cuts from these documents' passages before a model reads them (textkit/untrusted.py):
+    # hidden text and instructions addressed to an AI reader, so an incubator sees what its files carry.
+    status["cut_for_the_model"] = {
+        d.source: list(cut.removed) for d in loaded.documents if (cut := clean_passage(d.text)).removed
+    }
     indexed = {s: info.get("doc_id") for s, info in sources.items()}
     status["pending"] = {
         "new": sorted(s for s in on_disk if s not in indexed),

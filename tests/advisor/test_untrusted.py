@@ -10,9 +10,10 @@ import pytest
 
 from advisor import build_advisor
 from advisor.generate import ScriptedGenerator
-from advisor.untrusted import clean_passage, plain_question
+from advisor.untrusted import plain_question
 from indexing import VectorIndex
 from tests.advisor.support import PRICING, make_chunks
+from textkit.untrusted import clean_passage
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ROOT / "evals" / "datasets"
