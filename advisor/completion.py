@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from advisor.answer_format import Point, end_sentence
+from textkit import has_han
 from textkit.spans import fold
 
 # "- **name**：explanation" or "1. **name**: explanation", one item per line.
 _ITEM_LINE = re.compile(
     r"^\s*(?:[-*+•]|\d{1,2}[.、)])\s*\*\*(?P<name>[^*\n]+)\*\*\s*[：:]\s*(?P<expl>[^\n]*\S)\s*$", re.MULTILINE
 )
-MIN_NAME_RATIO = 0.75
+MIN_ZH_RATIO = 0.75
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +37,21 @@ def _items(text: str) -> list[_Item]:
 
 
 def _item_of(name: str, items: Sequence[_Item]) -> int | None:
-    """The one item a point's name means (same name folded, one inside the other, or close), else None."""
+    """The one item a point's name means, else None: the same name (folded), or — Chinese only — one
+    character changed (the 1.5B model's slips, 值得导向定价 for 价值导向定价). English names of a list share
+    words ("Cost-based pricing", "Combined pricing"), so near is not enough there."""
     key = fold(name)
     if not key:
         return None
-    scores = []
-    for i, item in enumerate(items):
-        other = fold(item.name)
-        if key == other or (min(len(key), len(other)) >= 2 and (key in other or other in key)):
-            scores.append((1.0, i))
-        else:
-            scores.append((SequenceMatcher(None, key, other).ratio(), i))
-    best = max(scores)
-    close = [i for s, i in scores if s >= MIN_NAME_RATIO]
-    return best[1] if best[0] >= MIN_NAME_RATIO and len(close) == 1 else None
+    same = [i for i, item in enumerate(items) if fold(item.name) == key]
+    if not same and has_han(name):
+        same = [
+            i
+            for i, item in enumerate(items)
+            if len(item.name) == len(name)
+            and SequenceMatcher(None, key, fold(item.name)).ratio() >= MIN_ZH_RATIO
+        ]
+    return same[0] if len(same) == 1 else None
 
 
 def complete_list(points: Sequence[Point], read: Sequence[str]) -> list[Point]:
@@ -68,16 +70,17 @@ def complete_list(points: Sequence[Point], read: Sequence[str]) -> list[Point]:
     if len(items) < 3:
         return list(points)
     matched = [_item_of(p.name, items) for p in points]
-    covered = {i for i in matched if i is not None}
-    if len(covered) < 2 or 2 * len(covered) < len(items) or len(covered) == len(items):
+    covered = set(matched)
+    # Every point one item, each item once: the answer is this list and nothing else.
+    if (
+        None in covered
+        or len(covered) < len(points)
+        or 2 * len(covered) < len(items)
+        or len(covered) == len(items)
+    ):
         return list(points)
-    by_item = {}
-    for point, i in zip(points, matched, strict=True):
-        if i is not None and i not in by_item:
-            by_item[i] = point
-    completed = [
+    by_item = dict(zip(matched, points, strict=True))
+    return [
         by_item.get(i) or Point(name=item.name, explanation=end_sentence(item.explanation), source=lead)
         for i, item in enumerate(items)
     ]
-    extra = [p for p, i in zip(points, matched, strict=True) if i is None]
-    return completed + extra

@@ -46,7 +46,7 @@ def test_an_english_answer_is_completed_from_the_rendering_it_read():
         2,
         ("Find the right talent", "Recruit."),
         ("Team Bonding", "Trust."),
-        ("Clear division of labor", "Roles."),
+        ("Clear division of labour", "Roles."),
     )
     done = complete_list(points, [OTHER, STEPS_EN])
     assert done[0].name == "Clarify goals and vision" and done[0].source == 2
@@ -63,3 +63,18 @@ def test_answers_that_are_not_most_of_one_list_are_left_alone():
     assert complete_list(whole, [OTHER]) == whole
     no_list = [Point("定义", "x。", 1), Point("目标", "y。", 1)]
     assert complete_list(no_list, ["定价策略是指公司如何设定价格。"]) == no_list
+
+
+def test_english_names_sharing_words_are_not_taken_for_each_other():
+    case = (
+        "- **Cost-based pricing**: Basic edition 1000 yuan per month.\n"
+        "- **Value-based pricing**: Premium customers get discounts.\n"
+        "- **Competition-based pricing**: Regular limited-time offers."
+    )
+    points = _cite(
+        1,
+        ("Cost-based pricing", "a."),
+        ("Value-based pricing", "b."),
+        ("Combined pricing", "Several combined."),
+    )
+    assert complete_list(points, [case]) == points  # "Combined pricing" is not the cost-based item
