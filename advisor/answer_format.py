@@ -177,13 +177,14 @@ def lead_points(points: list[Point]) -> tuple[list[Point], list[Point]]:
 
     A small model answering in English goes on from the section that answers to the next passage's list
     ("How can a startup deal with funding risk?" → the funding advice, then the generic risk-response
-    strategies); in Chinese it stops by itself. The lead is the passage most points cite (the first one on
-    a tie). One point per passage (a definition plus an example) is left alone.
+    strategies); in Chinese it stops by itself. The lead is the passage most points cite; on a tie, or with
+    one point per passage (a definition plus an example), nothing is dropped.
     """
-    counts = Counter(p.source for p in points)  # in order of first citation: max() keeps the first on a tie
-    lead = max(counts, key=counts.__getitem__, default=None)
-    if lead is None or counts[lead] < 2:
+    counts = Counter(p.source for p in points).most_common()
+    # A tie is an answer built on two lists (OpenAI's success factors and its lessons): nothing is drift.
+    if not counts or counts[0][1] < 2 or (len(counts) > 1 and counts[1][1] == counts[0][1]):
         return points, []
+    lead = counts[0][0]
     return [p for p in points if p.source == lead], [p for p in points if p.source != lead]
 
 
