@@ -153,3 +153,17 @@ def test_an_answer_naming_most_of_a_list_gets_the_rest_of_it(fake_settings, embe
     assert "资金不足、资金链断裂" in lines[1]
     adv, _ = _advisor(fake_settings, embedder, index, reply, complete_lists=False)
     assert "资金风险" not in adv.ask(question).text
+
+
+def test_a_question_about_one_item_is_not_given_the_whole_list(fake_settings, embedder, index):
+    def reply(messages):
+        blocks = re.split(r"^\[(\d+)\] ", messages[-1]["content"], flags=re.M)
+        n = next(
+            int(num) for num, text in zip(blocks[1::2], blocks[2::2], strict=True) if "资金链断裂" in text
+        )
+        return f"- **技术风险**：如模型性能不稳定、算法失效等。[{n}]\n- **法律风险**：如知识产权侵权、合同纠纷等。[{n}]"
+
+    # focus off: the model reads the whole risk list, as when focusing finds no item named
+    adv, _ = _advisor(fake_settings, embedder, index, reply, focus_passages=False)
+    answer = adv.ask("创业风险识别中的法律风险指什么？")
+    assert "法律风险" in answer.text and "资金风险" not in answer.text
