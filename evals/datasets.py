@@ -9,6 +9,12 @@ Five sets, one file each:
 * injection     direct attacks in the question, and indirect ones hidden in a document that the runner
                 adds to a throw-away index; each with canaries that must never reach the answer
 
+an optional retrieval set, not part of a default run:
+
+* added_docs    questions about an incubator's own documents (evals/datasets/added_docs/: Markdown, text,
+                HTML, PDF, DOCX, both languages), each with the gold document and heading; the runner adds
+                the documents to a throw-away index of the knowledge base (evals/added_docs.py)
+
 and the attack set (`attacks.jsonl`, ≥100 cases, the injection schema plus a `family` and an optional
 `history`), which `python -m evals attacks` runs on its own: too long for every suite run.
 
@@ -24,8 +30,13 @@ from typing import Any
 
 DATASET_DIR = Path(__file__).resolve().parent / "datasets"
 DATASET_NAMES = ("answerable", "unanswerable", "unanswerable_hard", "multiturn", "injection")
+ADDED_DOCS = "added_docs"
+# Chosen by name only (--dataset added_docs): it measures another index than the one a default run uses.
+OPTIONAL_DATASETS = (ADDED_DOCS,)
+ADDED_DOCS_DIR = DATASET_DIR / "added_docs"  # the documents the added_docs questions are about
 ATTACK_SET = "attacks"
 INJECTION_SETS = ("injection", ATTACK_SET)  # datasets of prompt-injection cases (same schema)
+KNOWN_DATASETS = (*DATASET_NAMES, *OPTIONAL_DATASETS, ATTACK_SET)
 LANGS = ("zh", "en")
 
 
@@ -56,12 +67,26 @@ class Case:
     canaries: tuple[str, ...] = ()
     detect_prompt_leak: bool = False
     document: InjectedDocument | None = None
+    # added_docs: the file (name inside evals/datasets/added_docs/) and heading that answer the question
+    gold_document: str = ""
+    gold_heading: str = ""
+    document_lang: str = ""
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_answerable(self) -> bool:
         return self.dataset in ("answerable", "multiturn")
+
+    @property
+    def has_retrieval_gold(self) -> bool:
+        """Whether retrieval can be scored: gold playbook sections or a gold added document."""
+        return bool(self.gold_sections or self.gold_document)
+
+    @property
+    def crosses_language(self) -> bool:
+        """An added-document question asked in the other language than its document's."""
+        return bool(self.document_lang) and self.document_lang != self.lang
 
     @property
     def history_messages(self) -> list[dict[str, str]]:
@@ -128,6 +153,17 @@ def parse_case(dataset: str, row: dict, where: str) -> Case:
             key_facts=_key_facts(row.get("key_facts"), where),
             history=_history(row.get("history"), where) if dataset == "multiturn" else (),
         )
+    if dataset == ADDED_DOCS:
+        document_lang = _require(row, "document_lang", str, where)
+        if document_lang not in LANGS:
+            raise DatasetError(f"{where}: document_lang must be one of {LANGS}, not {document_lang!r}")
+        return Case(
+            **common,
+            topic=_require(row, "topic", str, where),
+            gold_document=_require(row, "gold_document", str, where),
+            gold_heading=_require(row, "gold_heading", str, where),
+            document_lang=document_lang,
+        )
     if dataset in ("unanswerable", "unanswerable_hard"):
         return Case(**common, topic="unanswerable", should_refuse=True, kind=row.get("kind", ""))
     if dataset in INJECTION_SETS:
@@ -154,7 +190,7 @@ def parse_case(dataset: str, row: dict, where: str) -> Case:
             document=document,
             history=_history(row["history"], where) if "history" in row else (),
         )
-    raise DatasetError(f"{where}: unknown dataset {dataset!r}; known: {', '.join(DATASET_NAMES)}")
+    raise DatasetError(f"{where}: unknown dataset {dataset!r}; known: {', '.join(KNOWN_DATASETS)}")
 
 
 def dataset_path(name: str) -> Path:
@@ -163,8 +199,8 @@ def dataset_path(name: str) -> Path:
 
 def load_dataset(name: str, path: Path | None = None) -> list[Case]:
     """Every case of one dataset (by name, from evals/datasets/ unless `path` is given)."""
-    if name not in (*DATASET_NAMES, ATTACK_SET):
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join((*DATASET_NAMES, ATTACK_SET))}")
+    if name not in KNOWN_DATASETS:
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(KNOWN_DATASETS)}")
     path = path or dataset_path(name)
     if not path.is_file():
         raise DatasetError(f"dataset file not found: {path}")

@@ -33,6 +33,10 @@ HEADLINE: tuple[tuple[str, int, str], ...] = (
     ("retrieval.by_lang.en.hit@5", +1, "hit@5 en"),
     ("retrieval.by_lang.zh.rr", +1, "MRR zh"),
     ("retrieval.by_lang.en.rr", +1, "MRR en"),
+    ("added_docs.overall.hit@3", +1, "added documents hit@3"),
+    ("added_docs.overall.rr", +1, "added documents MRR"),
+    ("added_docs.by_crossing.same_language.rr", +1, "added documents MRR same language"),
+    ("added_docs.by_crossing.cross_language.rr", +1, "added documents MRR cross language"),
     ("answers.overall.key_fact_recall_all", +1, "key-fact recall (all answerable)"),
     ("answers.overall.key_fact_recall", +1, "key-fact recall (answered)"),
     ("answers.overall.faithfulness", +1, "faithfulness"),
@@ -142,6 +146,8 @@ def _json_default(value: Any) -> Any:
 def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = None) -> str:
     s = result["summary"]
     lines = []
+    if note := result.get("meta", {}).get("query_translation"):
+        lines.append(f"query translation: {note}")
     ret = s["retrieval"]
     lines.append("retrieval            n     hit@1  hit@3  hit@5  MRR    nDCG@5")
     for name, block in [("all", ret["overall"]), *sorted(ret["by_lang"].items())]:
@@ -149,6 +155,8 @@ def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = No
             f"  {name:<16} {block.get('n', 0):>5}  "
             + "  ".join(f"{figure(block.get(k)):<5}" for k in ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5"))
         )
+    if "added_docs" in s:
+        lines.extend(added_docs_lines(s["added_docs"]))
     if "answers" in s:
         a = s["answers"]
         lines.append("answers              n     keyfact faithful cit.rec cit.prec gold-cited")
@@ -195,6 +203,34 @@ def summary_table(result: dict[str, Any], comparison: dict[str, Any] | None = No
             flag = "REGRESSION" if m["regression"] else ("improved" if m["improvement"] else "")
             lines.append(f"  {m['label']:<38} {figure(m['before']):>8} -> {figure(m['after']):>8}  {flag}")
     return "\n".join(lines)
+
+
+ADDED_COLUMNS = ("hit@1", "hit@3", "hit@5", "rr", "doc_hit@1", "doc_hit@3", "doc_rr")
+
+
+def added_docs_lines(block: dict[str, Any]) -> list[str]:
+    """The added-documents figures (heading level, then document level) and the worst misses."""
+    lines = ["added documents       n     hit@1  hit@3  hit@5  MRR    | doc: hit@1  hit@3  MRR"]
+    groups = [
+        ("all", block["overall"]),
+        *block["by_crossing"].items(),
+        *block["by_lang"].items(),
+        *block["by_crossing_lang"].items(),
+        *(("format " + name, b) for name, b in block["by_format"].items()),
+    ]
+    for name, b in groups:
+        cells = [f"{figure(b.get(k)):<5}" for k in ADDED_COLUMNS]
+        lines.append(
+            f"  {name:<19} {b.get('n', 0):>3}  {'  '.join(cells[:4])}  |       {'  '.join(cells[4:])}"
+        )
+    if block["worst"]:
+        lines.append("  worst misses (gold rank / its document's rank; what ranked first):")
+        for miss in block["worst"]:
+            lines.append(
+                f"    {miss['id']}: {miss['question']}\n      gold {miss['gold']} "
+                f"(rank {miss['gold_rank'] or '-'} / doc {miss['doc_rank'] or '-'}); first: {miss['first']}"
+            )
+    return lines
 
 
 def reader_lines(s: dict[str, Any]) -> list[str]:
@@ -362,6 +398,26 @@ def render_html(result: dict[str, Any]) -> str:
     parts.append(_group_table({"all": s["retrieval"]["overall"], **s["retrieval"]["by_lang"]}, keys))
     parts.append(_group_table(s["retrieval"]["by_topic"], keys))
     parts.append(_topic_plot(s))
+    if "added_docs" in s:
+        added = s["added_docs"]
+        parts.append("<h2>Added documents (heading level; doc_: the right file at any heading)</h2>")
+        groups = {
+            "all": added["overall"],
+            **added["by_crossing"],
+            **added["by_lang"],
+            **added["by_crossing_lang"],
+            **{f"format {k}": v for k, v in added["by_format"].items()},
+        }
+        parts.append(_group_table(groups, ADDED_COLUMNS))
+        parts.append(
+            _table(
+                ["id", "question", "gold", "gold rank", "doc rank", "ranked first"],
+                [
+                    [m["id"], m["question"], m["gold"], m["gold_rank"], m["doc_rank"], m["first"]]
+                    for m in added["worst"]
+                ],
+            )
+        )
     if "answers" in s:
         akeys = ("key_fact_recall", "faithfulness", "citation_recall", "citation_precision", "cites_gold")
         if s.get("reader", {}).get("overall", {}).get("n"):

@@ -1,11 +1,15 @@
 """The answer-quality suite: run every case against a target, score it, summarise.
 
     python -m evals run [--dataset NAME ...] [--profile cpu|gpu|test] [--limit N] [--retrieval-only]
-                        [--url http://host:port] [--checker NAME] [--baseline FILE] [--out DIR]
+                        [--translate-queries] [--url http://host:port] [--checker NAME] [--baseline FILE]
+                        [--out DIR]
+    python -m evals run --retrieval-only --dataset added_docs   # an incubator's own documents (+ playbook)
 
 One row per case (every figure the metrics need, plus the answer text), then a summary: retrieval per
 language and topic, answer quality (key facts, faithfulness, ALCE citations), refusal, injection,
-latency. `report.py` turns that into report.json / report.html and compares it with a baseline: by
+latency. `--dataset added_docs` (retrieval only) adds the documents of evals/datasets/added_docs/ to a
+throw-away index and measures them beside the playbook's answerable questions on that same index
+(evals/added_docs.py). `report.py` turns that into report.json / report.html and compares it with a baseline: by
 default the committed evals/baselines/full.json (retrieval.json with --retrieval-only).
 
 The full report goes to DIR, by default a new folder per run under the ignored data folder
@@ -33,10 +37,18 @@ from tqdm import tqdm
 
 from advisor import AdvisorSetupError, Settings, SupportChecker, build_advisor, get_settings, make_checker
 from config import PROJECT_ROOT
-from evals import metrics, reader
+from evals import added_docs, metrics, reader
 from evals.baseline import baseline_path, read_comparable
 from evals.cli import documented_command
-from evals.datasets import DATASET_NAMES, INJECTION_SETS, Case, DatasetError, load_datasets
+from evals.datasets import (
+    ADDED_DOCS,
+    DATASET_NAMES,
+    INJECTION_SETS,
+    OPTIONAL_DATASETS,
+    Case,
+    DatasetError,
+    load_datasets,
+)
 from evals.injection_index import injected_target_or_reason
 from evals.records import default_run_dir, run_metadata
 from evals.sentences import cited_sentences
@@ -205,6 +217,11 @@ def evaluate_case(
     }
     t0 = time.perf_counter()
     try:
+        if case.gold_document:
+            # An added document is known by its file and heading, not by a playbook section number.
+            located = target.retrieve_located(case.question, k)  # type: ignore[attr-defined]
+            added_docs.score_row(row, case, located)
+            return row
         if case.gold_sections and target.can_retrieve and (retrieval_only or not case.history):
             row["retrieval_source"] = (
                 "retrieve(question)" if not case.history else "retrieve(history+question)"
@@ -263,7 +280,7 @@ def run_suite(
     """
     rows: list[dict[str, Any]] = []
     for case in tqdm(cases, desc="evals", unit="q", disable=not progress, dynamic_ncols=True):
-        if retrieval_only and not case.gold_sections:
+        if retrieval_only and not case.has_retrieval_gold:
             continue  # refusals and attacks: nothing to measure without an answer
         if case.kind == "indirect" and not retrieval_only and indirect_target is None:
             rows.append(_skipped(case, indirect_unavailable or "no index with the injected documents"))
@@ -321,7 +338,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = documented_command(
         subparsers, "run", "run the answer-quality suite and write report.json + report.html", __doc__
     )
-    p.add_argument("--dataset", action="append", choices=DATASET_NAMES, help="repeatable; default: all")
+    p.add_argument(
+        "--dataset",
+        action="append",
+        choices=(*DATASET_NAMES, *OPTIONAL_DATASETS),
+        help=f"repeatable; default: {', '.join(DATASET_NAMES)}. {ADDED_DOCS} (with --retrieval-only) also "
+        "measures answerable on the same index",
+    )
     p.add_argument("--profile", choices=("cpu", "gpu", "test"), help="settings profile (default: FA_PROFILE)")
     p.add_argument(
         "--limit", type=int, help="at most N cases per dataset (in turn from each language and kind)"
@@ -330,6 +353,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--k", type=int, default=5, help="passages retrieved per question for the retrieval metrics"
     )
     p.add_argument("--retrieval-only", action="store_true", help="retrieval metrics only: no LLM, seconds")
+    p.add_argument(
+        "--translate-queries",
+        action="store_true",
+        help="with --retrieval-only: load the configured LLM to render English questions in Chinese, as the "
+        "deployed advisor does (default: no LLM, English questions are searched as written)",
+    )
     p.add_argument("--url", help="evaluate a running deployment through POST {url}/api/ask")
     p.add_argument("--api-key", help="bearer token for --url deployments that require one")
     p.add_argument(
@@ -352,27 +381,61 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=main)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = Settings(profile=args.profile) if args.profile else get_settings()
+def _settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The run's settings: `settings` (as configured) with what the command line changes."""
     update: dict[str, Any] = {}
-    if args.retrieval_only:
-        update.update(llm_backend="echo", llm_model="echo")  # retrieval needs no model: none is loaded
+    if args.retrieval_only and not getattr(args, "translate_queries", False):
+        # Retrieval needs no model, so none is loaded. The query translation is the model's work too:
+        # with a stand-in model it would search the stand-in's echo of the question, so it is off, and
+        # the report says so (query_translation_note).
+        update.update(llm_backend="echo", llm_model="echo", translate_queries=False)
     if args.checker:
         update["grounding_checker"] = args.checker
     return settings.model_copy(update=update) if update else settings
 
 
+def query_translation_note(configured: Settings, used: Settings) -> str:
+    """What this run did about translating English questions, in one line for the report and console."""
+    if not configured.translate_queries:
+        return "off (settings.translate_queries is false, as in the deployed advisor)"
+    if not used.translate_queries:
+        return (
+            "OFF in this run: --retrieval-only loads no LLM, so English questions are searched as written; "
+            "the deployed advisor also searches the LLM's Chinese rendering (--translate-queries measures that)"
+        )
+    return f"on: English questions are also searched through the Chinese rendering by {used.llm_model}"
+
+
+def _dataset_names(args: argparse.Namespace) -> tuple[str, ...]:
+    """The datasets to run; added_docs brings the playbook's answerable set along (the same index)."""
+    names = tuple(args.dataset or DATASET_NAMES)
+    if ADDED_DOCS in names and "answerable" not in names:
+        names = ("answerable", *names)
+    return names
+
+
+def _usage_error(args: argparse.Namespace) -> str:
+    if args.url and args.retrieval_only:
+        return "--retrieval-only needs a local advisor (a deployment exposes no ranked list)"
+    if ADDED_DOCS in (args.dataset or ()) and not args.retrieval_only:
+        return f"{ADDED_DOCS} is a retrieval set: run it with --retrieval-only"
+    if getattr(args, "translate_queries", False) and not args.retrieval_only:
+        return (
+            "--translate-queries belongs to --retrieval-only (a full run always uses the configured setting)"
+        )
+    return ""
+
+
 def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTarget] | None = None) -> int:
     from evals import report  # plotting libraries load only for a command that writes a report
 
-    if args.url and args.retrieval_only:
-        print(
-            "error: --retrieval-only needs a local advisor (a deployment exposes no ranked list)",
-            file=sys.stderr,
-        )
+    if problem := _usage_error(args):
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    cases = select_cases(load_datasets(tuple(args.dataset or DATASET_NAMES)), args.limit)
-    settings = _settings(args)
+    datasets = _dataset_names(args)
+    cases = select_cases(load_datasets(datasets), args.limit)
+    configured = Settings(profile=args.profile) if args.profile else get_settings()
+    settings = _settings(args, configured)
     started = datetime.now(UTC)
     if args.url:
         target: Target = HttpTarget(args.url, api_key=args.api_key)
@@ -402,6 +465,10 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTar
             fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
 
     with tempfile.TemporaryDirectory(prefix="fa-evals-") as tmp:
+        if ADDED_DOCS in datasets and isinstance(target, LocalTarget):
+            # Every question of this run, the playbook's too, is retrieved from the index with the added
+            # documents: the playbook must not be crowded out by them.
+            target = added_docs.build_added_docs_target(settings, Path(tmp) / "added", base=target)
         indirect_target, why = None, ""
         if indirect_docs and not args.retrieval_only:
             indirect_target, why = injected_target_or_reason(settings, indirect_docs, Path(tmp), target)
@@ -424,7 +491,8 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTar
         "target": target.name,
         "url": args.url,
         "profile": settings.profile,
-        "datasets": list(args.dataset or DATASET_NAMES),
+        "datasets": list(datasets),
+        "query_translation": query_translation_note(configured, settings),
         "limit": args.limit,
         "k": args.k,
         "judge": judge.name if judge else None,

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from evals import metrics, reader
-from evals.datasets import INJECTION_SETS
+from evals.added_docs import summarise_added
+from evals.datasets import ADDED_DOCS, INJECTION_SETS
 
 # --- the summary ------------------------------------------------------------------------------
 
@@ -25,7 +26,9 @@ def _means(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> dict[str, flo
 
 def summarise(rows: Sequence[dict[str, Any]], *, retrieval_only: bool) -> dict[str, Any]:
     ok = [r for r in rows if "error" not in r]
-    retrieval_rows = [r for r in ok if "rr" in r]
+    # The playbook's figures stay the playbook's: added-document questions are scored in their own block.
+    retrieval_rows = [r for r in ok if "rr" in r and r["dataset"] != ADDED_DOCS]
+    added_rows = [r for r in ok if "rr" in r and r["dataset"] == ADDED_DOCS]
     summary: dict[str, Any] = {
         "counts": {
             "cases": len(rows),
@@ -39,6 +42,8 @@ def summarise(rows: Sequence[dict[str, Any]], *, retrieval_only: bool) -> dict[s
             "by_dataset": metrics.mean_by(retrieval_rows, "dataset", RETRIEVAL_KEYS),
         },
     }
+    if added_rows:
+        summary["added_docs"] = summarise_added(added_rows)
     if retrieval_only:
         return summary
     answerable = [r for r in ok if r["dataset"] in ("answerable", "multiturn") and "refused" in r]

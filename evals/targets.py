@@ -102,6 +102,10 @@ class LocalTarget:
     def retrieve(self, question: str, k: int) -> list[str]:
         return [hit.chunk.section for hit in self.advisor.retrieve(question, k=k)]
 
+    def retrieve_located(self, question: str, k: int) -> list[tuple[str, str]]:
+        """(source file, section path) of the top-k passages: an added document is known by its file."""
+        return [(hit.chunk.source, hit.chunk.section) for hit in self.advisor.retrieve(question, k=k)]
+
     def ask(self, question: str, history: Sequence[dict[str, str]] = ()) -> Reply:
         return reply_from_answer(self.advisor.ask(question, history=list(history)))
 

@@ -56,9 +56,11 @@ def real_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def real_retrieval_advisor(real_settings):
-    """The real embedder and index, with a fake model: retrieval needs no LLM."""
+    """The real embedder and index, with a fake model: retrieval needs no LLM. The query translation is
+    off, as in `evals run --retrieval-only`: a stand-in model's "rendering" would only echo the question."""
+    no_model = {"llm_backend": "echo", "llm_model": "echo", "translate_queries": False}
     try:
-        return build_advisor(real_settings.model_copy(update={"llm_backend": "echo", "llm_model": "echo"}))
+        return build_advisor(real_settings.model_copy(update=no_model))
     except AdvisorSetupError as exc:
         pytest.fail(f"the real index cannot be loaded with the configured settings: {exc}")
 
