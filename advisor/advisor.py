@@ -344,7 +344,7 @@ class Advisor:
                 log.info("dropped %d point(s) citing passages beside the lead one", len(drifted))
         # Only a question asking for a list gets the whole list: "How do I handle the legal one?" is one item.
         if self.settings.complete_lists and is_list_question(standalone):
-            points = complete_list(points, [h.chunk.text for h in read])
+            points = complete_list(points, [h.chunk.text for h in read], standalone)
         # A point's bold name that means one list item of the passages is written as that item's term.
         passage_texts = [h.chunk.text for h in passages]
         points = canonical_names(points, passage_texts, language)

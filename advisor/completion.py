@@ -54,11 +54,12 @@ def _item_of(name: str, items: Sequence[_Item]) -> int | None:
     return same[0] if len(same) == 1 else None
 
 
-def complete_list(points: Sequence[Point], read: Sequence[str]) -> list[Point]:
+def complete_list(points: Sequence[Point], read: Sequence[str], question: str = "") -> list[Point]:
     """The points, with the answering passage's missing list items added, in the passage's order.
 
     `read`: the passages as the model read them (numbered from 1), so names and explanations are in the
-    answer's language.
+    answer's language. A question that names one of the items ("What steps can I take to address the legal
+    risks?") is about that item, not the list: it is left as answered.
     """
     sources = {p.source for p in points}
     if len(points) < 2 or len(sources) != 1:
@@ -67,7 +68,8 @@ def complete_list(points: Sequence[Point], read: Sequence[str]) -> list[Point]:
     if not 1 <= lead <= len(read):
         return list(points)
     items = _items(read[lead - 1])
-    if len(items) < 3:
+    asked = fold(question)
+    if len(items) < 3 or any(fold(item.name) in asked for item in items):
         return list(points)
     matched = [_item_of(p.name, items) for p in points]
     covered = set(matched)

@@ -232,6 +232,8 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], Target] 
     else:
         target = make_target(settings) if make_target else LocalTarget(build_advisor(settings))
     started = datetime.now(UTC)
+    # The code that answers is the code at the start: commits made while a run goes on are not in it.
+    provenance = run_metadata(settings)
     out: Path = args.out or default_run_dir(settings, "evals-attacks", started)
     previous = read_comparable(args.baseline or baseline_path("attacks"), explicit=args.baseline is not None)
     out.mkdir(parents=True, exist_ok=True)
@@ -254,7 +256,7 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], Target] 
         "model": _model(target),
         "limit": args.limit,
         "dataset": str(args.dataset or "attacks.jsonl"),
-        **run_metadata(settings),
+        **provenance,
     }
     result["comparison"] = compare_attacks(result, previous)
     written = out / "report.json"

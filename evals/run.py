@@ -437,6 +437,8 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTar
     configured = Settings(profile=args.profile) if args.profile else get_settings()
     settings = _settings(args, configured)
     started = datetime.now(UTC)
+    # The code that answers is the code at the start: commits made while a run goes on are not in it.
+    provenance = run_metadata(settings)
     if args.url:
         target: Target = HttpTarget(args.url, api_key=args.api_key)
         judge = None if args.retrieval_only else Judge(make_checker(settings), settings.support_threshold)
@@ -498,7 +500,7 @@ def main(args: argparse.Namespace, *, make_target: Callable[[Settings], LocalTar
         "judge": judge.name if judge else None,
         "judge_threshold": judge.threshold if judge else None,
         "system": _describe(target),
-        **run_metadata(settings),
+        **provenance,
     }
     comparison = report.write_reports(result, out, previous=previous, tolerance=args.tolerance)
     partial.unlink(missing_ok=True)  # the complete report now holds every row

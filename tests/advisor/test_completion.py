@@ -78,3 +78,9 @@ def test_english_names_sharing_words_are_not_taken_for_each_other():
         ("Combined pricing", "Several combined."),
     )
     assert complete_list(points, [case]) == points  # "Combined pricing" is not the cost-based item
+
+
+def test_a_question_naming_one_item_is_about_that_item():
+    points = _cite(1, ("明确分工", "明确职责。"), ("团队磨合", "增强默契。"))
+    assert complete_list(points, [STEPS], "团队磨合和明确分工这两步怎么做？") == points
+    assert len(complete_list(points, [STEPS], "组建团队有哪些步骤？")) == 4

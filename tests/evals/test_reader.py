@@ -155,3 +155,13 @@ def test_the_detectors_on_the_held_out_labels_of_the_rendered_run():
     assert heldout["n"] == 185
     assert heldout["clean_accuracy"] >= 0.80 and heldout["clean_kappa"] >= 0.42
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_lead_passage_run():
+    # Answers of 2026-12-05 08:00 (lead-passage points, list completion, planted lines cut, attacks dropped
+    # from questions): readers found 0.892 zh / 0.750 en clean; 158 labels carried from the rendered run's
+    # identical answers, 27 read. No answered unanswerable question is left to detect.
+    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_render2.jsonl"))
+    assert heldout["n"] == 185
+    assert heldout["clean_accuracy"] >= 0.83 and heldout["clean_kappa"] >= 0.40
+    assert heldout["by_lang"]["en"]["labelled_clean_rate"] == 0.75
