@@ -140,6 +140,22 @@ _GLOSSARY_ECHO = re.compile(
 )
 
 
+# A passage's lead-in written as a point's name ("**GTP.ai的失败原因主要包括以下几个方面**：技术不足：…", seen in
+# the 2026-12-05 run): the item's own name follows it inside the explanation.
+_LEAD_IN_NAME = re.compile(
+    r"(以下|如下)(几个方面|几点|几种|几类|几个步骤|方面)?$|\bthe following( \w+)?$", re.IGNORECASE
+)
+_NAME_IN_EXPLANATION = re.compile(r"^(?:\*\*)?(?P<name>[^：:\n]{1,30}?)(?:\*\*)?\s*[：:]\s*(?P<expl>\S.*)$")
+
+
+def _without_lead_in(name: str, expl: str) -> tuple[str, str]:
+    """(name, explanation) with a passage's lead-in taken out of the name: the item's name, or "" (dropped)."""
+    if not _LEAD_IN_NAME.search(name.rstrip("：: ")):
+        return name, expl
+    inner = _NAME_IN_EXPLANATION.match(expl)
+    return (inner.group("name").strip(), inner.group("expl").strip()) if inner else ("", expl)
+
+
 def is_not_covered(text: str, language: str) -> bool:
     """The model's verdict that no passage answers the question (alone, give or take punctuation)."""
     plain = re.sub(r"[\s。.!！]", "", text).lower()
@@ -160,6 +176,7 @@ def parse_points(text: str) -> list[Point]:
             continue
         name = m.group("name").replace("**", "").strip()  # bold closed inside a book title: 《AI大模型**：…
         expl = _without_repeats(m.group("expl").strip())
+        name, expl = _without_lead_in(name, expl)
         if not _has_content(name) or not _has_content(expl) or _GLOSSARY_ECHO.search(name + "：" + expl):
             continue
         key = fold(name + expl)

@@ -136,3 +136,14 @@ def test_on_a_tie_nothing_is_dropped():
     # two lists answered side by side (OpenAI's success factors [2] and its lessons [3])
     points = [Point("a", "x.", 3), Point("b", "y.", 2), Point("c", "z.", 2), Point("d", "w.", 3)]
     assert lead_points(points) == (points, [])
+
+
+def test_a_passages_lead_in_written_as_a_name_gives_way_to_the_items_name():
+    text = (
+        "- **GTP.ai的失败原因主要包括以下几个方面**：技术不足：性能与市场领先者存在明显差距。[1]\n"
+        "- **市场竞争激烈**：AI大模型市场竞争激烈。[1]\n"
+        "- **The reasons include the following**: no item name here.[1]"
+    )
+    points = parse_points(text)
+    assert [p.name for p in points] == ["技术不足", "市场竞争激烈"]
+    assert points[0].explanation == "性能与市场领先者存在明显差距。"
