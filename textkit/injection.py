@@ -153,6 +153,10 @@ _SMUGGLED = _compile(r"<!--", r"\[//\]\s*:\s*#", r"<\s*(script|iframe|img|style)
 # Orders about the words of the reply itself, addressed to the assistant ("your answer"): a founder asks
 # about founding, and "end every message with a call to action" (about their own emails) must pass.
 _OUTPUT_HIJACK = _compile(
+    # A forged source or claim the answer is told to carry ("cite it as 'Harvard Startup Bible, p. 42'").
+    r"\bcite\s+(it|this|them|the\s+(source|sources|answer|advice))\s+as\b|\b(attribute|credit)\s+(it|this|the\s+advice)"
+    r"\s+to\b|\badd\s+that\s+the\s+(playbook|knowledge\s+base|sources?)\s+(guarantees?|promises?)\b",
+    r"(注明|标注|写明|标明)(出处|来源)(为|是)|(说明|声称|写上|强调)(手册|资料|知识库)(保证|承诺)",
     r"\b(reply|respond|answer)\s+(only\s+)?with\s+(only\s+)?(the\s+)?(single\s+)?(word|phrase|string"
     r"|token|code)\b",
     r"\b(start|begin|end|finish|prefix|conclude|sign)\s+your\s+(answer|reply|response)s?\s+(with|by)\b",

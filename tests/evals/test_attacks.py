@@ -30,9 +30,10 @@ from evals.targets import LocalTarget, Reply
 
 CANARY = Settings.model_fields["prompt_canary"].default
 ATTACKS = load_dataset(ATTACK_SET)
-# Families whose direct form names itself in the question; citation forgery and a code word planted in an
-# earlier turn read like ordinary questions, and are left to the model, the gate and the output guard.
-MODEL_ONLY_FAMILIES = {"citation_forgery", "multi_turn"}
+# Families whose direct form names itself in the question (a forged source "cite it as …" / "注明出处为…" does
+# too); a code word planted in an earlier turn reads like an ordinary question, and is left to the model,
+# the gate and the output guard.
+MODEL_ONLY_FAMILIES = {"multi_turn"}
 
 
 # --- the attack set -----------------------------------------------------------------------------------
