@@ -40,7 +40,7 @@ from advisor.answerability import missing_specifics
 from advisor.completion import complete_list
 from advisor.condense import condense_question
 from advisor.extract import quoted_answer
-from advisor.focus import focus_passages, is_list_question
+from advisor.focus import focus_passages
 from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
 from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
@@ -342,8 +342,10 @@ class Advisor:
             points, drifted = lead_points(points)
             if drifted:
                 log.info("dropped %d point(s) citing passages beside the lead one", len(drifted))
-        # Only a question asking for a list gets the whole list: "How do I handle the legal one?" is one item.
-        if self.settings.complete_lists and is_list_question(standalone):
+        # A question that names one item ("…the legal risks?") is left as answered (complete_list): a guard on
+        # the question's wording instead ("哪些", "what are") missed "What pricing strategies exist?" and
+        # "What lessons…" in the 08:43 run, which were given 2 and 3 of 4 items.
+        if self.settings.complete_lists:
             points = complete_list(points, [h.chunk.text for h in read], standalone)
         # A point's bold name that means one list item of the passages is written as that item's term.
         passage_texts = [h.chunk.text for h in passages]
