@@ -345,8 +345,9 @@ class Advisor:
         # A question that names one item ("…the legal risks?") is left as answered (complete_list): a guard on
         # the question's wording instead ("哪些", "what are") missed "What pricing strategies exist?" and
         # "What lessons…" in the 08:43 run, which were given 2 and 3 of 4 items.
+        read_texts = [h.chunk.text for h in read]
         if self.settings.complete_lists:
-            points = complete_list(points, [h.chunk.text for h in read], standalone)
+            points = complete_list(points, read_texts, standalone)
         # A point's bold name that means one list item of the passages is written as that item's term.
         passage_texts = [h.chunk.text for h in passages]
         points = canonical_names(points, passage_texts, language)
@@ -357,7 +358,7 @@ class Advisor:
             and (gate.refuse or not gate.text.strip())
             and self.settings.quote_when_unsupported
         ):
-            quoted = quoted_answer(points or parse_points(raw), [h.chunk.text for h in read])
+            quoted = quoted_answer(points or parse_points(raw), read_texts)
             rescued = check_answer(quoted, passages, self.checker, self.settings) if quoted else None
             if rescued is not None and not rescued.refuse and rescued.text.strip():
                 gate = rescued

@@ -326,7 +326,8 @@ def missing_specifics(question: str, passages: str) -> list[str]:
     for year in _YEAR.findall(question):
         if year not in passages:
             missing.append(year)
-    for title in _TITLE.findall(question):  # a book or report named in 《》 is a name too
+    titles = _TITLE.findall(question)
+    for title in titles:  # a book or report named in 《》 is a name too
         if title not in passages:
             missing.append(f"《{title}》")
     for name in _names(question):
@@ -342,7 +343,7 @@ def missing_specifics(question: str, passages: str) -> list[str]:
     q = question.lower()
     # Asked about a named book, the answer must be in that book's own entry: 专著 in the next entry is not
     # the author of this one.
-    titled = [line for line in text.splitlines() if any(t.lower() in line for t in _TITLE.findall(question))]
+    titled = [line for line in text.splitlines() if any(t.lower() in line for t in titles)]
     scope = "\n".join(titled) if titled else text
     attributes = _SPECIFIC_ATTRIBUTES + (_ATTRIBUTES if _SPECIFIC_ASK.search(question) else ())
     for words, evidence in attributes:

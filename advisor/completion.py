@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from advisor.answer_format import Point, end_sentence
+from advisor.point_names import MIN_ZH_RATIO
 from textkit import has_han
 from textkit.spans import fold
 
@@ -23,7 +24,6 @@ from textkit.spans import fold
 _ITEM_LINE = re.compile(
     r"^\s*(?:[-*+•]|\d{1,2}[.、)])\s*\*\*(?P<name>[^*\n]+)\*\*\s*[：:]\s*(?P<expl>[^\n]*\S)\s*$", re.MULTILINE
 )
-MIN_ZH_RATIO = 0.75
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,18 +53,13 @@ _LIST_QUESTION = re.compile(
 _ITEM = re.compile(r"^\s*[-*+•]\s*\*\*(?P<name>[^*\n]+)\*\*\s*[：:]", re.MULTILINE)
 
 
-def is_list_question(question: str) -> bool:
-    """True when the question asks for a list ("哪些", "what are", "which steps", "elements" …)."""
-    return _LIST_QUESTION.search(question) is not None
-
-
 def focus_passages(question: str, hits: Sequence[Hit], renderings: Sequence[str] = ()) -> list[Hit]:
     """The passages to read for `question`: all of `hits`, or the part of them it names (see module doc)."""
     if not hits:
         return []
     matcher = _Matcher(question, renderings)
     hits = _focus_section(list(hits), matcher)
-    if not is_list_question(question):
+    if not _LIST_QUESTION.search(question):
         hits = _focus_items(hits, matcher)
     return hits
 

@@ -44,12 +44,21 @@ def _advisor(fake_settings, embedder, index, reply, **overrides):
 QUESTION = "AI大模型创业公司应该采用哪些定价策略？"
 
 
+def _passage_number(messages, phrase: str) -> int:
+    """The number this prompt gave the passage holding `phrase`."""
+    blocks = re.split(r"^\[(\d+)\] ", messages[-1]["content"], flags=re.M)  # [intro, n1, text1, n2, ...]
+    return next(int(num) for num, text in zip(blocks[1::2], blocks[2::2], strict=True) if phrase in text)
+
+
+def _two_of_three_risks(messages) -> str:
+    """Two of the three items of the risk-identification list, cited by its number in this prompt."""
+    n = _passage_number(messages, "资金链断裂")
+    return f"- **技术风险**：如模型性能不稳定、算法失效等。[{n}]\n- **法律风险**：如知识产权侵权、合同纠纷等。[{n}]"
+
+
 def _pricing_points(messages) -> str:
     """The points of the pricing passage, cited by its number in this prompt."""
-    blocks = re.split(r"^\[(\d+)\] ", messages[-1]["content"], flags=re.M)  # [intro, n1, text1, n2, ...]
-    n = next(
-        int(num) for num, text in zip(blocks[1::2], blocks[2::2], strict=True) if "加上一定的利润" in text
-    )
+    n = _passage_number(messages, "加上一定的利润")
     return (
         f"- **成本导向定价**：基于产品或服务的成本，加上一定的利润，确定价格。[{n}]\n"
         f"- 价值导向定价：根据用户对产品或服务的价值感知，设定价格。[{n}]\n"
@@ -139,31 +148,17 @@ def test_points_drifting_into_another_passage_are_dropped(fake_settings, embedde
 
 
 def test_an_answer_naming_most_of_a_list_gets_the_rest_of_it(fake_settings, embedder, index):
-    def reply(messages):
-        blocks = re.split(r"^\[(\d+)\] ", messages[-1]["content"], flags=re.M)
-        n = next(
-            int(num) for num, text in zip(blocks[1::2], blocks[2::2], strict=True) if "资金链断裂" in text
-        )
-        return f"- **技术风险**：如模型性能不稳定、算法失效等。[{n}]\n- **法律风险**：如知识产权侵权、合同纠纷等。[{n}]"
-
     question = "AI大模型创业有哪些风险？"
-    adv, _ = _advisor(fake_settings, embedder, index, reply)
+    adv, _ = _advisor(fake_settings, embedder, index, _two_of_three_risks)
     lines = adv.ask(question).text.splitlines()
     assert [line.split("**")[1] for line in lines] == ["技术风险", "资金风险", "法律风险"]
     assert "资金不足、资金链断裂" in lines[1]
-    adv, _ = _advisor(fake_settings, embedder, index, reply, complete_lists=False)
+    adv, _ = _advisor(fake_settings, embedder, index, _two_of_three_risks, complete_lists=False)
     assert "资金风险" not in adv.ask(question).text
 
 
 def test_a_question_about_one_item_is_not_given_the_whole_list(fake_settings, embedder, index):
-    def reply(messages):
-        blocks = re.split(r"^\[(\d+)\] ", messages[-1]["content"], flags=re.M)
-        n = next(
-            int(num) for num, text in zip(blocks[1::2], blocks[2::2], strict=True) if "资金链断裂" in text
-        )
-        return f"- **技术风险**：如模型性能不稳定、算法失效等。[{n}]\n- **法律风险**：如知识产权侵权、合同纠纷等。[{n}]"
-
     # focus off: the model reads the whole risk list, as when focusing finds no item named
-    adv, _ = _advisor(fake_settings, embedder, index, reply, focus_passages=False)
+    adv, _ = _advisor(fake_settings, embedder, index, _two_of_three_risks, focus_passages=False)
     answer = adv.ask("创业风险识别中的法律风险指什么？")
     assert "法律风险" in answer.text and "资金风险" not in answer.text

@@ -121,11 +121,17 @@ def test_the_detectors_agree_with_the_labelled_answers():
     assert ag["per_class"]["flag"]["recall"] == 1.0 and ag["per_class"]["false_refusal"]["recall"] == 1.0
 
 
+def _held_out(labels: str) -> dict:
+    """The detectors' agreement with one run's 185 answers labelled by reading."""
+    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name(labels))
+    assert heldout["n"] == 185
+    return heldout
+
+
 def test_the_detectors_on_the_held_out_labels_of_the_grammar_shaped_run():
     # Labelled after the detectors were frozen: they over-count clean answers (English ones most), and this
     # floor makes a change that loses what they do see fail. The README reports these figures.
-    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_final.jsonl"))
-    assert heldout["n"] == 185
+    heldout = _held_out("answer_labels_final.jsonl")
     assert heldout["clean_accuracy"] >= 0.78 and heldout["clean_kappa"] >= 0.5
     assert heldout["per_class"]["false_refusal"]["recall"] == 1.0
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
@@ -134,15 +140,13 @@ def test_the_detectors_on_the_held_out_labels_of_the_grammar_shaped_run():
 def test_the_detectors_on_the_held_out_labels_of_the_focused_run():
     # The second held-out set (answers read from focused passages, 2026-12-04): readers also counted refused
     # injection-wrapped and follow-up questions as false refusals, which the detectors partly pass.
-    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_focus.jsonl"))
-    assert heldout["n"] == 185
+    heldout = _held_out("answer_labels_focus.jsonl")
     assert heldout["clean_accuracy"] >= 0.75 and heldout["clean_kappa"] >= 0.43
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
 
 
 def test_the_detectors_on_the_held_out_labels_of_the_latest_run():
-    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_focus2.jsonl"))
-    assert heldout["n"] == 185
+    heldout = _held_out("answer_labels_focus2.jsonl")
     assert heldout["clean_accuracy"] >= 0.78 and heldout["clean_kappa"] >= 0.45
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
 
@@ -151,8 +155,7 @@ def test_the_detectors_on_the_held_out_labels_of_the_rendered_run():
     # Answers of 2026-12-05, English ones read from the English renderings of their passages: the readers
     # found 0.860 zh / 0.696 en clean; the detectors over-call clean (0.968 / 0.728), mostly on English
     # off-question and incomplete lists and on refused injection-wrapped questions.
-    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_render1.jsonl"))
-    assert heldout["n"] == 185
+    heldout = _held_out("answer_labels_render1.jsonl")
     assert heldout["clean_accuracy"] >= 0.80 and heldout["clean_kappa"] >= 0.42
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
 
@@ -161,8 +164,7 @@ def test_the_detectors_on_the_held_out_labels_of_the_lead_passage_run():
     # Answers of 2026-12-05 08:00 (lead-passage points, list completion, planted lines cut, attacks dropped
     # from questions): readers found 0.892 zh / 0.750 en clean; 158 labels carried from the rendered run's
     # identical answers, 27 read. No answered unanswerable question is left to detect.
-    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_render2.jsonl"))
-    assert heldout["n"] == 185
+    heldout = _held_out("answer_labels_render2.jsonl")
     assert heldout["clean_accuracy"] >= 0.83 and heldout["clean_kappa"] >= 0.40
     assert heldout["by_lang"]["en"]["labelled_clean_rate"] == 0.75
 
@@ -170,7 +172,6 @@ def test_the_detectors_on_the_held_out_labels_of_the_lead_passage_run():
 def test_the_detectors_on_the_held_out_labels_of_the_second_lead_passage_run():
     # Answers of 2026-12-05 08:43 (run B): 177 labels carried from run A's identical answers, 8 read;
     # readers found 0.892 zh / 0.739 en clean.
-    heldout = reader.labelled_agreement(reader.LABELS_PATH.with_name("answer_labels_render3.jsonl"))
-    assert heldout["n"] == 185
+    heldout = _held_out("answer_labels_render3.jsonl")
     assert heldout["clean_accuracy"] >= 0.82 and heldout["clean_kappa"] >= 0.35
     assert round(heldout["by_lang"]["en"]["labelled_clean_rate"], 3) == 0.739
