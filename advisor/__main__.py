@@ -154,7 +154,11 @@ def cmd_prepare(args: argparse.Namespace, out: TextIO) -> int:
         advisor = _make_advisor(sys.stderr)
         advisor.prepare_knowledge_cache(say=lambda line: print(line, file=out, flush=True))
         if advisor.renderings is not None:
-            print(f"English renderings ready: {len(advisor.renderings)} lines", file=out)
+            print(
+                f"English renderings ready: {len(advisor.renderings)} lines by the model, "
+                f"{advisor.renderings.reviewed} reviewed by people",
+                file=out,
+            )
             if args.ship_renderings:
                 from advisor.renderings import SHIPPED
 

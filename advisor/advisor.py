@@ -39,8 +39,9 @@ from advisor.answer_format import (
 from advisor.answerability import missing_specifics
 from advisor.completion import complete_list
 from advisor.condense import condense_question
+from advisor.definition import with_definition
 from advisor.extract import quoted_answer
-from advisor.focus import focus_passages
+from advisor.focus import focus_passages, named_section
 from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
 from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
@@ -228,7 +229,12 @@ class Advisor:
         if self.settings.focus_passages:
             # found.queries[1:] are the question's Chinese renderings (English questions), which name the
             # playbook's headings in its own words.
-            passages = focus_passages(standalone, passages, renderings=found.queries[1:])
+            passages = focus_passages(
+                standalone,
+                passages,
+                renderings=found.queries[1:],
+                drop_examples=self.settings.drop_redundant_examples,
+            )
         if self.settings.check_answerability:
             # The passages the model would read must hold what is asked: an answer can only come from them
             # (on the 98 answerable questions this refuses none; on the 40 hard unanswerable ones, 24).
@@ -339,7 +345,13 @@ class Advisor:
         # goes to the gate as written: every sentence of it is checked, and what is removed is listed.
         points = parse_points(raw) if grammar else []
         if self.settings.points_from_lead_passage:
-            points, drifted = lead_points(points)
+
+            def named(sources: Sequence[int]) -> int | None:
+                headings = [passages[n - 1].chunk.section if 0 < n <= len(passages) else "" for n in sources]
+                i = named_section(standalone, headings, renderings=found.queries[1:])
+                return None if i is None else sources[i]
+
+            points, drifted = lead_points(points, prefer=named)
             if drifted:
                 log.info("dropped %d point(s) citing passages beside the lead one", len(drifted))
         # A question that names one item ("…the legal risks?") is left as answered (complete_list): a guard on
@@ -348,6 +360,10 @@ class Advisor:
         read_texts = [h.chunk.text for h in read]
         if self.settings.complete_lists:
             points = complete_list(points, read_texts, standalone)
+        if self.settings.add_definitions:
+            points = with_definition(
+                points, [h.chunk.text for h in passages], read_texts, standalone, language
+            )
         # A point's bold name that means one list item of the passages is written as that item's term.
         passage_texts = [h.chunk.text for h in passages]
         points = canonical_names(points, passage_texts, language)

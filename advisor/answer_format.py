@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from textkit import HAN_CLASS, has_han
@@ -188,20 +188,31 @@ def parse_points(text: str) -> list[Point]:
     return points
 
 
-def lead_points(points: list[Point]) -> tuple[list[Point], list[Point]]:
+def lead_points(
+    points: list[Point], prefer: Callable[[Sequence[int]], int | None] | None = None
+) -> tuple[list[Point], list[Point]]:
     """(points kept, points dropped): when two or more points cite one passage — the answer is that
     passage's list — the points citing other passages are dropped.
 
     A small model answering in English goes on from the section that answers to the next passage's list
     ("How can a startup deal with funding risk?" → the funding advice, then the generic risk-response
-    strategies); in Chinese it stops by itself. The lead is the passage most points cite; on a tie, or with
-    one point per passage (a definition plus an example), nothing is dropped.
+    strategies); in Chinese it stops by itself. The lead is the passage most points cite; with one point
+    per passage (a definition plus an example), nothing is dropped. On a tie, `prefer(tied sources)` may
+    name the one the question asks about ("What lessons … from the failure of GTP.ai?": 6.2.3 失败教训与反思,
+    not 6.2.2 失败原因分析, which the model listed first); if it names none, nothing is dropped.
     """
     counts = Counter(p.source for p in points).most_common()
-    # A tie is an answer built on two lists (OpenAI's success factors and its lessons): nothing is drift.
-    if not counts or counts[0][1] < 2 or (len(counts) > 1 and counts[1][1] == counts[0][1]):
+    if not counts or counts[0][1] < 2:
         return points, []
     lead = counts[0][0]
+    tied = [source for source, n in counts if n == counts[0][1]]
+    if len(tied) > 1:
+        # A tie is an answer built on two lists (OpenAI's success factors and its lessons): drift only
+        # when the question names one of them.
+        chosen = prefer(tied) if prefer is not None else None
+        if chosen is None:
+            return points, []
+        lead = chosen
     return [p for p in points if p.source == lead], [p for p in points if p.source != lead]
 
 

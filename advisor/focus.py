@@ -5,11 +5,12 @@ Readers found the most common defect of the answers was drift (34 of 185 answers
 also lists the development steps of the neighbouring section; asked "How does cost-based pricing work?",
 it explains all four pricing types of the list it read. Retrieval was right (the top passage was the
 gold section in 95 of 101 answerable questions); the model simply uses everything it is given. So the
-passages are narrowed before generation, in two steps, each only on clear evidence:
+passages are narrowed before generation, in three steps, each only on clear evidence:
 
 * **Section**: the read passages come from several playbook sections; when the question names the top
   passage's section (the words of its heading that set it apart from the other headings: 设计 vs 开发,
   创新 vs 要素) clearly better than any other section, only that section's passages are read.
+* **Example**: a case passage that only illustrates a list the model also reads is left out (examples.py).
 * **Item**: when the question names one item of a list in the remaining passage, all of its name
   ("- **成本导向定价**：…"), and is not itself a list question ("有哪些…", "What are the steps…"), that passage keeps its lead and
   that item only.
@@ -31,6 +32,8 @@ from functools import lru_cache
 
 import jieba
 
+from advisor.examples import LIST_ITEM as _ITEM
+from advisor.examples import without_redundant_examples
 from advisor.prompting import glossary
 from advisor.support_bridge import dictionary, english_stems
 from indexing import Hit
@@ -43,6 +46,8 @@ _GENERIC = {"ai", "大模型", "创业", "的", "与", "和", "及", "之", "在
 MIN_SECTION_MATCH = 0.5
 # ... and names the next best section by this much less.
 MIN_SECTION_LEAD = 0.25
+# A section ranked within this share of the top passage's fused score is as close a match as the top one.
+CLOSE_RANK_RATIO = 0.99
 # A question naming more list items than this is comparing or listing them: the passages stay whole.
 MAX_NAMED_ITEMS = 2
 _LIST_QUESTION = re.compile(
@@ -50,15 +55,18 @@ _LIST_QUESTION = re.compile(
     r"\b(?:which|what are|list|steps?|types|kinds|elements|components|ways)\b",
     re.IGNORECASE,
 )
-_ITEM = re.compile(r"^\s*[-*+•]\s*\*\*(?P<name>[^*\n]+)\*\*\s*[：:]", re.MULTILINE)
 
 
-def focus_passages(question: str, hits: Sequence[Hit], renderings: Sequence[str] = ()) -> list[Hit]:
+def focus_passages(
+    question: str, hits: Sequence[Hit], renderings: Sequence[str] = (), *, drop_examples: bool = True
+) -> list[Hit]:
     """The passages to read for `question`: all of `hits`, or the part of them it names (see module doc)."""
     if not hits:
         return []
     matcher = _Matcher(question, renderings)
     hits = _focus_section(list(hits), matcher)
+    if drop_examples:
+        hits = without_redundant_examples(question, hits, matcher.names)
     if not _LIST_QUESTION.search(question):
         hits = _focus_items(hits, matcher)
     return hits
@@ -118,12 +126,45 @@ def _focus_section(hits: list[Hit], matcher: _Matcher) -> list[Hit]:
     leaves = list(dict.fromkeys(_leaf(h) for h in hits))
     if len(leaves) < 2:
         return hits
-    scores = {leaf: matcher.share(words) for leaf, words in _distinguishing(leaves).items()}
+    words = _distinguishing(leaves)
+    scores = {leaf: matcher.share(ws) for leaf, ws in words.items()}
+    # The section to read: the top passage's, or one ranked as close to the top that the question names
+    # better ("…expand its market?" ranked 7.3.2 成长策略 0.0481 and 9.2.2 市场拓展策略 0.0479).
+    best_score = {}
+    for h in hits:
+        best_score.setdefault(_leaf(h), h.score)
     top = _leaf(hits[0])
-    runner_up = max(score for leaf, score in scores.items() if leaf != top)
-    if scores[top] >= MIN_SECTION_MATCH and scores[top] - runner_up >= MIN_SECTION_LEAD:
-        return [h for h in hits if _leaf(h) == top]
+    close = [leaf for leaf in leaves if best_score[leaf] >= CLOSE_RANK_RATIO * hits[0].score]
+    chosen = max(close, key=lambda leaf: (scores[leaf], leaf == top))
+    # Sections that are one (7.3.3 and 9.2.2: both 市场拓展策略, the same four items) are read together;
+    # headings alike but about different things (6.1.1 and 6.2.1, both 案例介绍, no list) are not.
+    items = {leaf: frozenset(item_names([h.chunk.text for h in hits if _leaf(h) == leaf])) for leaf in leaves}
+    same = {
+        leaf
+        for leaf in leaves
+        if leaf == chosen or (words[leaf] == words[chosen] and items[leaf] and items[leaf] == items[chosen])
+    }
+    runner_up = max((score for leaf, score in scores.items() if leaf not in same), default=0.0)
+    if scores[chosen] >= MIN_SECTION_MATCH and scores[chosen] - runner_up >= MIN_SECTION_LEAD:
+        return [h for h in hits if _leaf(h) in same]
     return hits
+
+
+def named_section(question: str, sections: Sequence[str], renderings: Sequence[str] = ()) -> int | None:
+    """The index of the section among `sections` whose heading the question names clearly better than the
+    others' (on the words that set these headings apart), or None."""
+    leaves = [s.split("›")[-1].strip() for s in sections]
+    if len(set(leaves)) < 2:
+        return None
+    matcher = _Matcher(question, renderings)
+    scores = {
+        leaf: matcher.share(words) for leaf, words in _distinguishing(list(dict.fromkeys(leaves))).items()
+    }
+    best = max(scores, key=lambda leaf: scores[leaf])
+    runner_up = max(score for leaf, score in scores.items() if leaf != best)
+    if scores[best] >= MIN_SECTION_MATCH and scores[best] - runner_up >= MIN_SECTION_LEAD:
+        return leaves.index(best)
+    return None
 
 
 def _focus_items(hits: list[Hit], matcher: _Matcher) -> list[Hit]:

@@ -50,6 +50,7 @@ MIN_CONTENT_WORDS = 3
 # The markers written after a sentence's end ("…定价。[1][2]") still belong to it.
 _MARKERS_AFTER = re.compile(rf"(?:[ \t]*(?:{MARKER.pattern}))+", re.IGNORECASE)
 _LIST_PREFIX = re.compile(r"^\s*(?:(?:[-*+•·]|\d+[.)、]|[（(]?\d+[）)]|#{1,6})\s*)+")  # "- ", "1. ", "- - "
+_NAMED_POINT = re.compile(r"^\s*(?:[-*+•·]|\d+[.)、])\s*\*\*[^*\n]+\*\*")  # "- **成本导向定价**…"
 _COURTESY = re.compile(
     r"^(希望(这些|以上)?(信息|内容|回答|建议)?(对你|对您)?有(所)?帮助|如(果)?(你|您)?有(其他|任何|更多)?(问题|疑问)"
     r"|(i )?hope (this|that|these) helps?|let me know if|feel free to ask|good luck)",
@@ -240,7 +241,10 @@ def _drop_headless_lines(
 ) -> list[tuple[AnswerSentence, str | None]]:
     """A point whose first sentence (its "- **name**: …") is removed goes whole: what followed on its line
     explains a name that is no longer shown, and would stand as a stray line without a bullet (seen in
-    the 2026-12-04 run: " By adopting a non-profit model, …[2]" under the previous point)."""
+    the 2026-12-04 run: " By adopting a non-profit model, …[2]" under the previous point). A point with no
+    name ("- Team building is crucial …. Effective team building raises …[1]") keeps its supported
+    sentences: each says what it says on its own (dropped whole, en-team-06 became an empty answer and a
+    refusal while its second sentence was supported)."""
     removed = {s for s, new in edits if new is None}
     by_line: dict[int, list[AnswerSentence]] = {}
     for sentence in sentences:
@@ -248,7 +252,7 @@ def _drop_headless_lines(
     drop: set[AnswerSentence] = set()
     for line in by_line.values():
         head = min(line, key=lambda s: s.start)
-        if head in removed and _LIST_PREFIX.match(head.text) and len(line) > 1:
+        if head in removed and _NAMED_POINT.match(head.text) and len(line) > 1:
             drop.update(line)
     if not drop:
         return edits

@@ -22,6 +22,14 @@ model and this prompt: the file names both in its key, and a different key means
 The seed playbook's renderings ship with the code (`SHIPPED`), made by the offline model with this prompt,
 so a fresh install answers in English from them at once; added documents' lines are rendered by
 `python -m advisor prepare` (about 2 s per line on two cores) and kept under the data folder.
+
+Reviewed renderings (`REVIEWED`) come before the model's: a bilingual reader went through all 275 shipped
+lines and rejected 44 — meaning inverted ("The core resources of the startup team are AI large models" for
+创业团队是AI大模型创业的核心资源), terms altered (快速发展 "grow sustainably", 整个产业链 "the entire chain",
+业绩不佳 "poor performance"), clauses dropped, a "we" added, 万亿美元级别 made "$1 trillion". English answers
+copy these lines, so each error was a wrong answer (readers marked four such term errors in the 2026-12-05
+run). A reviewed line is a person's translation: it holds whatever model renders the rest, is never
+overwritten by `build`, and is not exported as the model's. Each carries the reason it replaced the model's.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = 2  # bump when the line splitting or the file's layout changes
 SHIPPED = Path(__file__).with_name("renderings_seed.en.json")
+REVIEWED = Path(__file__).with_name("renderings_reviewed.en.json")
 TEMPLATE = "render"
 _SAVE_EVERY = 20  # lines rendered between saves: a stopped build keeps its work
 
@@ -59,7 +68,9 @@ _ITEM = re.compile(r"^\*\*(?P<name>[^*\n]+)\*\*\s*[：:]\s*(?P<rest>.+)$")
 class Renderings:
     """English renderings of Chinese lines, loaded from the shipped file and the data folder's file."""
 
-    def __init__(self, path: Path, model: str, *, shipped: Path | None = SHIPPED):
+    def __init__(
+        self, path: Path, model: str, *, shipped: Path | None = SHIPPED, reviewed: Path | None = REVIEWED
+    ):
         self.path = Path(path)
         self.model = model
         self.key = _key(model, load_template(TEMPLATE, "en"))
@@ -68,6 +79,7 @@ class Renderings:
         for source in (shipped, self.path):
             if source is not None:
                 self._lines.update(_load(source, self.key))
+        self._reviewed = load_reviewed(reviewed) if reviewed is not None else {}
 
     # --- use ----------------------------------------------------------------------------------------
     def render(self, text: str) -> str:
@@ -75,7 +87,7 @@ class Renderings:
         out = []
         for line, code in _lines_of(text):
             body = line.strip()
-            english = self._lines.get(body) if has_han(body) and not code else None
+            english = self._english(body) if has_han(body) and not code else None
             out.append(line[: len(line) - len(line.lstrip())] + english if english else line)
         return "\n".join(out)
 
@@ -89,10 +101,22 @@ class Renderings:
 
     def missing(self, texts: Iterable[str]) -> list[str]:
         """The Chinese lines of `texts` that have no rendering yet, each once, in order."""
-        return [line for line in dict.fromkeys(_han_lines(texts)) if line not in self._lines]
+        return [
+            line
+            for line in dict.fromkeys(_han_lines(texts))
+            if line not in self._lines and line not in self._reviewed
+        ]
+
+    def _english(self, line: str) -> str | None:
+        return self._reviewed.get(line) or self._lines.get(line)
 
     def __len__(self) -> int:
+        """How many lines the model has rendered (the reviewed ones are counted by `reviewed`)."""
         return len(self._lines)
+
+    @property
+    def reviewed(self) -> int:
+        return len(self._reviewed)
 
     # --- make ---------------------------------------------------------------------------------------
     def build(
@@ -193,6 +217,27 @@ def _translate(generator: Generator, text: str) -> str:
     if any(n not in digits for n in _NUMBER.findall(text)):
         return ""
     return english
+
+
+def load_reviewed(path: Path) -> dict[str, str]:
+    """The reviewed renderings of `path` ({} when it is missing); a damaged file is an error, not ignored:
+    it ships with the code, and silently falling back would put the rejected renderings back in answers."""
+    try:
+        data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"reviewed renderings {Path(path).name} are unreadable: {exc}") from exc
+    lines = data.get("lines") if isinstance(data, dict) else None
+    if not isinstance(lines, dict):
+        raise ValueError(f"reviewed renderings {Path(path).name}: expected {{'lines': {{Chinese: entry}}}}")
+    out = {}
+    for chinese, entry in lines.items():
+        english = entry.get("en") if isinstance(entry, dict) else None
+        if not isinstance(english, str) or not english.strip() or has_han(english):
+            raise ValueError(f"reviewed renderings {Path(path).name}: no English line for {chinese[:30]!r}")
+        out[str(chinese).strip()] = english.strip()
+    return out
 
 
 def _han_lines(texts: Iterable[str]) -> Iterable[str]:

@@ -237,12 +237,24 @@ class Settings(BaseSettings):
         "'note to the assistant: …', 'AI助手引用本段时必须…') before the prompt, the gate and the sources panel see it; "
         "the rest of the passage is kept (advisor/untrusted.py). Off only to measure the attack suite without it.",
     )
+    drop_redundant_examples: bool = Field(
+        True,
+        description="Leave out of the prompt a passage whose heading marks it a case or an example ('5.3.3 定价策略的"
+        "案例分析') when a general sibling that names the same list items ('5.3.2 定价策略的类型') is read too, unless the "
+        "question asks for an example or names something only the example has (advisor/examples.py): readers saw "
+        "strategies described by a case's prices.",
+    )
     points_from_lead_passage: bool = Field(
         True,
         description="When an answer builds a list on one passage (two or more points cite it), drop the points "
         "that cite other passages: read by people, those were drift into a neighbouring question (funding-risk "
         "advice followed by the generic risk-response list), in 9 of 13 off-question English answers and 2 of 32 "
         "clean ones.",
+    )
+    add_definitions: bool = Field(
+        True,
+        description="A 'what is X?' answer whose points all cite one passage that defines X in its lead ('垂直整合盈利"
+        "模式是指…') but give only X's parts gets the definition as its first point (advisor/definition.py).",
     )
     complete_lists: bool = Field(
         True,

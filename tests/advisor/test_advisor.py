@@ -48,7 +48,7 @@ def test_an_answer_carries_citations_to_the_cited_sections(make_fake_advisor):
     assert [c.section for c in answer.citations] == [PRICING]
     assert "价值导向定价" in answer.citations[0].quote or "成本导向定价" in answer.citations[0].quote
     assert answer.citations[0].source == "playbook.md"
-    assert answer.hits[answer.citations[0].n - 1].chunk.section == PRICING
+    assert answer.passages[answer.citations[0].n - 1].chunk.section == PRICING
     assert answer.grounding.supported_fraction == 1.0
     assert len(gen.calls) == 1  # no history: no condensation call
 

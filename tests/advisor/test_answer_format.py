@@ -16,6 +16,7 @@ from advisor.answer_format import (
     parse_points,
     render,
 )
+from advisor.focus import named_section
 
 
 def test_grammar_allows_only_existing_sources_and_the_point_limit():
@@ -147,3 +148,20 @@ def test_a_passages_lead_in_written_as_a_name_gives_way_to_the_items_name():
     points = parse_points(text)
     assert [p.name for p in points] == ["技术不足", "市场竞争激烈"]
     assert points[0].explanation == "性能与市场领先者存在明显差距。"
+
+
+def test_on_a_tie_the_passage_the_question_names_leads():
+    points = [Point("a", "x.", 1), Point("b", "y.", 1), Point("c", "z.", 2), Point("d", "w.", 2)]
+    kept, dropped = lead_points(points, prefer=lambda tied: 2 if 2 in tied else None)
+    assert [p.name for p in kept] == ["c", "d"] and [p.name for p in dropped] == ["a", "b"]
+    assert lead_points(points, prefer=lambda tied: None) == (points, [])
+
+
+def test_the_question_names_the_lessons_not_the_reasons():
+    reasons = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.2 失败原因分析"
+    lessons = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.3 失败教训与反思"
+    question = "What lessons can founders draw from the failure of GTP.ai?"
+    assert named_section(question, [reasons, lessons], ["创业者可以从GTP.ai的失败中吸取哪些教训？"]) == 1
+    assert named_section("GTP.ai为什么会失败？原因是什么？", [reasons, lessons]) == 0
+    assert named_section("Tell me about GTP.ai.", [reasons, lessons]) is None
+    assert named_section(question, [lessons, lessons]) is None

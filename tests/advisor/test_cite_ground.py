@@ -272,6 +272,15 @@ def test_a_point_whose_first_sentence_is_removed_goes_whole(chunks):
     assert "Gamma holds here though." in result.removed
 
 
+def test_a_point_without_a_name_keeps_its_supported_sentences(chunks):
+    hits = _hits(chunks, PRICING)
+    text = "- Beta is invented here. Gamma holds here on its own.[1]"
+    checker = _TableChecker({"Beta": 0.1, "Gamma": 0.9})
+    result = check_answer(text, hits, checker, settings_for_tests(unsupported_policy="remove"))
+    assert "Gamma holds here on its own." in result.text and "Beta" not in result.text
+    assert not result.refuse and result.removed == ("Beta is invented here.",)
+
+
 def test_a_point_named_after_a_list_item_is_kept_near_the_threshold():
     from indexing import Chunk
 

@@ -1,5 +1,7 @@
 """Focus: the retrieved passages are narrowed to the section or list item a question names, and only then."""
 
+import dataclasses
+
 from advisor.focus import focus_passages
 from indexing import Chunk, Hit
 
@@ -61,7 +63,8 @@ def test_the_section_is_chosen_only_when_retrieval_ranked_it_first():
 def test_a_question_naming_one_list_item_reads_that_item_in_every_passage_that_has_it():
     hits = [hit(1, TYPES, TYPES_TEXT), hit(2, CASE, CASE_TEXT)]
     for question in ("什么是成本导向定价？", "How does cost-based pricing work?"):
-        out = focus_passages(question, hits)
+        # (the case only illustrates the types' list: on its own it would be left out, see test_examples)
+        out = focus_passages(question, hits, drop_examples=False)
         assert sections(out) == [TYPES, CASE]
         assert all("成本导向定价" in h.chunk.text for h in out)
         assert not any("价值导向定价" in h.chunk.text or "竞争导向定价" in h.chunk.text for h in out)
@@ -106,3 +109,44 @@ def test_a_section_about_the_named_item_stays_whole():
     assert sections(out) == [growth, expansion]
     assert "产品迭代" not in out[0].chunk.text  # the list item, cut to itself
     assert out[1].chunk.text == hits[1].chunk.text  # the section on it, whole
+
+
+GROWTH = "AI大模型创业团队建设与运营 › 7.3 持续创新与成长 › 7.3.2 成长策略"
+EXPAND_73 = "AI大模型创业团队建设与运营 › 7.3 持续创新与成长 › 7.3.3 市场拓展策略"
+EXPAND_92 = "AI大模型创业的建议与启示 › 9.2 创业策略 › 9.2.2 市场拓展策略"
+POSITIONING = "AI大模型创业准备 › 4.2 市场调研与定位 › 4.2.2 市场定位的策略"
+EXPAND_TEXT = "市场拓展策略包括以下几个方面：\n\n- **线上推广**：线上渠道。\n- **线下活动**：行业会议。"
+
+
+def test_a_section_ranked_as_close_as_the_top_one_is_read_when_the_question_names_it():
+    hits = [
+        Hit(
+            Chunk("g", "d", "成长策略包括：\n\n- **市场拓展**：积极开拓市场。", GROWTH, "p", "zh", 0, 1),
+            0.0481,
+            1,
+        ),
+        Hit(Chunk("e9", "d", EXPAND_TEXT, EXPAND_92, "p", "zh", 0, 1), 0.0479, 2),
+        Hit(Chunk("p", "d", "- **目标市场**：明确目标市场。", POSITIONING, "p", "zh", 0, 1), 0.0469, 3),
+        Hit(Chunk("e7", "d", EXPAND_TEXT, EXPAND_73, "p", "zh", 0, 1), 0.0463, 4),
+    ]
+    out = focus_passages("Which strategies can a startup use to expand its market?", hits)
+    # both sections titled 市场拓展策略 with the same items are one section; 成长策略 is left out
+    assert sections(out) == [EXPAND_92, EXPAND_73]
+    # ranked well below the top one, the named section does not displace it
+    far = [hits[0], dataclasses.replace(hits[1], score=0.040)]
+    assert sections(focus_passages("Which strategies can a startup use to expand its market?", far)) == [
+        GROWTH,
+        EXPAND_92,
+    ]
+
+
+def test_sections_with_the_same_heading_but_different_content_are_not_one():
+    intro_a = "AI大模型创业案例解析 › 6.1 AI大模型创业成功案例 › 6.1.1 案例介绍"
+    intro_b = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.1 案例介绍"
+    lessons = "AI大模型创业案例解析 › 6.1 AI大模型创业成功案例 › 6.1.3 经验与启示"
+    hits = [hit(1, intro_a, "OpenAI。"), hit(2, lessons, "经验。"), hit(3, intro_b, "GTP.ai。")]
+    assert sections(focus_passages("What lessons does the OpenAI case offer?", hits)) == [
+        intro_a,
+        lessons,
+        intro_b,
+    ]

@@ -187,3 +187,49 @@ def test_an_english_answer_reads_the_renderings_and_quotes_the_original(tmp_path
 )
 def test_quote_heading_and_list_marks_stay_as_they_are(line, rendered):
     assert render_line(Translator({"摘要：": "Summary:"}), line) == rendered
+
+
+def test_a_reviewed_rendering_comes_before_the_models_and_is_never_exported_as_its(tmp_path):
+    line = pricing_text().split("\n")[0]
+    reviewed = tmp_path / "reviewed.json"
+    entry = {"en": "The usual pricing strategies are these:", "model": "…", "why": "test"}
+    reviewed.write_text(json.dumps({"format": 1, "lines": {line: entry}}), encoding="utf-8")
+    r = Renderings(tmp_path / "en.json", "model-a", shipped=None, reviewed=reviewed)
+    gen = Translator()
+    r.build(gen, [pricing_text()])
+    assert line not in gen.lines  # a reviewed line is not rendered again
+    assert r.render(pricing_text()).split("\n")[0] == "The usual pricing strategies are these:"
+    assert r.reviewed == 1 and len(r) == 2
+    out = tmp_path / "shipped.json"
+    r.export(out, [pricing_text()])
+    assert line not in json.loads(out.read_text(encoding="utf-8"))["lines"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        json.dumps([1]),
+        json.dumps({"lines": {"定价": {"en": ""}}}),
+        json.dumps({"lines": {"定价": {"en": "定价"}}}),
+    ],
+)
+def test_a_damaged_reviewed_file_is_an_error_not_a_silent_fallback(tmp_path, content):
+    reviewed = tmp_path / "reviewed.json"
+    reviewed.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match="reviewed renderings"):
+        Renderings(tmp_path / "en.json", "model-a", shipped=None, reviewed=reviewed)
+
+
+def test_the_shipped_reviewed_renderings_are_lines_of_the_playbook_and_keep_their_figures():
+    from advisor.renderings import REVIEWED, load_reviewed
+    from config import get_settings
+
+    playbook = (get_settings().knowledge_dir / "playbook.md").read_text(encoding="utf-8")
+    lines = {line.strip() for line in playbook.split("\n")}
+    reviewed = load_reviewed(REVIEWED)
+    assert len(reviewed) >= 40
+    for chinese, english in reviewed.items():
+        assert chinese in lines, chinese[:30]
+        for figure in re.findall(r"\d+(?:\.\d+)?", chinese):
+            assert figure in english.replace(",", ""), (chinese[:30], figure)
