@@ -37,7 +37,7 @@ from advisor.answer_format import (
     render,
 )
 from advisor.answerability import missing_specifics
-from advisor.completion import complete_list
+from advisor.completion import complete_list, points_held
 from advisor.condense import condense_question
 from advisor.definition import with_definition
 from advisor.extract import quoted_answer
@@ -283,7 +283,7 @@ class Advisor:
             grammar = answer_grammar(
                 language,
                 len(passages),
-                self.settings.answer_max_points,
+                points_held([h.chunk.text for h in passages], self.settings.answer_max_points),
                 "\n".join(h.chunk.text for h in passages),
                 labels=labels,
             )
@@ -368,14 +368,16 @@ class Advisor:
         passage_texts = [h.chunk.text for h in passages]
         points = canonical_names(points, passage_texts, language)
         shaped = canonical_terms(render(points, language) if points else raw, passage_texts, language)
-        gate = None if leaked else check_answer(shaped, passages, self.checker, self.settings)
+        gate = None if leaked else check_answer(shaped, passages, self.checker, self.settings, read=read)
         if (
             gate is not None
             and (gate.refuse or not gate.text.strip())
             and self.settings.quote_when_unsupported
         ):
             quoted = quoted_answer(points or parse_points(raw), read_texts)
-            rescued = check_answer(quoted, passages, self.checker, self.settings) if quoted else None
+            rescued = (
+                check_answer(quoted, passages, self.checker, self.settings, read=read) if quoted else None
+            )
             if rescued is not None and not rescued.refuse and rescued.text.strip():
                 gate = rescued
         timings = Timings(  # total includes the gate: the reader waits for it too

@@ -54,6 +54,25 @@ def _item_of(name: str, items: Sequence[_Item]) -> int | None:
     return same[0] if len(same) == 1 else None
 
 
+def points_held(texts: Sequence[str], most: int) -> int:
+    """How many points the passages can give: their list items, plus a lead that says something (a lead-in
+    ending in a colon says nothing), at most `most`; `most` when a passage is prose (no list to count).
+
+    The answer grammar asks for points, and a model given fewer items than it wants to write invents the
+    rest: read only 5.3.2's value-based-pricing item for "What is value-based pricing based on?", it added
+    cost-plus, markup, tiered and dynamic pricing, none in the playbook, and the gate refused the answer
+    (en-pricing-03 in the 2026-12-05 run; "How does cost-based pricing work?" got the item twice).
+    """
+    held = 0
+    for text in texts or [""]:
+        items = _items(text)
+        if not items:
+            return most
+        lead = text[: _ITEM_LINE.search(text).start()].strip()  # type: ignore[union-attr]  # items exist
+        held += len(items) + (1 if lead and not lead.endswith((":", "：")) else 0)
+    return max(1, min(most, held))
+
+
 def complete_list(points: Sequence[Point], read: Sequence[str], question: str = "") -> list[Point]:
     """The points, with the answering passage's missing list items added, in the passage's order.
 

@@ -122,9 +122,28 @@ def is_non_factual(sentence: AnswerSentence) -> bool:
 
 
 def check_answer(
-    raw_text: str, hits: Sequence[Hit], checker: SupportChecker, settings: Settings
+    raw_text: str,
+    hits: Sequence[Hit],
+    checker: SupportChecker,
+    settings: Settings,
+    read: Sequence[Hit] | None = None,
 ) -> GateResult:
-    """Clean markers, score every sentence, apply the policy and build the citations of what is shown."""
+    """Clean markers, score every sentence, apply the policy and build the citations of what is shown.
+
+    `read`: the same passages as the model read them, where that differs (an English answer reads each
+    playbook line's English rendering, advisor/renderings.py). A sentence is then also held to the text it
+    was written from, in its own language: across languages the checker scored the playbook's own list
+    items, copied from their reviewed renderings by list completion, below the threshold ("Broken funding
+    chain: Because of poor business results, GTP.ai failed to attract enough investment…" against
+    资金链断裂：由于业绩不佳…) and removed them (two answers of the 2026-12-05 run). Within one language the
+    checker is lexical: only a sentence close to the words of the rendering passes there, and a rendering
+    is a checked translation (every figure kept; the playbook's read by a bilingual reviewer).
+    """
+    texts = [[passage_text(h.chunk)] for h in hits]
+    if read is not None and len(read) == len(hits):
+        for versions, as_read in zip(texts, read, strict=True):
+            if passage_text(as_read.chunk) != versions[0]:
+                versions.append(passage_text(as_read.chunk))
     # Split the raw text: a sentence whose markers all point nowhere ("[6]" of 5 sources) was still meant
     # to be cited, so it gets the same re-pointing chance as one cited to the wrong passage.
     text = raw_text
@@ -138,11 +157,11 @@ def check_answer(
         shown = clean_markers(sentence.text, n_sources)  # also normalises 【1】 and [1, 2]
         score = 0.0
         if cited:
-            score = float(checker.score(sentence.claim, [passage_text(hits[n - 1].chunk) for n in cited]))
+            score = _score(checker, sentence.claim, [texts[n - 1] for n in cited])
         if score < threshold:
             # Cited to the wrong passage, or not cited at all (small models often drop the markers,
             # in English answers especially): attribute the claim to the passage that supports it.
-            better = _better_source(sentence, hits, checker, threshold)
+            better = _better_source(sentence, texts, checker, threshold)
             if better is not None:
                 cited, score = (better[0],), better[1]
                 shown = _with_markers(sentence.text, cited)
@@ -296,8 +315,17 @@ def _drop_bare_marker_lines(text: str) -> str:
     return "\n".join(kept).strip()
 
 
+def _score(checker: SupportChecker, claim: str, cited: Sequence[Sequence[str]]) -> float:
+    """The claim's support in the cited passages, as stored or as the model read them (the better)."""
+    width = max(len(versions) for versions in cited)
+    return max(
+        float(checker.score(claim, [versions[min(i, len(versions) - 1)] for versions in cited]))
+        for i in range(width)
+    )
+
+
 def _better_source(
-    sentence: AnswerSentence, hits: Sequence[Hit], checker: SupportChecker, threshold: float
+    sentence: AnswerSentence, texts: Sequence[Sequence[str]], checker: SupportChecker, threshold: float
 ) -> tuple[int, float] | None:
     """(n, score) of the best other passage that supports a sentence its own citation does not.
 
@@ -306,10 +334,10 @@ def _better_source(
     is wrong: it is re-pointed at the passage that supports it, so the reader lands on the right section.
     """
     best: tuple[int, float] | None = None
-    for n in range(1, len(hits) + 1):
+    for n in range(1, len(texts) + 1):
         if n in sentence.cited:
             continue
-        score = float(checker.score(sentence.claim, [passage_text(hits[n - 1].chunk)]))
+        score = _score(checker, sentence.claim, [texts[n - 1]])
         if score >= threshold and (best is None or score > best[1]):
             best = (n, score)
     return best

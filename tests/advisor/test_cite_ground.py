@@ -293,3 +293,27 @@ def test_a_point_named_after_a_list_item_is_kept_near_the_threshold():
     # 团队精神's glossary English is "team spirit": that point is in the passage by name; the other is not
     assert [s.supported for s in result.grounding.sentences] == [True, False]
     assert "Team spirit" in result.text and "Team energy" not in result.text
+
+
+def test_an_english_sentence_is_also_held_to_the_rendering_it_was_written_from(chunks):
+    import dataclasses
+
+    hits = _hits(chunks, PRICING)
+    english = (
+        "Common pricing strategies include the following:\n"
+        "- **Cost-based pricing**: the price is the cost of the product or service plus a certain profit."
+    )
+    read = [dataclasses.replace(hits[0], chunk=dataclasses.replace(hits[0].chunk, text=english))]
+    text = (
+        "- **Cost-based pricing**: the price is the cost of the product or service plus a certain profit.[1]"
+    )
+    settings = settings_for_tests(unsupported_policy="remove", checker="lexical")
+    checker = LexicalChecker()
+    alone = check_answer(text, hits, checker, settings)
+    with_rendering = check_answer(text, hits, checker, settings, read=read)
+    assert with_rendering.grounding.sentences[0].supported
+    assert with_rendering.grounding.sentences[0].score > alone.grounding.sentences[0].score
+    # a sentence the rendering does not hold gets nothing from it
+    invented = "- **Cost-based pricing**: the price is set weekly by an auction among competitors.[1]"
+    held = check_answer(invented, hits, checker, settings, read=read).grounding.sentences[0].score
+    assert held == check_answer(invented, hits, checker, settings).grounding.sentences[0].score

@@ -84,3 +84,18 @@ def test_a_question_naming_one_item_is_about_that_item():
     points = _cite(1, ("明确分工", "明确职责。"), ("团队磨合", "增强默契。"))
     assert complete_list(points, [STEPS], "团队磨合和明确分工这两步怎么做？") == points
     assert len(complete_list(points, [STEPS], "组建团队有哪些步骤？")) == 4
+
+
+def test_the_answer_may_have_as_many_points_as_its_passages_hold():
+    from advisor.completion import points_held
+
+    one_item = (
+        "常见的定价策略包括以下几种：\n\n- **价值导向定价**：根据用户对产品或服务的价值感知，设定价格。"
+    )
+    defined = "垂直整合盈利模式是指将AI大模型技术应用于整个产业链。\n\n- **数据采集与处理**：收集。\n- **解决方案提供**：提供。"
+    assert points_held([one_item], 6) == 1  # a lead-in ending in a colon is no point
+    assert points_held([defined], 6) == 3  # a defining lead is one
+    assert points_held([one_item, defined], 6) == 4
+    assert points_held([one_item, defined], 2) == 2  # never above the configured most
+    assert points_held([one_item, "OpenAI是一家初创公司。"], 6) == 6  # prose: nothing to count
+    assert points_held([], 6) == 6
