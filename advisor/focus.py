@@ -72,8 +72,21 @@ def focus_passages(
     return hits
 
 
+# Heading words a question asks for without saying them: "为什么失败" asks for 失败原因分析, "What lessons…"
+# for 失败教训与反思. Without this, "那个失败的案例呢？它为什么失败？" named 6.2.1 案例介绍 (案例) better than 6.2.2 失败
+# 原因分析 and read only the case's introduction (zh-multi-02, run C).
+_ASKED_BY = {
+    "原因": re.compile(r"为什么|为何|怎么会|原因|\b(?:why|reasons?|causes?)\b", re.IGNORECASE),
+    "教训": re.compile(r"教训|吸取|\b(?:lessons?|learn\w*|takeaways?)\b", re.IGNORECASE),
+    "启示": re.compile(r"启示|启发|\b(?:lessons?|learn\w*|takeaways?|insights?)\b", re.IGNORECASE),
+    "反思": re.compile(r"反思|教训|\b(?:lessons?|learn\w*|takeaways?|reflect\w*)\b", re.IGNORECASE),
+    "经验": re.compile(r"经验|借鉴|\b(?:lessons?|learn\w*|takeaways?|experiences?)\b", re.IGNORECASE),
+}
+
+
 class _Matcher:
-    """Whether the question names a Chinese word: in its own text, its renderings, or via the dictionary."""
+    """Whether the question names a Chinese word: in its own text, its renderings, by the kind of thing it
+    asks for (_ASKED_BY), or via the dictionary."""
 
     def __init__(self, question: str, renderings: Sequence[str]):
         self.texts = [question.lower(), *(r.lower() for r in renderings if r)]
@@ -81,6 +94,9 @@ class _Matcher:
 
     def names(self, word: str) -> bool:
         if any(word.lower() in text for text in self.texts):
+            return True
+        asked_by = _ASKED_BY.get(word)
+        if asked_by is not None and any(asked_by.search(text) for text in self.texts):
             return True
         return bool(self.stems and dictionary().get(word, frozenset()) & self.stems)
 

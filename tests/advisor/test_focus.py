@@ -150,3 +150,18 @@ def test_sections_with_the_same_heading_but_different_content_are_not_one():
         lessons,
         intro_b,
     ]
+
+
+def test_a_question_asking_why_or_for_lessons_names_the_reasons_or_the_lessons():
+    intro = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.1 案例介绍"
+    reasons = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.2 失败原因分析"
+    lessons = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.3 失败教训与反思"
+    hits = [hit(1, reasons, "原因。"), hit(2, intro, "GTP.ai。"), hit(3, lessons, "教训。")]
+    assert sections(focus_passages("GTP.ai为什么会失败？", hits)) == [reasons]
+    assert sections(focus_passages("Why did GTP.ai fail?", hits)) == [reasons]
+    # the case is named too ("那个失败的案例"): nothing is set apart, all is read (not the introduction alone)
+    assert sections(focus_passages("那个失败的案例是什么？它为什么失败？", hits)) == [reasons, intro, lessons]
+    close = [hit(1, reasons, "原因。"), dataclasses.replace(hit(2, lessons, "教训。"), score=0.9)]
+    assert sections(focus_passages("What lessons can founders draw from the failure of GTP.ai?", close)) == [
+        lessons
+    ]
