@@ -38,7 +38,7 @@ from advisor.answer_format import (
 )
 from advisor.answerability import missing_specifics
 from advisor.completion import complete_list
-from advisor.condense import condense_question
+from advisor.condense import condense_question, follow_up_context
 from advisor.extract import quoted_answer
 from advisor.focus import focus_passages
 from advisor.generate import Generator, Message, stream_in_language
@@ -106,7 +106,7 @@ class Advisor:
         language = detect_language(question, default=_history_language(history))
         with self._lock:  # condensing (and an English question's rendering) runs the model
             standalone = condense_question(question, history, language, self.generator, self.settings)
-            topic, found = self._retrieve_turn(question, standalone, k or self.settings.top_k)
+            topic, found = self._retrieve_turn(question, standalone, history, k or self.settings.top_k)
         return TurnSearch(standalone, topic, found.hits, found.weak)
 
     def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
@@ -219,7 +219,7 @@ class Advisor:
             yield self._refusal(base, "instructions", t0, standalone=standalone)
             return
         t_retrieve = time.perf_counter()
-        topic, found = self._retrieve_turn(question, standalone, self.settings.top_k)
+        topic, found = self._retrieve_turn(question, standalone, history, self.settings.top_k)
         retrieve_ms = _ms(t_retrieve)
         base.update(standalone_question=standalone, topic=topic, hits=found.hits)
 
@@ -403,15 +403,31 @@ class Advisor:
         )
         yield AnswerDelta(text="", done=True, answer=answer)
 
-    def _retrieve_turn(self, question: str, standalone: str, k: int) -> tuple[Topic, Retrieval]:
+    def _retrieve_turn(
+        self, question: str, standalone: str, history: Sequence[Message], k: int
+    ) -> tuple[Topic, Retrieval]:
         """The topic and the retrieval of one turn, whose asked form is `question` and whose condensed form
-        is `standalone` (the same text for a question without history)."""
+        is `standalone` (the same text for a question without history).
+
+        A follow-up that names no topic of its own ("举个例子？", "Which of those suits …?") is also kept in
+        the part of the knowledge base its last exchange came from (follow_up_context, weighted by
+        settings.follow_up_context_weight); one that names a topic ("What about team culture?") has moved
+        on, and the old part would only pull it back.
+        """
         # The follow-up's own words name the current point ("那风险呢？" after a pricing question is about
         # risk, even when the rewrite mentions both); the rewrite decides only when they name none.
-        topic = classify_topic(question)
+        topic = own_topic = classify_topic(question)
         if topic == "other":
             topic = classify_topic(standalone)
-        return topic, self.retriever.retrieve(standalone, k=k, topic=topic)
+        context = follow_up_context(question, history, self.settings) if own_topic == "other" else []
+        found = self.retriever.retrieve(
+            standalone,
+            k=k,
+            topic=topic,
+            context=context,
+            context_weight=self.settings.follow_up_context_weight,
+        )
+        return topic, found
 
     def _refusal(
         self,

@@ -149,8 +149,8 @@ def test_a_follow_up_row_scores_its_rewrite_and_the_gold_ceiling(hash_settings):
 
 
 def test_a_rewrite_that_loses_the_entity_is_wrong_unless_it_still_ranks_gold_first(hash_settings):
-    case = next(c for c in load_conversations() if c.id == "conv-zh-en-gtp-founder-uncovered#2")
-    adv = build_advisor(hash_settings, generator=_rewriter({"Who founded it?": "Who founded the company?"}))
+    case = next(c for c in load_conversations() if c.id == "conv-zh-costpricing-uncovered#2")
+    adv = build_advisor(hash_settings, generator=_rewriter({"它有什么缺点？": "这种定价有什么缺点？"}))
     row = evaluate_follow_up(adv, case, k=5)
     assert row["should_refuse"] and not row["key_terms"] and not row["rewrite_ok"]
     assert "hit@1" not in row and "ceiling_rr" not in row  # nothing to rank for an uncovered follow-up
