@@ -106,7 +106,7 @@ def condense_question(
         return resolved
     messages = condense_messages(resolved, recent, language)
     reply = "".join(generator.stream(messages, CONDENSE_MAX_NEW_TOKENS, 0.0, stop_event))
-    rewrite = clean_rewrite(reply)
+    rewrite = _LEFTOVER_REFERENCE.sub("", clean_rewrite(reply))
     # An empty reply, or one far longer than a question, means the model did not rewrite: search as asked.
     if not rewrite or len(rewrite) > 4 * len(resolved) + 200:
         return resolved
@@ -120,6 +120,10 @@ def condense_question(
     return rewrite
 
 
+# A reference the model left in its rewrite ("Which of those profit models …"): it names nothing without the
+# conversation, and it changed the Chinese rendering enough to rank 5.2.1 above 5.2.3 for issue 15's
+# "Which of those suits a company with a strong developer community?".
+_LEFTOVER_REFERENCE = re.compile(r"\s+of (?:those|these|them)\b(?=\s+\w)", re.IGNORECASE)
 _MARKER = re.compile(r"\[\d+\]|\*\*")
 
 

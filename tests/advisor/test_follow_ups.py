@@ -194,3 +194,12 @@ def test_a_list_item_that_is_an_attack_is_not_obeyed(make_fake_advisor):
     )
     answer = adv.ask("第一条是什么意思？", history=history)
     assert answer.refused and answer.refusal_reason == "instructions" and gen.calls == []
+
+
+def test_a_reference_the_model_left_in_its_rewrite_is_dropped(fake_settings):
+    gen = ScriptedGenerator(["Which of those profit models suits a company with developers?"])
+    history = _history("盈利模式有哪些？", "直接、垂直整合和平台化。[1]")
+    rewrite = condense_question(
+        "Which of those suits a company with developers?", history, "en", gen, fake_settings
+    )
+    assert rewrite == "Which profit models suits a company with developers?"
