@@ -114,10 +114,26 @@ def condense_question(
     # again): a rewrite that dropped the follow-up's own words lost its point, and the follow-up alone
     # retrieves better than that.
     previous = next((m["content"] for m in reversed(recent) if m["role"] == "user"), "")
-    if not keeps_the_point(resolved, rewrite, previous):
+    if not keeps_the_point(resolved, rewrite, previous) or not keeps_the_new_subject(resolved, rewrite):
         log.info("condensed question %r dropped the follow-up %r; searching the follow-up", rewrite, resolved)
         return resolved
     return rewrite
+
+
+# An ellipsis names its new subject and nothing else: "那团队文化呢？", "What about team culture?".
+_ZH_ELLIPSIS = re.compile(r"^(?:那么?|还有|另外)?\s*(.{1,12}?)\s*呢\s*[？?]?\s*$")
+_EN_ELLIPSIS = re.compile(r"^(?:and|what about|how about)\s+(?:the\s+)?(.+?)\s*[?.]?\s*$", re.IGNORECASE)
+
+
+def keeps_the_new_subject(follow_up: str, rewrite: str) -> bool:
+    """False when the follow-up is an ellipsis and the rewrite lost the subject it names: measured, the
+    1.5B model turned "那团队文化呢？" after a question on team building into that question again ("如何
+    建立一个强大的创业团队？"), which keeps_the_point lets through because it shares "团队"."""
+    found = _ZH_ELLIPSIS.match(follow_up.strip()) or _EN_ELLIPSIS.match(follow_up.strip())
+    if not found:
+        return True
+    target = rewrite.lower()
+    return all(_stem4(word) in target for word in tokenize(found.group(1)))
 
 
 # A reference the model left in its rewrite ("Which of those profit models …"): it names nothing without the

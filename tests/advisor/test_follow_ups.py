@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.condense import condense_question, follow_up_context, looks_like_follow_up
+from advisor.condense import condense_question, follow_up_context, keeps_the_new_subject, looks_like_follow_up
 from advisor.generate import ScriptedGenerator
 from advisor.references import asked_names, list_items, resolve_references
 from advisor.retrieve import HybridRetriever
@@ -203,3 +203,17 @@ def test_a_reference_the_model_left_in_its_rewrite_is_dropped(fake_settings):
         "Which of those suits a company with developers?", history, "en", gen, fake_settings
     )
     assert rewrite == "Which profit models suits a company with developers?"
+
+
+@pytest.mark.parametrize(
+    ("follow_up", "rewrite", "kept"),
+    [
+        ("那团队文化呢？", "如何建立一个强大的创业团队？", False),  # the previous question again
+        ("那团队文化呢？", "如何建设创业团队的团队文化？", True),
+        ("What about team culture?", "How do I build a strong startup team?", False),
+        ("And manufacturing?", "How are AI models used in manufacturing?", True),
+        ("它有哪些特点？", "AI大模型有哪些特点？", True),  # not an ellipsis: nothing to check
+    ],
+)
+def test_an_ellipsis_rewrite_must_keep_its_new_subject(follow_up, rewrite, kept):
+    assert keeps_the_new_subject(follow_up, rewrite) is kept
