@@ -3,7 +3,10 @@
 Retrieval only sees one question, so a follow-up must carry its context: the recent history (bounded by
 settings.history_turns messages and settings.history_tokens) and the follow-up go to the LLM with the
 condense prompt, and the rewrite is what gets searched. With no history there is nothing to resolve and
-no model call is made.
+no model call is made. References the last exchange resolves by rule ("第二种", "it" for the company just
+asked about: references.py) are resolved first; a follow-up left with no other reference needs no model.
+A follow-up's retrieval also reads its last exchange (follow_up_context) to stay in that part of the
+knowledge base.
 """
 
 from __future__ import annotations
