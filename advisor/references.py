@@ -45,6 +45,7 @@ _NAME = re.compile(
 _NOT_NAMES = {"ai", "llm", "saas", "api"}
 _ZH_COMPANY_PRONOUN = re.compile(r"它们|它|这家公司|该公司|这个公司")
 _EN_COMPANY_PRONOUN = re.compile(r"\b(its|it)\b", re.IGNORECASE)
+_FIRST_SENTENCE = re.compile(r"^.*?[？?。！!]\s*(?=\S)")
 
 
 def list_items(answer: str) -> list[str]:
@@ -124,11 +125,16 @@ def resolve_company_pronoun(question: str, previous_question: str) -> str:
     if len(names) != 1:
         return question
     name = names[0]
+    # Only in the follow-up's first sentence: after one, the pronoun points at what that sentence named
+    # ("那个失败的案例呢？它为什么失败？" after a question on OpenAI: 它 is the failed company).
+    first = _FIRST_SENTENCE.match(question)
+    head, tail = (question[: first.end()], question[first.end() :]) if first else (question, "")
     if has_han(question):
-        return _ZH_COMPANY_PRONOUN.sub(name, question, count=1)
-    return _EN_COMPANY_PRONOUN.sub(
-        lambda m: f"{name}'s" if m.group(1).lower() == "its" else name, question, count=1
+        return _ZH_COMPANY_PRONOUN.sub(name, head, count=1) + tail
+    named = _EN_COMPANY_PRONOUN.sub(
+        lambda m: f"{name}'s" if m.group(1).lower() == "its" else name, head, count=1
     )
+    return named + tail
 
 
 def resolve_references(question: str, history: Sequence[Message]) -> str:

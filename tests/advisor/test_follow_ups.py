@@ -72,6 +72,17 @@ def test_list_items_and_asked_names():
         ("第七种呢？", _history("定价策略有哪些？", PRICING_ANSWER), "第七种呢？"),
         ("Who founded it?", _history("Is OpenAI bigger than GTP.ai?", "…"), "Who founded it?"),
         ("怎么优化它？", _history("运营管理体系包括什么？", "…"), "怎么优化它？"),
+        # after a first sentence, the pronoun points at what that sentence named
+        (
+            "那个失败的案例呢？它为什么失败？",
+            _history("OpenAI为什么能够成功？", "…"),
+            "那个失败的案例呢？它为什么失败？",
+        ),
+        (
+            "And the failed one? Why did it fail?",
+            _history("Why did OpenAI succeed?", "…"),
+            "And the failed one? Why did it fail?",
+        ),
     ],
 )
 def test_references_the_last_exchange_resolves(question, history, resolved):
