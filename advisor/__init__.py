@@ -3,6 +3,7 @@
     from advisor import build_advisor
     adv = build_advisor()                       # settings from the profile / environment
     hits = adv.retrieve(question, k=5)          # list[Hit]
+    turn = adv.search(question, history=())     # TurnSearch: condensed question, topic, hits (no answer)
     ans = adv.ask(question, history=())         # Answer: text, language, citations, refused, topic, ...
     for delta in adv.stream(question, history=()): ...   # the last delta (done=True) carries the Answer
     adv.describe()                              # model, device, quantisation, embedder, index counts
@@ -29,6 +30,7 @@ from advisor.types import (
     SentenceSupport,
     Timings,
     Topic,
+    TurnSearch,
 )
 from config import Settings, get_settings
 
@@ -50,6 +52,7 @@ __all__ = [
     "SupportChecker",
     "Timings",
     "Topic",
+    "TurnSearch",
     "build_advisor",
     "get_settings",
     "make_checker",

@@ -38,7 +38,7 @@ from advisor.answer_format import (
 )
 from advisor.answerability import missing_specifics
 from advisor.completion import complete_list, points_held
-from advisor.condense import condense_question
+from advisor.condense import condense_question, follow_up_context
 from advisor.definition import with_definition
 from advisor.extract import quoted_answer
 from advisor.focus import focus_passages, named_section
@@ -48,10 +48,10 @@ from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_d
 from advisor.kv_cache import KnowledgeCache
 from advisor.point_names import canonical_names, canonical_terms
 from advisor.renderings import Renderings
-from advisor.retrieve import HybridRetriever
+from advisor.retrieve import HybridRetriever, Retrieval
 from advisor.support import SupportChecker
 from advisor.topic import classify_topic
-from advisor.types import Answer, AnswerDelta, Grounding, Hit, Timings, Topic
+from advisor.types import Answer, AnswerDelta, Grounding, Hit, Timings, Topic, TurnSearch
 from advisor.untrusted import plain_question
 from config import Settings
 from indexing import Embedder, VectorIndex, passage_text
@@ -98,6 +98,17 @@ class Advisor:
         question = self._validated_question(question)
         with self._lock:  # an English question may be translated by the model first
             return list(self.retriever.retrieve(question, k=k, topic=classify_topic(question)).hits)
+
+    def search(self, question: str, history: Sequence[Message] = (), k: int | None = None) -> TurnSearch:
+        """What the advisor would read for `question` after `history`: the condensed question, its topic
+        and its ranked hits (k, default settings.top_k), without generating an answer."""
+        question = self._validated_question(question)
+        history = _validated_history(history)
+        language = detect_language(question, default=_history_language(history))
+        with self._lock:  # condensing (and an English question's rendering) runs the model
+            standalone = condense_question(question, history, language, self.generator, self.settings)
+            topic, found = self._retrieve_turn(question, standalone, history, k or self.settings.top_k)
+        return TurnSearch(standalone, topic, found.hits, found.weak)
 
     def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
         """The checked Answer (blocking)."""
@@ -208,13 +219,8 @@ class Advisor:
         if standalone != question and asks_for_instructions(standalone):
             yield self._refusal(base, "instructions", t0, standalone=standalone)
             return
-        # The follow-up's own words name the current point ("那风险呢？" after a pricing question is about
-        # risk, even when the rewrite mentions both); the rewrite decides only when they name none.
-        topic = classify_topic(question)
-        if topic == "other":
-            topic = classify_topic(standalone)
         t_retrieve = time.perf_counter()
-        found = self.retriever.retrieve(standalone, k=self.settings.top_k, topic=topic)
+        topic, found = self._retrieve_turn(question, standalone, history, self.settings.top_k)
         retrieve_ms = _ms(t_retrieve)
         base.update(standalone_question=standalone, topic=topic, hits=found.hits)
 
@@ -414,6 +420,32 @@ class Advisor:
             passages=tuple(passages),
         )
         yield AnswerDelta(text="", done=True, answer=answer)
+
+    def _retrieve_turn(
+        self, question: str, standalone: str, history: Sequence[Message], k: int
+    ) -> tuple[Topic, Retrieval]:
+        """The topic and the retrieval of one turn, whose asked form is `question` and whose condensed form
+        is `standalone` (the same text for a question without history).
+
+        A follow-up that names no topic of its own ("举个例子？", "Which of those suits …?") is also kept in
+        the part of the knowledge base its last exchange came from (follow_up_context, weighted by
+        settings.follow_up_context_weight); one that names a topic ("What about team culture?") has moved
+        on, and the old part would only pull it back.
+        """
+        # The follow-up's own words name the current point ("那风险呢？" after a pricing question is about
+        # risk, even when the rewrite mentions both); the rewrite decides only when they name none.
+        topic = own_topic = classify_topic(question)
+        if topic == "other":
+            topic = classify_topic(standalone)
+        context = follow_up_context(question, history, self.settings) if own_topic == "other" else []
+        found = self.retriever.retrieve(
+            standalone,
+            k=k,
+            topic=topic,
+            context=context,
+            context_weight=self.settings.follow_up_context_weight,
+        )
+        return topic, found
 
     def _refusal(
         self,

@@ -3,7 +3,10 @@
 Retrieval only sees one question, so a follow-up must carry its context: the recent history (bounded by
 settings.history_turns messages and settings.history_tokens) and the follow-up go to the LLM with the
 condense prompt, and the rewrite is what gets searched. With no history there is nothing to resolve and
-no model call is made.
+no model call is made. References the last exchange resolves by rule ("第二种", "it" for the company just
+asked about: references.py) are resolved first; a follow-up left with no other reference needs no model.
+A follow-up's retrieval also reads its last exchange (follow_up_context) to stay in that part of the
+knowledge base.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from collections.abc import Sequence
 
 from advisor.generate import Generator, Message
 from advisor.lexical import tokenize
+from advisor.references import resolve_references
 from config import Settings
-from textkit import count_han, detect_language
+from textkit import count_han, detect_language, has_han
 
 log = logging.getLogger(__name__)
 
@@ -98,29 +102,81 @@ def condense_question(
     recent = recent_history(history, settings)
     if not recent or not looks_like_follow_up(question):
         return question
-    messages = condense_messages(question, recent, language)
+    # What the conversation resolves by rule ("第二种" -> the second item of the last answer, "it" -> the
+    # company asked about) needs no model, unless the resolved words are in the other language.
+    resolved = resolve_references(question, recent)
+    if resolved != question and not _mixes_languages(resolved, language):
+        return resolved
+    messages = condense_messages(resolved, recent, language)
     reply = "".join(generator.stream(messages, CONDENSE_MAX_NEW_TOKENS, 0.0, stop_event))
-    rewrite = clean_rewrite(reply)
+    rewrite = _LEFTOVER_REFERENCE.sub("", clean_rewrite(reply))
     # An empty reply, or one far longer than a question, means the model did not rewrite: search as asked.
-    if not rewrite or len(rewrite) > 4 * len(question) + 200:
-        return question
+    if not rewrite or len(rewrite) > 4 * len(resolved) + 200:
+        return resolved
     # A small model sometimes just repeats the previous question ("那风险呢？" -> the pricing question
     # again): a rewrite that dropped the follow-up's own words lost its point, and the follow-up alone
     # retrieves better than that.
     previous = next((m["content"] for m in reversed(recent) if m["role"] == "user"), "")
-    if not keeps_the_point(question, rewrite, previous):
-        log.info("condensed question %r dropped the follow-up %r; searching the follow-up", rewrite, question)
-        return question
+    if not keeps_the_point(resolved, rewrite, previous) or not keeps_the_new_subject(resolved, rewrite):
+        log.info("condensed question %r dropped the follow-up %r; searching the follow-up", rewrite, resolved)
+        return resolved
     return rewrite
+
+
+# An ellipsis names its new subject and nothing else: "那团队文化呢？", "What about team culture?".
+_ZH_ELLIPSIS = re.compile(r"^(?:那么?|还有|另外)?\s*(.{1,12}?)\s*呢\s*[？?]?\s*$")
+_EN_ELLIPSIS = re.compile(r"^(?:and|what about|how about)\s+(?:the\s+)?(.+?)\s*[?.]?\s*$", re.IGNORECASE)
+
+
+def keeps_the_new_subject(follow_up: str, rewrite: str) -> bool:
+    """False when the follow-up is an ellipsis and the rewrite lost the subject it names: measured, the
+    1.5B model turned "那团队文化呢？" after a question on team building into that question again ("如何
+    建立一个强大的创业团队？"), which keeps_the_point lets through because it shares "团队"."""
+    found = _ZH_ELLIPSIS.match(follow_up.strip()) or _EN_ELLIPSIS.match(follow_up.strip())
+    if not found:
+        return True
+    target = rewrite.lower()
+    return all(_stem4(word) in target for word in tokenize(found.group(1)))
+
+
+# A reference the model left in its rewrite ("Which of those profit models …"): it names nothing without the
+# conversation, and it changed the Chinese rendering enough to rank 5.2.1 above 5.2.3 for issue 15's
+# "Which of those suits a company with a strong developer community?".
+_LEFTOVER_REFERENCE = re.compile(r"\s+of (?:those|these|them)\b(?=\s+\w)", re.IGNORECASE)
+_MARKER = re.compile(r"\[\d+\]|\*\*")
+
+
+def follow_up_context(question: str, history: Sequence[Message], settings: Settings) -> list[str]:
+    """What retrieval may also search for a follow-up: the last exchange (the previous question and the
+    answer without its [n] markers), whose sections are the follow-up's likeliest sources. Nothing for a
+    question that stands alone: a change of topic must not drag the old sections along."""
+    recent = recent_history(history, settings)
+    if not recent or not looks_like_follow_up(question):
+        return []
+    last_user = next((m["content"] for m in reversed(recent) if m["role"] == "user"), "")
+    last_answer = next((m["content"] for m in reversed(recent) if m["role"] == "assistant"), "")
+    return [text for text in (last_user, _MARKER.sub("", last_answer).strip()) if text.strip()]
+
+
+def _mixes_languages(question: str, language: str) -> bool:
+    """An English question holding Chinese words, or a Chinese one holding an English phrase (a name such
+    as "GTP.ai" is not one): the model translates what was put in."""
+    if language == "en":
+        return has_han(question)
+    return bool(re.search(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}", question))
 
 
 _ZH_FOLLOW_UP = re.compile(
     r"^(那|那么|还有|另外|然后|再|而|也|以及|如果是)|[呢吗]\s*[？?]?$|它|他们|她们|这个|那个|这些|那些|上述|刚才|前面|以上|这样|这种"
     r"|其中|从中"  # "of those" / "from it": the previous answer (之后 "after" is not: it rewrote into nonsense)
+    # An item of the last answer, or more of it: "第二种", "举个例子", "具体说说" (left unrewritten before,
+    # they found nothing in the conversation set).
+    r"|第[一二三四五六七1-4][种个条点项类步]|最后一|例子|举例|案例|具体|详细|展开|说说"
 )
 _EN_FOLLOW_UP = re.compile(
     r"^(and|what about|how about|also|then|so|but|or|same|why|how come)\b"
-    r"|\b(it|its|they|them|their|that|those|these|this|there|such|same|former|latter|above|previous|one|ones)\b",
+    r"|\b(it|its|they|them|their|that|those|these|this|there|such|same|former|latter|above|previous|one|ones)\b"
+    r"|\b(example|examples|instance|more|detail|details|elaborate|explain|after|next|first|second|third|last)\b",
     re.IGNORECASE,
 )
 SHORT_QUESTION_WORDS = 3

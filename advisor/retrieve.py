@@ -55,6 +55,20 @@ NEAR_DUPLICATE_JACCARD = 0.85
 # bench/retrieval_questions.py: Chinese MRR@10 0.842 -> 0.858, English unchanged or better.
 MIN_LEXICAL_COVERAGE = 0.5
 
+# A follow-up's context names its part of the knowledge base by the families of this many best chunks.
+CONTEXT_SECTIONS = 2
+
+_SECTION_NUMBER = re.compile(r"^((?:[A-Z]|\d{1,2})(?:\.\d{1,2})+)(?![0-9.])")
+
+
+def section_family(section: str) -> str:
+    """The number of the section a heading path's last section belongs to: "… › 5.3.2 定价策略的类型" ->
+    "5.3", "… › A.2 数据集与资源" -> "A"; "" for a heading without a number."""
+    last = section.rsplit("›", 1)[-1].strip()
+    found = _SECTION_NUMBER.match(last)
+    return found.group(1).rsplit(".", 1)[0] if found else ""
+
+
 # The reranker sees this many times k fused candidates.
 RERANK_POOL_FACTOR = 3
 
@@ -138,7 +152,25 @@ class HybridRetriever:
                 queries.append(rendering)
         return queries
 
-    def retrieve(self, question: str, k: int | None = None, topic: Topic | None = None) -> Retrieval:
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        topic: Topic | None = None,
+        context: Sequence[str] = (),
+        context_weight: float = 0.0,
+    ) -> Retrieval:
+        """The k best passages for `question`.
+
+        `context` (texts of the conversation so far: the previous question and answer) names the part of
+        the knowledge base the conversation is in: chunks of the same family as its best sections (5.3.1,
+        5.3.2 and 5.3.3 for an answer from 5.3.2) get `context_weight` / (rrf_k + 1), so a follow-up stays
+        in that part while its own words choose the section inside it. Only the family is lifted, never
+        the previous sections themselves: a follow-up mostly asks for what comes next (the lessons after
+        the reasons of a failure), and lifting the answered section ranked it first (measured on
+        evals/datasets/conversations.jsonl). The weak-retrieval decision and the dense scores read the
+        question alone, so context never makes a question the knowledge base lacks look answerable.
+        """
         k = k or self.settings.top_k
         if not question.strip():
             raise ValueError("cannot retrieve for an empty question")
@@ -149,14 +181,17 @@ class HybridRetriever:
         dense_all = self._vectors @ qvecs.T  # (chunks, queries) cosine
         best_per_chunk = dense_all.max(axis=1)
 
-        fused: dict[int, float] = {}
-        for weight, ranked in self._ranked_lists(queries, qvecs):
-            for rank, pos in enumerate(ranked, 1):
-                fused[pos] = fused.get(pos, 0.0) + weight / (self.settings.rrf_k + rank)
+        fused = self._fuse(self._ranked_lists(queries, qvecs))
         if topic and topic != "other":
             boost = TOPIC_BOOST_SHARE / (self.settings.rrf_k + 1)
             for pos in fused:
                 if section_matches_topic(self.index.chunks[pos].section, topic):
+                    fused[pos] += boost
+        families = self._context_families(context) if context_weight > 0 else set()
+        if families:
+            boost = context_weight / (self.settings.rrf_k + 1)
+            for pos in fused:
+                if section_family(self.index.chunks[pos].section) in families:
                     fused[pos] += boost
 
         order = sorted(fused, key=lambda p: (-fused[p], -best_per_chunk[p]))
@@ -183,6 +218,24 @@ class HybridRetriever:
             dense_scores={self.index.chunks[p].chunk_id: float(best_per_chunk[p]) for p in top},
             lexical_match=lexical_match,
         )
+
+    def _fuse(self, lists: Sequence[tuple[float, Sequence[int]]]) -> dict[int, float]:
+        """Reciprocal rank fusion of weighted ranked lists of chunk positions."""
+        fused: dict[int, float] = {}
+        for weight, ranked in lists:
+            for rank, pos in enumerate(ranked, 1):
+                fused[pos] = fused.get(pos, 0.0) + weight / (self.settings.rrf_k + rank)
+        return fused
+
+    def _context_families(self, context: Sequence[str]) -> set[str]:
+        """The section families of the CONTEXT_SECTIONS chunks the context texts retrieve best."""
+        texts = [c for c in context if c.strip()]
+        if not texts:
+            return set()
+        vecs = np.asarray(self.embedder.embed(texts, kind="query"), dtype=np.float32)
+        fused = self._fuse(self._ranked_lists(texts, vecs))
+        best = sorted(fused, key=lambda p: -fused[p])[:CONTEXT_SECTIONS]
+        return {family for p in best if (family := section_family(self.index.chunks[p].section))}
 
     # --- legs ---------------------------------------------------------------------------------
     def _ranked_lists(self, queries: Sequence[str], qvecs: np.ndarray) -> list[tuple[float, list[int]]]:

@@ -75,6 +75,16 @@ class Answer:
 
 
 @dataclass(frozen=True, slots=True)
+class TurnSearch:
+    """What the advisor would read for one turn of a conversation, without answering it."""
+
+    standalone_question: str  # the follow-up rewritten with the history (the question itself otherwise)
+    topic: Topic
+    hits: tuple[Hit, ...]
+    weak: bool  # too far from anything in the knowledge base: the turn would be refused unread
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerDelta:
     """One streamed piece of an answer; the last one has done=True and carries the final Answer."""
 

@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     )
     history_turns: int = Field(6, ge=0, description="Most recent messages used to condense a follow-up.")
     history_tokens: int = Field(800, ge=0, description="Token budget for the history given to the condenser.")
+    follow_up_context_weight: float = Field(
+        0.25,
+        ge=0.0,
+        description="Boost, in first-place RRF shares, for a follow-up's chunks in the section families its last "
+        "exchange came from (retrieve.py); 0 searches the condensed question alone.",
+    )
 
     # --- generation ---------------------------------------------------------------------------
     llm_backend: Literal["llamacpp", "transformers", "openai", "scripted", "echo"] = Field(

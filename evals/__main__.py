@@ -13,6 +13,7 @@ from advisor import CheckerUnavailable
 from evals import (
     attacks,
     baseline,
+    conversations,
     fit_bridge,
     grounding_check,
     grounding_fit,
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     grounding_table.add_table_parser(subparsers)
     run.add_parser(subparsers)
     attacks.add_parser(subparsers)
+    conversations.add_parser(subparsers)
     reader.add_parser(subparsers)
     fit_bridge.add_parser(subparsers)
     baseline.add_parser(subparsers)

@@ -24,6 +24,7 @@ A bad line fails loudly with its file and line number: a silently skipped case w
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,24 +203,29 @@ def load_dataset(name: str, path: Path | None = None) -> list[Case]:
     if name not in KNOWN_DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(KNOWN_DATASETS)}")
     path = path or dataset_path(name)
-    if not path.is_file():
-        raise DatasetError(f"dataset file not found: {path}")
     cases: list[Case] = []
     seen: set[str] = set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path.name}:{lineno}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from exc
+    for where, row in json_lines(path):
         case = parse_case(name, row, where)
         if case.id in seen:
             raise DatasetError(f"{where}: duplicate id {case.id!r}")
         seen.add(case.id)
         cases.append(case)
     return cases
+
+
+def json_lines(path: Path) -> Iterator[tuple[str, Any]]:
+    """(where, parsed line) for each non-blank line of a JSONL dataset; `where` is "file:line" for errors."""
+    if not path.is_file():
+        raise DatasetError(f"dataset file not found: {path}")
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path.name}:{lineno}"
+        try:
+            yield where, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from exc
 
 
 def load_datasets(names: list[str] | tuple[str, ...] = DATASET_NAMES) -> list[Case]:
