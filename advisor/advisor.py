@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from advisor.answer_format import (
@@ -37,6 +37,7 @@ from advisor.answer_format import (
     render,
 )
 from advisor.answerability import missing_specifics
+from advisor.bilingual import texts_to_render
 from advisor.completion import complete_list
 from advisor.condense import condense_question
 from advisor.definition import with_definition
@@ -148,11 +149,19 @@ class Advisor:
         """
         with self._lock:
             if self.renderings is not None:
-                rendered = self.renderings.build(self.generator, (c.text for c in self.index.chunks), say=say)
+                rendered = self.renderings.build(self.generator, self.texts_to_render(), say=say)
                 if rendered and self.knowledge_cache is not None:
                     self.knowledge_cache.refresh()
+                if rendered:
+                    self.retriever.refresh_view()
             if self.knowledge_cache is not None:
                 self.knowledge_cache.ensure(say=say)
+
+    def texts_to_render(self) -> Iterable[str]:
+        """The passages' lines, and their headings when the retriever searches the English view too."""
+        if self.settings.bilingual_views:
+            return texts_to_render(self.index.chunks)
+        return (c.text for c in self.index.chunks)
 
     def describe(self) -> dict[str, Any]:
         """What is running: model, device, quantisation, embedder, index counts, checker, retrieval."""
@@ -179,6 +188,8 @@ class Advisor:
                 "top_k": s.top_k,
                 "bm25": s.use_bm25,
                 "translate_queries": s.translate_queries,
+                "bilingual_views": s.bilingual_views,
+                "english_view_chunks": self.retriever.view.rendered if self.retriever.view else 0,
                 "reranker": s.reranker,
                 "min_dense_score": s.min_dense_score,
             },

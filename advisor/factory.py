@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from advisor.advisor import Advisor
+from advisor.bilingual import english_view
 from advisor.generate import Generator
 from advisor.kv_cache import KnowledgeCache, keeps_prefix_files, model_identity
 from advisor.renderings import Renderings
-from advisor.retrieve import HybridRetriever, cross_encoder_reranker, llm_translator
+from advisor.retrieve import HybridRetriever, ViewSource, cross_encoder_reranker, llm_translator
 from advisor.support_registry import make_checker
 from config import Settings, get_settings
 from indexing import Embedder, IndexLoadError, VectorIndex, load_index, make_embedder
@@ -49,7 +50,14 @@ def build_advisor(
     checker = make_checker(settings, generator=generator, embedder=embedder)
     reranker = cross_encoder_reranker(settings.reranker, settings.device) if settings.reranker else None
     translator = llm_translator(generator) if settings.translate_queries else None
-    retriever = HybridRetriever(index, embedder, settings, translator=translator, reranker=reranker)
+    retriever = HybridRetriever(
+        index,
+        embedder,
+        settings,
+        translator=translator,
+        reranker=reranker,
+        view=_view_source(settings, index, embedder),
+    )
     renderings = None
     if settings.english_renderings:
         model_path = getattr(generator, "model_path", None)
@@ -82,6 +90,21 @@ def _prompt_chunk(renderings: Renderings | None) -> Callable[[str, Chunk], Chunk
     if renderings is None:
         return None
     return lambda language, chunk: renderings.chunk(chunk) if language == "en" else chunk
+
+
+def _view_source(settings: Settings, index: VectorIndex, embedder: Embedder) -> ViewSource | None:
+    """How the retriever makes the index's English view (bilingual.py): from the renderings on disk, read
+    again each time (`prepare` adds lines), whatever model made them (search needs no model's own)."""
+    if not settings.bilingual_views:
+        return None
+    return lambda: english_view(
+        index,
+        embedder,
+        Renderings(settings.renderings_path, None),
+        settings.index_views_dir / "en",
+        batch_size=settings.embed_batch_size,
+        lexical=settings.use_bm25,
+    )
 
 
 @contextmanager

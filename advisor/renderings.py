@@ -69,11 +69,19 @@ class Renderings:
     """English renderings of Chinese lines, loaded from the shipped file and the data folder's file."""
 
     def __init__(
-        self, path: Path, model: str, *, shipped: Path | None = SHIPPED, reviewed: Path | None = REVIEWED
+        self,
+        path: Path,
+        model: str | None,
+        *,
+        shipped: Path | None = SHIPPED,
+        reviewed: Path | None = REVIEWED,
     ):
+        """`model` None: every file's lines whatever model made them, for search only (advisor/bilingual.py:
+        any faithful rendering finds its passage; an answer prompt needs its own model's). Such renderings
+        are never saved."""
         self.path = Path(path)
         self.model = model
-        self.key = _key(model, load_template(TEMPLATE, "en"))
+        self.key = _key(model, load_template(TEMPLATE, "en")) if model is not None else None
         self._lines: dict[str, str] = {}
         self._lock = threading.Lock()
         for source in (shipped, self.path):
@@ -157,16 +165,21 @@ class Renderings:
         wanted = set(_han_lines(texts))
         with self._lock:
             lines = {k: v for k, v in self._lines.items() if k in wanted}
-        write_json_atomic(
-            Path(path), {"format": FORMAT, "key": self.key, "model": self.model, "lines": lines}
-        )
+        write_json_atomic(Path(path), self._file(lines))
         return len(lines)
 
     def save(self) -> None:
         """Write the data folder's file (atomically)."""
         with self._lock:
-            data = {"format": FORMAT, "key": self.key, "model": self.model, "lines": dict(self._lines)}
-        write_json_atomic(self.path, data)
+            lines = dict(self._lines)
+        write_json_atomic(self.path, self._file(lines))
+
+    def _file(self, lines: dict[str, str]) -> dict[str, Any]:
+        if self.key is None:
+            raise ValueError(
+                "renderings loaded for search (any model's lines) cannot be saved as one model's"
+            )
+        return {"format": FORMAT, "key": self.key, "model": self.model, "lines": lines}
 
 
 def render_line(generator: Generator, line: str) -> str:
@@ -262,8 +275,9 @@ def _key(model: str, template: str) -> str:
     return hashlib.sha256(f"format={FORMAT}\nmodel={model}\n{template}".encode()).hexdigest()
 
 
-def _load(path: Path, key: str) -> dict[str, str]:
-    """The lines of a renderings file made under `key`; {} for a missing, other-key or unreadable file."""
+def _load(path: Path, key: str | None) -> dict[str, str]:
+    """The lines of a renderings file made under `key` (None: any key); {} for a missing, other-key or
+    unreadable file."""
     try:
         data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -273,6 +287,8 @@ def _load(path: Path, key: str) -> dict[str, str]:
             "renderings file %s is unreadable (%s); its lines will be made again", Path(path).name, exc
         )
         return {}
-    if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("lines"), dict):
+    if not isinstance(data, dict) or not isinstance(data.get("lines"), dict):
+        return {}
+    if key is not None and data.get("key") != key:
         return {}
     return {str(k): str(v) for k, v in data["lines"].items() if isinstance(v, str) and v.strip()}

@@ -6,8 +6,11 @@ Pipeline for one (standalone) question:
    translator (the factory gives the LLM one, see llm_translator for the measurement), a Chinese
    rendering: the knowledge base is Chinese; BM25 cannot cross languages at all and the multilingual
    embedder only approximately.
-2. Each query runs through both legs (settings.candidate_k candidates each); reciprocal rank fusion
-   (settings.rrf_k) merges all ranked lists without having to calibrate cosine against BM25 scores.
+2. Each query runs through both legs (settings.candidate_k candidates each), over the chunks and over the
+   knowledge base's English view when there is one (settings.bilingual_views, bilingual.py: a Chinese
+   chunk searched through its English rendering, so an English question meets it in its own language);
+   reciprocal rank fusion (settings.rrf_k) merges all ranked lists without having to calibrate cosine
+   against BM25 scores. A view's hit counts for the original chunk.
 3. Chunks under a section that names the question's topic get a small boost (topic.py).
 4. Near-duplicate passages (the same text ingested twice, overlapping chunks) are collapsed.
 5. Optional cross-encoder reranking (settings.reranker), then the top k.
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from advisor.bilingual import IndexView
 from advisor.condense import clean_rewrite
 from advisor.generate import Generator
 from advisor.lexical import LexicalIndex
@@ -40,6 +44,7 @@ from textkit.untrusted import clean_passage
 log = logging.getLogger(__name__)
 
 Translator = Callable[[str], str]  # English question -> Chinese rendering ("" when there is none)
+ViewSource = Callable[[], IndexView | None]  # the index's view as the renderings on disk make it now
 
 # A chunk under the topic's own section gets half of what ranking first in one more list would add:
 # enough to lift "5.3.2 定价策略的类型" over a passing mention of pricing elsewhere, not enough to push
@@ -108,6 +113,7 @@ class HybridRetriever:
         *,
         translator: Translator | None = None,
         reranker: Callable[[str, Sequence[str]], Sequence[float]] | None = None,
+        view: ViewSource | None = None,
     ):
         if index.embedder_id != embedder.model_id:
             raise ValueError(
@@ -124,6 +130,13 @@ class HybridRetriever:
         # weak-retrieval decision use cosine). The knowledge base is small: N x 384 floats.
         self._vectors = index.vectors() if len(index) else np.zeros((0, embedder.dim), np.float32)
         self._position = {c.chunk_id: i for i, c in enumerate(index.chunks)}
+        self._view_source = view
+        self.view = view() if view is not None and len(index) else None
+
+    def refresh_view(self) -> None:
+        """Make the view again from the renderings now on disk (`python -m advisor prepare` made new ones)."""
+        if self._view_source is not None and len(self.index):
+            self.view = self._view_source()
 
     # --- public -------------------------------------------------------------------------------
     def queries_for(self, question: str) -> list[str]:
@@ -147,10 +160,19 @@ class HybridRetriever:
         queries = self.queries_for(question)
         qvecs = np.asarray(self.embedder.embed(queries, kind="query"), dtype=np.float32)
         dense_all = self._vectors @ qvecs.T  # (chunks, queries) cosine
+        view = self.view
+        view_dense = view.vectors @ qvecs.T if view is not None else None
+        # A chunk is as close as its nearer form: an English question's cosine to the English rendering of a
+        # Chinese chunk is a same-language cosine, as the LLM's Chinese rendering of the question gave.
         best_per_chunk = dense_all.max(axis=1)
+        if view_dense is not None:
+            best_per_chunk = np.maximum(best_per_chunk, view_dense.max(axis=1))
 
         fused: dict[int, float] = {}
-        for weight, ranked in self._ranked_lists(queries, qvecs):
+        lists = self._ranked_lists(queries, qvecs)
+        if view is not None and view_dense is not None:
+            lists += _view_lists(view, view_dense, queries, self.settings.candidate_k)
+        for weight, ranked in lists:
             for rank, pos in enumerate(ranked, 1):
                 fused[pos] = fused.get(pos, 0.0) + weight / (self.settings.rrf_k + rank)
         if topic and topic != "other":
@@ -174,7 +196,8 @@ class HybridRetriever:
         best = float(best_per_chunk.max())
         lexical_match = None
         if self.lexical is not None:
-            lexical_match = any(self.lexical.search(q, 1) for q in queries)
+            lexicals = [self.lexical, *([view.lexical] if view is not None and view.lexical else [])]
+            lexical_match = any(lex.search(q, 1) for lex in lexicals for q in queries)
         return Retrieval(
             hits=hits,
             queries=tuple(queries),
@@ -193,19 +216,39 @@ class HybridRetriever:
             (1.0, [self._position[h.chunk.chunk_id] for h in hits]) for hits in self.index.search(qvecs, n)
         ]
         if self.lexical is not None:
-            for query in queries:
-                coverage = self.lexical.coverage(query)
-                if coverage < MIN_LEXICAL_COVERAGE:
-                    continue
-                ranked = [pos for pos, _score in self.lexical.search(query, n)]
-                if ranked:
-                    lists.append((coverage, ranked))
+            lists += _lexical_lists(self.lexical, queries, n)
         return lists
 
     def _rerank(self, question: str, order: list[int]) -> list[int]:
         passages = [passage_text(self.index.chunks[p]) for p in order]
         scores = list(self.reranker(question, passages))
         return [p for _s, p in sorted(zip(scores, order, strict=True), key=lambda sp: -sp[0])]
+
+
+def _lexical_lists(lexical: LexicalIndex, queries: Sequence[str], n: int) -> list[tuple[float, list[int]]]:
+    """(coverage, ranked positions) of each query's BM25 list, for the queries the corpus covers enough."""
+    lists = []
+    for query in queries:
+        coverage = lexical.coverage(query)
+        if coverage < MIN_LEXICAL_COVERAGE:
+            continue
+        ranked = [pos for pos, _score in lexical.search(query, n)]
+        if ranked:
+            lists.append((coverage, ranked))
+    return lists
+
+
+def _view_lists(
+    view: IndexView, view_dense: np.ndarray, queries: Sequence[str], n: int
+) -> list[tuple[float, list[int]]]:
+    """The view's ranked lists, weighted like the index's: its rows are the index's chunk positions."""
+    n = min(n, len(view.chunks))
+    lists = [
+        (1.0, [int(p) for p in np.argsort(-view_dense[:, q], kind="stable")[:n]]) for q in range(len(queries))
+    ]
+    if view.lexical is not None:
+        lists += _lexical_lists(view.lexical, queries, n)
+    return lists
 
 
 def _as_is(chunk: Chunk) -> Chunk:

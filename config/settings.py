@@ -58,6 +58,9 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         # A scripted generator's replies are the answers a test scripts, not translations of each line
         # (tests/advisor/test_renderings.py turns renderings on with a translating fake).
         "english_renderings": False,
+        # A hash embedder's view of the shipped renderings would only reshuffle the fixtures' rankings
+        # (tests/advisor/test_bilingual.py turns the view on where it is what is tested).
+        "bilingual_views": False,
     },
 }
 
@@ -133,6 +136,13 @@ class Settings(BaseSettings):
     )
     translate_queries: bool = Field(
         True, description="Also search an English question through a Chinese rendering of it."
+    )
+    bilingual_views: bool = Field(
+        True,
+        description="Also search every chunk through its English rendering (the renderings of "
+        "english_renderings; any model's, for search): an English question then meets a Chinese passage in "
+        "its own language, with no model call at question time. Its vectors are embedded once and kept under "
+        "the data folder (views/).",
     )
     reranker: str | None = Field(None, description="Optional cross-encoder reranker (HF id or folder).")
     passage_score_margin: float = Field(
@@ -398,6 +408,10 @@ class Settings(BaseSettings):
     @property
     def knowledge_cache_dir(self) -> Path:
         return self.data_dir / "kvcache"
+
+    @property
+    def index_views_dir(self) -> Path:
+        return self.data_dir / "views"
 
     @property
     def renderings_path(self) -> Path:

@@ -1,6 +1,7 @@
 """Build the PDF and DOCX files of the added-documents set from their Markdown sources.
 
     python -m evals.added_docs_build      # (re)write evals/datasets/added_docs/*.pdf|*.docx
+    python -m evals.added_docs_build --renderings   # their English renderings, by the configured model
 
 An incubator's own material arrives as PDF and Word files, so the set must contain real ones, which the
 indexer reads with its own converters (pypdf, python-docx). Their text lives in
@@ -150,12 +151,36 @@ def built_files(sources: Path = SOURCES_DIR) -> dict[str, bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.added_docs_build", description=__doc__)
-    parser.parse_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.added_docs_build",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    parser.add_argument(
+        "--renderings",
+        action="store_true",
+        help="instead: render the documents' Chinese lines and headings in English with the configured model "
+        "(minutes) into evals/datasets/added_docs_renderings.en.json, which the English view searches",
+    )
+    args = parser.parse_args(argv)
+    if args.renderings:
+        return _write_renderings()
     for name, data in built_files().items():
         path = ADDED_DOCS_DIR / name
         path.write_bytes(data)
         print(f"wrote {path.relative_to(DATASET_DIR.parent.parent)} ({len(data):,} bytes)")
+    return 0
+
+
+def _write_renderings() -> int:
+    import tempfile
+
+    from advisor import get_settings
+    from evals.added_docs import ADDED_DOCS_RENDERINGS, render_added_documents
+
+    with tempfile.TemporaryDirectory(prefix="fa-added-renderings-") as tmp:
+        n = render_added_documents(get_settings(), Path(tmp))
+    print(f"wrote {n} renderings to {ADDED_DOCS_RENDERINGS.relative_to(DATASET_DIR.parent.parent)}")
     return 0
 
 

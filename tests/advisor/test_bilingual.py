@@ -1,0 +1,209 @@
+"""The English view of the index (advisor/bilingual.py): an English question finds a Chinese chunk through
+its rendering, the hit is the original chunk, and the view's vectors are kept on disk, made again when
+stale or damaged, never loaded then."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from advisor.bilingual import english_view, render_chunk, texts_to_render
+from advisor.lexical import LexicalIndex, tokenize
+from advisor.renderings import Renderings
+from advisor.retrieve import HybridRetriever
+from advisor.view_vectors import MANIFEST_FILE, VECTORS_FILE, cached_vectors, view_key
+from indexing import HashEmbedder
+from tests.advisor.support import CORPUS, RISK, make_chunks
+
+RISK_TEXT = dict(CORPUS)[RISK]
+# The English lines of the risk section and its heading, as `python -m advisor prepare` would leave them.
+ENGLISH = {
+    "创业风险识别包括以下几个方面：": "Identifying startup risks covers the following aspects:",
+    "- **技术风险**：识别和评估AI大模型技术方面的风险，如模型性能不稳定、算法失效等。": "- **Technical risk**: "
+    "identify and assess the technical risks of large AI models, such as unstable model performance.",
+    "- **资金风险**：识别和评估资金方面的风险，如资金不足、资金链断裂等。": "- **Funding risk**: identify and "
+    "assess funding risks, such as running out of money or a broken funding chain.",
+    "9.3.1 创业风险识别": "9.3.1 Identifying startup risks",
+}
+QUESTION = "How do I identify funding risks and technical risks of my startup?"
+
+
+class CountingEmbedder(HashEmbedder):
+    """The hash embedder, counting the passages it embeds (a view read from disk embeds none)."""
+
+    def __init__(self):
+        super().__init__()
+        self.passages = 0
+
+    def embed(self, texts, kind="passage"):
+        if kind == "passage":
+            self.passages += len(texts)
+        return super().embed(texts, kind)
+
+
+def write_renderings(path, lines, key="another-models-key"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": 2, "key": key, "model": "m", "lines": lines}), encoding="utf-8")
+
+
+def search_renderings(tmp_path, lines=ENGLISH) -> Renderings:
+    write_renderings(tmp_path / "renderings" / "en.json", lines)
+    return Renderings(tmp_path / "renderings" / "en.json", None, shipped=None, reviewed=None)
+
+
+def view_source(index, embedder, tmp_path, lines=ENGLISH):
+    return lambda: english_view(index, embedder, search_renderings(tmp_path, lines), tmp_path / "views")
+
+
+# --- what the view shows ---------------------------------------------------------------------------------
+
+
+def test_a_chunk_and_its_headings_are_shown_in_english_where_a_rendering_exists(tmp_path):
+    risk = next(c for c in make_chunks() if c.section == RISK)
+    shown = render_chunk(search_renderings(tmp_path), risk)
+    assert shown.section.endswith("› 9.3.1 Identifying startup risks")
+    assert shown.section.startswith("AI大模型创业的建议与启示")  # a heading with no rendering stays Chinese
+    assert "**Funding risk**" in shown.text and "**法律风险**" in shown.text  # so does a line
+    assert shown.chunk_id == risk.chunk_id
+    assert "9.3.1 创业风险识别" in list(texts_to_render([risk]))  # prepare renders the headings too
+
+
+def test_no_rendering_no_view(tmp_path, index, embedder):
+    assert english_view(index, embedder, search_renderings(tmp_path, {}), tmp_path / "views") is None
+
+
+# --- retrieval through the view --------------------------------------------------------------------------
+
+
+def test_an_english_question_finds_the_chinese_chunk_through_its_rendering_and_gets_the_original(
+    tmp_path, index, embedder, fake_settings
+):
+    settings = fake_settings.model_copy(update={"bilingual_views": True})
+    plain = HybridRetriever(index, embedder, settings).retrieve(QUESTION, k=3)
+    viewed = HybridRetriever(index, embedder, settings, view=view_source(index, embedder, tmp_path))
+    found = viewed.retrieve(QUESTION, k=3)
+    assert plain.hits[0].chunk.section != RISK  # English words meet nothing in the Chinese chunks
+    assert found.hits[0].chunk.section == RISK
+    assert found.hits[0].chunk.text == RISK_TEXT  # the original Chinese chunk: the gate reads it
+    assert found.best_dense > plain.best_dense  # a same-language cosine, through the rendering
+    assert found.lexical_match is True
+
+
+def test_the_view_is_made_again_from_new_renderings_on_disk(tmp_path, index, embedder, fake_settings):
+    settings = fake_settings.model_copy(update={"bilingual_views": True})
+    lines = {"常见的定价策略包括以下几种：": "Common pricing strategies include the following:"}
+    retriever = HybridRetriever(index, embedder, settings, view=view_source(index, embedder, tmp_path, lines))
+    assert retriever.view is not None and retriever.view.rendered == 1
+    assert retriever.retrieve(QUESTION, k=1).hits[0].chunk.section != RISK
+    write_renderings(tmp_path / "renderings" / "en.json", {**lines, **ENGLISH})  # prepare rendered more
+    retriever._view_source = view_source(index, embedder, tmp_path, {**lines, **ENGLISH})
+    retriever.refresh_view()
+    assert retriever.view.rendered == 2
+    assert retriever.retrieve(QUESTION, k=1).hits[0].chunk.section == RISK
+
+
+def test_the_factory_searches_the_data_folders_renderings_whatever_model_made_them(
+    make_fake_advisor, fake_settings
+):
+    write_renderings(fake_settings.renderings_path, ENGLISH)
+    advisor, _ = make_fake_advisor(bilingual_views=True)
+    assert advisor.retriever.view is not None
+    assert advisor.describe()["retrieval"]["english_view_chunks"] >= 1
+    assert advisor.retrieve(QUESTION, k=1)[0].chunk.text == RISK_TEXT
+    assert (fake_settings.index_views_dir / "en" / VECTORS_FILE).is_file()
+    off, _ = make_fake_advisor(bilingual_views=False)
+    assert off.retriever.view is None
+
+
+# --- the vectors kept on disk ----------------------------------------------------------------------------
+
+
+def rendered_chunks(tmp_path):
+    renderings = search_renderings(tmp_path)
+    return [render_chunk(renderings, c) for c in make_chunks()]
+
+
+def test_vectors_are_embedded_once_and_read_back(tmp_path):
+    chunks, embedder = rendered_chunks(tmp_path), CountingEmbedder()
+    first = cached_vectors(tmp_path / "views", chunks, embedder, batch_size=4)
+    assert embedder.passages == len(chunks)
+    again = cached_vectors(tmp_path / "views", chunks, embedder, batch_size=4)
+    assert embedder.passages == len(chunks)  # nothing embedded again
+    np.testing.assert_array_equal(first, again)
+
+
+def test_new_texts_or_another_embedder_make_the_vectors_stale(tmp_path):
+    chunks, embedder = rendered_chunks(tmp_path), CountingEmbedder()
+    cached_vectors(tmp_path / "views", chunks, embedder, batch_size=4)
+    changed = [*chunks[:-1], replace(chunks[-1], text=chunks[-1].text + " (reviewed)")]
+    cached_vectors(tmp_path / "views", changed, embedder, batch_size=4)
+    assert embedder.passages == 2 * len(chunks)  # one changed text: a new key, the vectors made again
+    assert view_key(chunks, "hash-384") != view_key(chunks, "e5")
+    assert view_key(chunks[:2], "e") != view_key([chunks[0]], "e")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda folder: (folder / VECTORS_FILE).write_bytes((folder / VECTORS_FILE).read_bytes()[:-16]),
+        lambda folder: (folder / VECTORS_FILE).write_bytes(b"garbage"),
+        lambda folder: (folder / VECTORS_FILE).unlink(),
+        lambda folder: (folder / MANIFEST_FILE).write_text("{not json", encoding="utf-8"),
+        # Vectors of the right shape and a manifest that vouches for them, but not finite: never used.
+        lambda folder: _resealed(folder, np.full((6, 384), np.nan, np.float32)),
+    ],
+    ids=["truncated", "garbage", "missing", "bad-manifest", "nan"],
+)
+def test_damaged_vectors_are_never_loaded_and_are_made_again(tmp_path, damage):
+    chunks, embedder = rendered_chunks(tmp_path), CountingEmbedder()
+    folder = tmp_path / "views"
+    good = cached_vectors(folder, chunks, embedder, batch_size=4)
+    damage(folder)
+    again = cached_vectors(folder, chunks, embedder, batch_size=4)
+    assert embedder.passages == 2 * len(chunks)
+    np.testing.assert_array_equal(good, again)
+    cached_vectors(folder, chunks, embedder, batch_size=4)  # and the rewritten files are good again
+    assert embedder.passages == 2 * len(chunks)
+
+
+def _resealed(folder, vectors):
+    from hostkit import file_sha256
+
+    np.save(folder / VECTORS_FILE, vectors, allow_pickle=False)
+    manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    manifest["sha256"] = file_sha256(folder / VECTORS_FILE)
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_the_view_embeds_only_the_chunks_it_shows_differently(tmp_path, chunks):
+    embedder = CountingEmbedder()
+    from indexing import VectorIndex
+
+    index = VectorIndex.from_chunks(chunks, embedder)
+    embedder.passages = 0
+    view = english_view(index, embedder, search_renderings(tmp_path), tmp_path / "views")
+    assert view is not None and view.rendered == embedder.passages == 1
+    unchanged = [i for i, c in enumerate(chunks) if c.section != RISK]
+    np.testing.assert_array_equal(view.vectors[unchanged], index.vectors()[unchanged])
+
+
+# --- the pieces it is made of ----------------------------------------------------------------------------
+
+
+def test_an_english_view_compares_english_words_by_their_stems(chunks):
+    assert tokenize("pricing strategies", stem=True) == tokenize("price strategy", stem=True)
+    assert tokenize("pricing strategies") != tokenize("price strategy")  # the original index: exact words
+    english = [replace(chunks[0], text="Funding risks and pricing", section="Money")]
+    assert LexicalIndex(english, stem=True).search("How is a price set?", 1)
+    assert not LexicalIndex(english).search("How is a price set?", 1)
+
+
+def test_search_renderings_read_any_models_file_and_are_never_saved(tmp_path):
+    renderings = search_renderings(tmp_path)
+    assert "Technical risk" in renderings.render(RISK_TEXT)
+    assert len(Renderings(tmp_path / "renderings" / "en.json", "model-a", shipped=None, reviewed=None)) == 0
+    with pytest.raises(ValueError, match="cannot be saved"):
+        renderings.save()
