@@ -78,10 +78,13 @@ class Advisor:
         retriever: HybridRetriever | None = None,
         knowledge_cache: KnowledgeCache | None = None,
         renderings: Renderings | None = None,
+        chinese_renderings: Renderings | None = None,
     ):
         self.settings = settings
         # English prompts show the passages' English renderings (renderings.py); None: the Chinese text.
         self.renderings = renderings
+        # English lines in Chinese, for the retriever's Chinese view only (bilingual.py); made by prepare.
+        self.chinese_renderings = chinese_renderings
         # The passages' KV, read once and restored per answer (kv_cache.py); None: every prompt is read.
         self.knowledge_cache = knowledge_cache
         self.generator = generator
@@ -148,12 +151,15 @@ class Advisor:
         Renderings first: an English cache file holds the rendered passage, so new renderings change it.
         """
         with self._lock:
+            rendered = 0
             if self.renderings is not None:
                 rendered = self.renderings.build(self.generator, self.texts_to_render(), say=say)
                 if rendered and self.knowledge_cache is not None:
                     self.knowledge_cache.refresh()
-                if rendered:
-                    self.retriever.refresh_view()
+            if self.chinese_renderings is not None:
+                rendered += self.chinese_renderings.build(self.generator, self.texts_to_render(), say=say)
+            if rendered:
+                self.retriever.refresh_views()
             if self.knowledge_cache is not None:
                 self.knowledge_cache.ensure(say=say)
 
@@ -189,7 +195,7 @@ class Advisor:
                 "bm25": s.use_bm25,
                 "translate_queries": s.translate_queries,
                 "bilingual_views": s.bilingual_views,
-                "english_view_chunks": self.retriever.view.rendered if self.retriever.view else 0,
+                "view_chunks": {view.language: view.rendered for view in self.retriever.views},
                 "reranker": s.reranker,
                 "min_dense_score": s.min_dense_score,
             },

@@ -1,4 +1,4 @@
-"""The knowledge base's English view: every chunk searched also through its English rendering.
+"""The knowledge base's views in the other language: every chunk searched also through its rendering.
 
 Retrieval works within a language and badly across: an incubator's Chinese document asked about in English
 was in the top 3 for 3 of 18 questions (evals/README.md, "Added documents"), and English playbook questions
@@ -14,7 +14,11 @@ two legs (dense + BM25 with English stems) for every source; a view of the Chine
 them two more ranked lists than the English documents they compete with. A hit is always the ORIGINAL
 chunk: the gate, the quotes and the citations read the text the knowledge base holds.
 
-The view's vectors are embedded once and kept under the data folder (view_vectors.py); its rows of
+The Chinese view is the same for the other direction: an added English document's lines rendered in
+Chinese (renderings.py, target "zh", made by `prepare`), so that a Chinese question meets it in Chinese;
+the Chinese chunks are their own Chinese view.
+
+A view's vectors are embedded once and kept under the data folder (view_vectors.py); its rows of
 untouched English chunks are the index's own vectors, not embedded again.
 """
 
@@ -37,6 +41,7 @@ from indexing.chunking import SECTION_SEPARATOR
 class IndexView:
     """The knowledge base in another form, row for row with the index's chunks."""
 
+    language: str  # what the view shows: "en" (Chinese lines rendered in English) or "zh"
     chunks: tuple[Chunk, ...]  # chunks[i] is index.chunks[i] as the view shows it
     vectors: np.ndarray  # (len(chunks), dim) passage vectors of the view's texts
     lexical: LexicalIndex | None  # BM25 over the view's texts (None when the BM25 leg is off)
@@ -52,14 +57,14 @@ def render_chunk(renderings: Renderings, chunk: Chunk) -> Chunk:
 
 
 def texts_to_render(chunks: Sequence[Chunk]) -> Iterator[str]:
-    """What the English view needs rendered: each chunk's text and each heading of its section path (the
-    heading names the topic: "5.3.2 定价策略的类型" is what an English question about pricing matches)."""
+    """What a view needs rendered: each chunk's text and each heading of its section path (the heading
+    names the topic: "5.3.2 定价策略的类型" is what an English question about pricing matches)."""
     for chunk in chunks:
         yield chunk.text
         yield from chunk.section.split(SECTION_SEPARATOR)
 
 
-def english_view(
+def index_view(
     index: VectorIndex,
     embedder: Embedder,
     renderings: Renderings,
@@ -68,7 +73,8 @@ def english_view(
     batch_size: int = 32,
     lexical: bool = True,
 ) -> IndexView | None:
-    """The index's English view, or None when no chunk has a rendering (nothing to search twice)."""
+    """The index as `renderings` show it (in their target language), or None when no chunk has a
+    rendering (nothing to search twice). An English view's BM25 compares English words by their stems."""
     chunks = index.chunks
     shown = [render_chunk(renderings, c) for c in chunks]
     changed = [i for i, (view, original) in enumerate(zip(shown, chunks, strict=True)) if view != original]
@@ -77,8 +83,9 @@ def english_view(
     vectors = index.vectors().copy() if len(index) else np.zeros((0, embedder.dim), np.float32)
     vectors[changed] = cached_vectors(cache_dir, [shown[i] for i in changed], embedder, batch_size=batch_size)
     return IndexView(
+        language=renderings.target,
         chunks=tuple(shown),
         vectors=vectors,
-        lexical=LexicalIndex(shown, stem=True) if lexical else None,
+        lexical=LexicalIndex(shown, stem=renderings.target == "en") if lexical else None,
         rendered=len(changed),
     )

@@ -7,8 +7,9 @@ Pipeline for one (standalone) question:
    rendering: the knowledge base is Chinese; BM25 cannot cross languages at all and the multilingual
    embedder only approximately.
 2. Each query runs through both legs (settings.candidate_k candidates each), over the chunks and over the
-   knowledge base's English view when there is one (settings.bilingual_views, bilingual.py: a Chinese
-   chunk searched through its English rendering, so an English question meets it in its own language);
+   knowledge base's views in the other language (settings.bilingual_views, bilingual.py: a Chinese
+   chunk searched through its English rendering, an English one through its Chinese rendering, so that
+   a question meets every chunk in its own language);
    reciprocal rank fusion (settings.rrf_k) merges all ranked lists without having to calibrate cosine
    against BM25 scores. A view's hit counts for the original chunk.
 3. Chunks under a section that names the question's topic get a small boost (topic.py).
@@ -44,7 +45,7 @@ from textkit.untrusted import clean_passage
 log = logging.getLogger(__name__)
 
 Translator = Callable[[str], str]  # English question -> Chinese rendering ("" when there is none)
-ViewSource = Callable[[], IndexView | None]  # the index's view as the renderings on disk make it now
+ViewSource = Callable[[], tuple[IndexView, ...]]  # the index's views as the renderings on disk make them
 
 # A chunk under the topic's own section gets half of what ranking first in one more list would add:
 # enough to lift "5.3.2 定价策略的类型" over a passing mention of pricing elsewhere, not enough to push
@@ -113,7 +114,7 @@ class HybridRetriever:
         *,
         translator: Translator | None = None,
         reranker: Callable[[str, Sequence[str]], Sequence[float]] | None = None,
-        view: ViewSource | None = None,
+        views: ViewSource | None = None,
     ):
         if index.embedder_id != embedder.model_id:
             raise ValueError(
@@ -130,13 +131,13 @@ class HybridRetriever:
         # weak-retrieval decision use cosine). The knowledge base is small: N x 384 floats.
         self._vectors = index.vectors() if len(index) else np.zeros((0, embedder.dim), np.float32)
         self._position = {c.chunk_id: i for i, c in enumerate(index.chunks)}
-        self._view_source = view
-        self.view = view() if view is not None and len(index) else None
+        self._view_source = views
+        self.views: tuple[IndexView, ...] = views() if views is not None and len(index) else ()
 
-    def refresh_view(self) -> None:
-        """Make the view again from the renderings now on disk (`python -m advisor prepare` made new ones)."""
+    def refresh_views(self) -> None:
+        """Make the views again from the renderings now on disk (`python -m advisor prepare` made new ones)."""
         if self._view_source is not None and len(self.index):
-            self.view = self._view_source()
+            self.views = self._view_source()
 
     # --- public -------------------------------------------------------------------------------
     def queries_for(self, question: str) -> list[str]:
@@ -160,17 +161,17 @@ class HybridRetriever:
         queries = self.queries_for(question)
         qvecs = np.asarray(self.embedder.embed(queries, kind="query"), dtype=np.float32)
         dense_all = self._vectors @ qvecs.T  # (chunks, queries) cosine
-        view = self.view
-        view_dense = view.vectors @ qvecs.T if view is not None else None
-        # A chunk is as close as its nearer form: an English question's cosine to the English rendering of a
-        # Chinese chunk is a same-language cosine, as the LLM's Chinese rendering of the question gave.
+        views = self.views
+        views_dense = [view.vectors @ qvecs.T for view in views]
+        # A chunk is as close as its nearest form: an English question's cosine to the English rendering of
+        # a Chinese chunk is a same-language cosine, as the LLM's Chinese rendering of the question gave.
         best_per_chunk = dense_all.max(axis=1)
-        if view_dense is not None:
+        for view_dense in views_dense:
             best_per_chunk = np.maximum(best_per_chunk, view_dense.max(axis=1))
 
         fused: dict[int, float] = {}
         lists = self._ranked_lists(queries, qvecs)
-        if view is not None and view_dense is not None:
+        for view, view_dense in zip(views, views_dense, strict=True):
             lists += _view_lists(view, view_dense, queries, self.settings.candidate_k)
         for weight, ranked in lists:
             for rank, pos in enumerate(ranked, 1):
@@ -196,7 +197,7 @@ class HybridRetriever:
         best = float(best_per_chunk.max())
         lexical_match = None
         if self.lexical is not None:
-            lexicals = [self.lexical, *([view.lexical] if view is not None and view.lexical else [])]
+            lexicals = [self.lexical, *(view.lexical for view in views if view.lexical is not None)]
             lexical_match = any(lex.search(q, 1) for lex in lexicals for q in queries)
         return Retrieval(
             hits=hits,

@@ -139,9 +139,10 @@ class Settings(BaseSettings):
     )
     bilingual_views: bool = Field(
         True,
-        description="Also search every chunk through its English rendering (the renderings of "
-        "english_renderings; any model's, for search): an English question then meets a Chinese passage in "
-        "its own language, with no model call at question time. Its vectors are embedded once and kept under "
+        description="Also search every chunk through its rendering in the other language (Chinese lines in "
+        "English: the renderings of english_renderings; an added document's English lines in Chinese, made by "
+        "`python -m advisor prepare`; any model's, for search): a question then meets every passage in its own "
+        "language, with no model call at question time. The views' vectors are embedded once and kept under "
         "the data folder (views/).",
     )
     reranker: str | None = Field(None, description="Optional cross-encoder reranker (HF id or folder).")
@@ -416,6 +417,11 @@ class Settings(BaseSettings):
     @property
     def renderings_path(self) -> Path:
         return self.data_dir / "renderings" / "en.json"
+
+    @property
+    def chinese_renderings_path(self) -> Path:
+        """Added English documents' lines in Chinese, for the index's Chinese view (bilingual_views)."""
+        return self.data_dir / "renderings" / "zh.json"
 
     @property
     def feedback_path(self) -> Path:

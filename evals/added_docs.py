@@ -20,7 +20,7 @@ import math
 import re
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,9 @@ from evals.targets import LocalTarget
 
 # The chunker joins a heading path with " › " (indexing's SECTION_SEPARATOR, not public API).
 _PATH_PARTS = re.compile(r"\s*›\s*")
-# The added documents' English renderings, made once by the offline model (render_added_documents).
-ADDED_DOCS_RENDERINGS = DATASET_DIR / "added_docs_renderings.en.json"
+# The added documents' renderings (Chinese lines in English, English lines in Chinese), made once by the
+# offline model (render_added_documents).
+ADDED_DOCS_RENDERINGS = {lang: DATASET_DIR / f"added_docs_renderings.{lang}.json" for lang in ("en", "zh")}
 KS = (1, 3, 5)
 ADDED_KEYS = ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5", "doc_hit@1", "doc_hit@3", "doc_rr")
 WORST_SHOWN = 10
@@ -56,12 +57,12 @@ def build_added_docs_target(
     *,
     base: LocalTarget,
     folder: Path = ADDED_DOCS_DIR,
-    renderings: Path | None = ADDED_DOCS_RENDERINGS,
+    renderings: Mapping[str, Path] | None = ADDED_DOCS_RENDERINGS,
 ) -> LocalTarget:
     """An advisor over the knowledge base plus every added document (copied byte for byte: PDF and DOCX
-    go through the indexer's own converters, as an upload would), with the documents' English renderings
-    as `python -m advisor prepare` leaves them (`renderings`, when that file exists): the English view of
-    the index (settings.bilingual_views) searches them."""
+    go through the indexer's own converters, as an upload would), with the documents' renderings as
+    `python -m advisor prepare` leaves them (`renderings`: language -> file, those that exist): the views
+    of the index (settings.bilingual_views) search them."""
 
     def copy_documents(knowledge: Path) -> None:
         for path in added_document_paths(folder):
@@ -69,23 +70,28 @@ def build_added_docs_target(
                 raise FileExistsError(f"an added document has the name of a knowledge file: {path.name}")
             shutil.copyfile(path, knowledge / path.name)
 
-    if renderings is not None and not renderings.is_file():
-        renderings = None
-    return build_augmented_target(settings, copy_documents, workdir, base=base, renderings=renderings)
+    made = {language: path for language, path in (renderings or {}).items() if path.is_file()}
+    return build_augmented_target(settings, copy_documents, workdir, base=base, renderings=made)
 
 
-def render_added_documents(settings: Settings, workdir: Path, out: Path = ADDED_DOCS_RENDERINGS) -> int:
-    """Render the added documents' Chinese lines and headings with the configured model, once, into `out`
-    (committed with the set, so that a retrieval-only run needs no model); the number of lines written.
+def render_added_documents(
+    settings: Settings, workdir: Path, out: Mapping[str, Path] = ADDED_DOCS_RENDERINGS
+) -> dict[str, int]:
+    """Render the added documents' lines and headings in the other language with the configured model,
+    once, into `out` (committed with the set, so that a retrieval-only run needs no model); the number of
+    lines written per language.
 
     The same renderings `python -m advisor prepare` makes after an upload (~2 s a line on two cores): the
     added documents are indexed in a throw-away data folder and its advisor renders what has none yet.
     """
-    settings = settings.model_copy(update={"knowledge_cache": False, "translate_queries": False})
+    settings = settings.model_copy(
+        update={"knowledge_cache": False, "translate_queries": False, "bilingual_views": True}
+    )
     base = LocalTarget(build_advisor(settings))
     target = build_added_docs_target(settings, workdir, base=base, renderings=None)
     advisor = target.advisor
-    if advisor.renderings is None:
+    made = {"en": advisor.renderings, "zh": advisor.chinese_renderings}
+    if made["en"] is None:
         raise ValueError("settings.english_renderings is off: there is no model rendering to make")
     advisor.prepare_knowledge_cache(say=lambda line: print(line, file=sys.stderr, flush=True))
     names = {p.name for p in added_document_paths()}
@@ -93,7 +99,7 @@ def render_added_documents(settings: Settings, workdir: Path, out: Path = ADDED_
     for chunk in advisor.index.chunks:
         if chunk.source.rsplit("/", 1)[-1] in names:
             texts += [chunk.text, *_PATH_PARTS.split(chunk.section)]
-    return advisor.renderings.export(out, texts)
+    return {language: made[language].export(path, texts) for language, path in out.items()}
 
 
 # --- scoring one question -----------------------------------------------------------------------

@@ -159,8 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--renderings",
         action="store_true",
-        help="instead: render the documents' Chinese lines and headings in English with the configured model "
-        "(minutes) into evals/datasets/added_docs_renderings.en.json, which the English view searches",
+        help="instead: render the documents' lines and headings in the other language with the configured "
+        "model (minutes) into evals/datasets/added_docs_renderings.{en,zh}.json, which the index views search",
     )
     args = parser.parse_args(argv)
     if args.renderings:
@@ -179,8 +179,10 @@ def _write_renderings() -> int:
     from evals.added_docs import ADDED_DOCS_RENDERINGS, render_added_documents
 
     with tempfile.TemporaryDirectory(prefix="fa-added-renderings-") as tmp:
-        n = render_added_documents(get_settings(), Path(tmp))
-    print(f"wrote {n} renderings to {ADDED_DOCS_RENDERINGS.relative_to(DATASET_DIR.parent.parent)}")
+        written = render_added_documents(get_settings(), Path(tmp))
+    for language, n in written.items():
+        path = ADDED_DOCS_RENDERINGS[language].relative_to(DATASET_DIR.parent.parent)
+        print(f"wrote {n} renderings to {path}")
     return 0
 
 

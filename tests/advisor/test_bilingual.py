@@ -1,18 +1,21 @@
-"""The English view of the index (advisor/bilingual.py): an English question finds a Chinese chunk through
-its rendering, the hit is the original chunk, and the view's vectors are kept on disk, made again when
-stale or damaged, never loaded then."""
+"""The index's views in the other language (advisor/bilingual.py): an English question finds a Chinese chunk
+through its English rendering and a Chinese question an English chunk through its Chinese one, the hit is
+the original chunk, prepare renders what the views need, and the views' vectors are kept on disk, made
+again when stale or damaged, never loaded then."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from advisor.bilingual import english_view, render_chunk, texts_to_render
+from advisor.bilingual import index_view, render_chunk, texts_to_render
+from advisor.generate import ScriptedGenerator
 from advisor.lexical import LexicalIndex, tokenize
-from advisor.renderings import Renderings
+from advisor.renderings import Renderings, render_line
 from advisor.retrieve import HybridRetriever
 from advisor.view_vectors import MANIFEST_FILE, VECTORS_FILE, cached_vectors, view_key
 from indexing import HashEmbedder
@@ -55,7 +58,7 @@ def search_renderings(tmp_path, lines=ENGLISH) -> Renderings:
 
 
 def view_source(index, embedder, tmp_path, lines=ENGLISH):
-    return lambda: english_view(index, embedder, search_renderings(tmp_path, lines), tmp_path / "views")
+    return lambda: (index_view(index, embedder, search_renderings(tmp_path, lines), tmp_path / "views"),)
 
 
 # --- what the view shows ---------------------------------------------------------------------------------
@@ -72,7 +75,7 @@ def test_a_chunk_and_its_headings_are_shown_in_english_where_a_rendering_exists(
 
 
 def test_no_rendering_no_view(tmp_path, index, embedder):
-    assert english_view(index, embedder, search_renderings(tmp_path, {}), tmp_path / "views") is None
+    assert index_view(index, embedder, search_renderings(tmp_path, {}), tmp_path / "views") is None
 
 
 # --- retrieval through the view --------------------------------------------------------------------------
@@ -83,7 +86,7 @@ def test_an_english_question_finds_the_chinese_chunk_through_its_rendering_and_g
 ):
     settings = fake_settings.model_copy(update={"bilingual_views": True})
     plain = HybridRetriever(index, embedder, settings).retrieve(QUESTION, k=3)
-    viewed = HybridRetriever(index, embedder, settings, view=view_source(index, embedder, tmp_path))
+    viewed = HybridRetriever(index, embedder, settings, views=view_source(index, embedder, tmp_path))
     found = viewed.retrieve(QUESTION, k=3)
     assert plain.hits[0].chunk.section != RISK  # English words meet nothing in the Chinese chunks
     assert found.hits[0].chunk.section == RISK
@@ -95,13 +98,15 @@ def test_an_english_question_finds_the_chinese_chunk_through_its_rendering_and_g
 def test_the_view_is_made_again_from_new_renderings_on_disk(tmp_path, index, embedder, fake_settings):
     settings = fake_settings.model_copy(update={"bilingual_views": True})
     lines = {"常见的定价策略包括以下几种：": "Common pricing strategies include the following:"}
-    retriever = HybridRetriever(index, embedder, settings, view=view_source(index, embedder, tmp_path, lines))
-    assert retriever.view is not None and retriever.view.rendered == 1
+    retriever = HybridRetriever(
+        index, embedder, settings, views=view_source(index, embedder, tmp_path, lines)
+    )
+    assert [v.rendered for v in retriever.views] == [1]
     assert retriever.retrieve(QUESTION, k=1).hits[0].chunk.section != RISK
     write_renderings(tmp_path / "renderings" / "en.json", {**lines, **ENGLISH})  # prepare rendered more
     retriever._view_source = view_source(index, embedder, tmp_path, {**lines, **ENGLISH})
-    retriever.refresh_view()
-    assert retriever.view.rendered == 2
+    retriever.refresh_views()
+    assert [v.rendered for v in retriever.views] == [2]
     assert retriever.retrieve(QUESTION, k=1).hits[0].chunk.section == RISK
 
 
@@ -110,12 +115,12 @@ def test_the_factory_searches_the_data_folders_renderings_whatever_model_made_th
 ):
     write_renderings(fake_settings.renderings_path, ENGLISH)
     advisor, _ = make_fake_advisor(bilingual_views=True)
-    assert advisor.retriever.view is not None
-    assert advisor.describe()["retrieval"]["english_view_chunks"] >= 1
+    assert [v.language for v in advisor.retriever.views] == ["en"]  # no English line: no Chinese view
+    assert advisor.describe()["retrieval"]["view_chunks"]["en"] >= 1
     assert advisor.retrieve(QUESTION, k=1)[0].chunk.text == RISK_TEXT
     assert (fake_settings.index_views_dir / "en" / VECTORS_FILE).is_file()
     off, _ = make_fake_advisor(bilingual_views=False)
-    assert off.retriever.view is None
+    assert off.retriever.views == ()
 
 
 # --- the vectors kept on disk ----------------------------------------------------------------------------
@@ -184,7 +189,7 @@ def test_the_view_embeds_only_the_chunks_it_shows_differently(tmp_path, chunks):
 
     index = VectorIndex.from_chunks(chunks, embedder)
     embedder.passages = 0
-    view = english_view(index, embedder, search_renderings(tmp_path), tmp_path / "views")
+    view = index_view(index, embedder, search_renderings(tmp_path), tmp_path / "views")
     assert view is not None and view.rendered == embedder.passages == 1
     unchanged = [i for i, c in enumerate(chunks) if c.section != RISK]
     np.testing.assert_array_equal(view.vectors[unchanged], index.vectors()[unchanged])
@@ -193,7 +198,7 @@ def test_the_view_embeds_only_the_chunks_it_shows_differently(tmp_path, chunks):
 # --- the pieces it is made of ----------------------------------------------------------------------------
 
 
-def test_an_english_view_compares_english_words_by_their_stems(chunks):
+def test_an_index_view_compares_english_words_by_their_stems(chunks):
     assert tokenize("pricing strategies", stem=True) == tokenize("price strategy", stem=True)
     assert tokenize("pricing strategies") != tokenize("price strategy")  # the original index: exact words
     english = [replace(chunks[0], text="Funding risks and pricing", section="Money")]
@@ -207,3 +212,82 @@ def test_search_renderings_read_any_models_file_and_are_never_saved(tmp_path):
     assert len(Renderings(tmp_path / "renderings" / "en.json", "model-a", shipped=None, reviewed=None)) == 0
     with pytest.raises(ValueError, match="cannot be saved"):
         renderings.save()
+
+
+# --- the other direction: an English document's Chinese view ----------------------------------------------
+
+SAFE_SECTION = "SAFE Notes › Valuation Cap"
+SAFE_TEXT = "A valuation cap sets the highest valuation at which the SAFE converts into shares."
+SAFE_ZH = "估值上限规定了SAFE转换为股份时的最高估值。"
+SAFE_HEADING_ZH = "估值上限"
+
+
+class ChineseTranslator(ScriptedGenerator):
+    """Answers a Chinese rendering prompt with the line's Chinese from a table ("" for lines it does not know)."""
+
+    model_id = "fake-translator"
+
+    def __init__(self, chinese):
+        super().__init__(self._reply)
+        self.chinese = chinese
+
+    def _reply(self, messages):
+        line = re.search(r"^英文：(.*)$", messages[-1]["content"], flags=re.M).group(1)
+        return self.chinese.get(line, "")
+
+
+@pytest.fixture
+def mixed_index(chunks, embedder):
+    from indexing import VectorIndex
+
+    safe = replace(
+        chunks[0],
+        chunk_id="safe:0-80",
+        doc_id="safe",
+        text=SAFE_TEXT,
+        section=SAFE_SECTION,
+        source="safe_notes.txt",
+        lang="en",
+    )
+    return VectorIndex.from_chunks([*chunks, safe], embedder)
+
+
+def test_prepare_renders_english_lines_in_chinese_and_a_chinese_question_then_finds_the_english_document(
+    mixed_index, embedder, fake_settings
+):
+    from advisor import build_advisor
+
+    settings = fake_settings.model_copy(update={"bilingual_views": True})
+    translator = ChineseTranslator({SAFE_TEXT: SAFE_ZH, "Valuation Cap": SAFE_HEADING_ZH})
+    advisor = build_advisor(settings, generator=translator, embedder=embedder, index=mixed_index)
+    question = "估值上限是什么意思？"
+    before = advisor.retrieve(question, k=1)[0]
+    advisor.prepare_knowledge_cache()
+    assert "zh" in [v.language for v in advisor.retriever.views]  # made from the new renderings at once
+    hit = advisor.retrieve(question, k=1)[0]
+    assert before.chunk.source != "safe_notes.txt"
+    assert hit.chunk.source == "safe_notes.txt" and hit.chunk.text == SAFE_TEXT  # the English original
+    made = json.loads(settings.chinese_renderings_path.read_text(encoding="utf-8"))["lines"]
+    assert made == {SAFE_TEXT: SAFE_ZH, "Valuation Cap": SAFE_HEADING_ZH}  # "SAFE Notes" had no rendering
+
+
+@pytest.mark.parametrize(
+    ("line", "reply", "rendered"),
+    [
+        ("Raise 12 months of runway.", "融资要覆盖12个月的资金跑道。", "融资要覆盖12个月的资金跑道。"),
+        ("Raise 12 months of runway.", "融资要覆盖一年的资金跑道。", ""),  # a figure lost: not faithful
+        ("Raise 12 months of runway.", "Raise 12 months of runway.", ""),  # no Chinese: not a rendering
+        ("- **Cap**: the highest valuation.", "**上限**：最高估值。", "- **上限**：最高估值。"),
+        ("2024", "", "2024"),  # no English words: its own rendering
+    ],
+)
+def test_a_chinese_rendering_keeps_figures_and_markers_and_is_chinese(line, reply, rendered):
+    body = line.removeprefix("- ")
+    assert render_line(ChineseTranslator({body: reply}), line, "zh") == rendered
+
+
+def test_the_chinese_direction_has_nothing_shipped_or_reviewed(tmp_path):
+    with pytest.raises(ValueError, match="shipped"):
+        Renderings(tmp_path / "zh.json", "m", target="zh")
+    with pytest.raises(ValueError, match="target"):
+        Renderings(tmp_path / "fr.json", "m", shipped=None, reviewed=None, target="fr")
