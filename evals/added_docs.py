@@ -78,28 +78,34 @@ def render_added_documents(
     settings: Settings, workdir: Path, out: Mapping[str, Path] = ADDED_DOCS_RENDERINGS
 ) -> dict[str, int]:
     """Render the added documents' lines and headings in the other language with the configured model,
-    once, into `out` (committed with the set, so that a retrieval-only run needs no model); the number of
-    lines written per language.
+    once, into `out` (language -> file; committed with the set, so that a retrieval-only run needs no
+    model); the number of lines written per language. A language whose file exists keeps its lines and
+    renders only what it lacks.
 
-    The same renderings `python -m advisor prepare` makes after an upload (~2 s a line on two cores): the
-    added documents are indexed in a throw-away data folder and its advisor renders what has none yet.
+    The same renderings `python -m advisor prepare` makes after an upload (~2-4 s a line on two cores):
+    the added documents are indexed in a throw-away data folder and its advisor's renderings are made for
+    their chunks (the playbook's are shipped with the code).
     """
     settings = settings.model_copy(
         update={"knowledge_cache": False, "translate_queries": False, "bilingual_views": True}
     )
     base = LocalTarget(build_advisor(settings))
-    target = build_added_docs_target(settings, workdir, base=base, renderings=None)
-    advisor = target.advisor
+    kept = {language: path for language, path in out.items() if path.is_file()}
+    advisor = build_added_docs_target(settings, workdir, base=base, renderings=kept).advisor
     made = {"en": advisor.renderings, "zh": advisor.chinese_renderings}
-    if made["en"] is None:
-        raise ValueError("settings.english_renderings is off: there is no model rendering to make")
-    advisor.prepare_knowledge_cache(say=lambda line: print(line, file=sys.stderr, flush=True))
     names = {p.name for p in added_document_paths()}
     texts: list[str] = []
     for chunk in advisor.index.chunks:
         if chunk.source.rsplit("/", 1)[-1] in names:
             texts += [chunk.text, *_PATH_PARTS.split(chunk.section)]
-    return {language: made[language].export(path, texts) for language, path in out.items()}
+    written = {}
+    for language, path in out.items():
+        renderings = made[language]
+        if renderings is None:
+            raise ValueError("settings.english_renderings is off: there is no model rendering to make")
+        renderings.build(advisor.generator, texts, say=lambda line: print(line, file=sys.stderr, flush=True))
+        written[language] = renderings.export(path, texts)
+    return written
 
 
 # --- scoring one question -----------------------------------------------------------------------

@@ -158,13 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--renderings",
-        action="store_true",
-        help="instead: render the documents' lines and headings in the other language with the configured "
-        "model (minutes) into evals/datasets/added_docs_renderings.{en,zh}.json, which the index views search",
+        nargs="*",
+        choices=("en", "zh"),
+        metavar="LANG",
+        help="instead: render the documents' lines and headings into LANG (en, zh; default both) with the "
+        "configured model (minutes) into evals/datasets/added_docs_renderings.LANG.json, which the index views "
+        "search; lines rendered before are kept",
     )
     args = parser.parse_args(argv)
-    if args.renderings:
-        return _write_renderings()
+    if args.renderings is not None:
+        return _write_renderings(args.renderings or ["en", "zh"])
     for name, data in built_files().items():
         path = ADDED_DOCS_DIR / name
         path.write_bytes(data)
@@ -172,14 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _write_renderings() -> int:
+def _write_renderings(languages: list[str]) -> int:
     import tempfile
 
     from advisor import get_settings
     from evals.added_docs import ADDED_DOCS_RENDERINGS, render_added_documents
 
+    out = {language: ADDED_DOCS_RENDERINGS[language] for language in languages}
     with tempfile.TemporaryDirectory(prefix="fa-added-renderings-") as tmp:
-        written = render_added_documents(get_settings(), Path(tmp))
+        written = render_added_documents(get_settings(), Path(tmp), out)
     for language, n in written.items():
         path = ADDED_DOCS_RENDERINGS[language].relative_to(DATASET_DIR.parent.parent)
         print(f"wrote {n} renderings to {path}")
