@@ -1,13 +1,14 @@
 """Vectors of an index view (advisor/bilingual.py), embedded once and kept under the data folder.
 
-Embedding the playbook's English view costs seconds to a minute on two cores, on every start; the vectors
-only change when the rendered texts or the embedder do. So they are kept in one `.npy` file beside a
-manifest that names what they were made from (a digest of the embedder id and every embedded text) and
-the file's own sha256, in the manner of indexing/store.py's index manifest:
+Embedding the playbook's English view costs seconds to a minute on two cores, on every start, and an
+upload makes the advisor again: only the texts that changed should be embedded. So the vectors are kept in
+one `.npy` file beside a manifest that names what each row was made from (the sha256 of the embedded text)
+and with which embedder, and the file's own sha256, in the manner of indexing/store.py's index manifest:
 
-* a different key (a new rendering, an added document, another embedder) means stale: embed again;
-* a vectors file whose checksum, shape or values differ from the manifest is corrupt: never loaded,
-  embedded again and rewritten;
+* a row whose text is no longer in the view is dropped; a text with no row is embedded (a new rendering,
+  an added document); another embedder or format makes every row stale;
+* a vectors file whose checksum, shape or values differ from its manifest is corrupt: never loaded, every
+  row embedded again and the files rewritten;
 * both files are written to a temporary name and renamed into place, vectors first: a crash between the
   two renames leaves a manifest that no longer matches its vectors, which is read as corrupt, not loaded.
 """
@@ -36,56 +37,62 @@ VECTORS_FILE = "vectors.npy"
 MANIFEST_FILE = "vectors.json"
 
 
-def view_key(chunks: Sequence[Chunk], embedder_id: str) -> str:
-    """What the vectors of `chunks` depend on: the embedder and each embedded text, in order."""
-    digest = hashlib.sha256(f"format={FORMAT}\nembedder={embedder_id}\n".encode())
-    for chunk in chunks:
-        text = passage_text(chunk).encode("utf-8")
-        digest.update(f"{len(text)}:".encode())  # length-prefixed: no two lists of texts hash alike
-        digest.update(text)
-    return digest.hexdigest()
+def text_key(chunk: Chunk) -> str:
+    """What one row depends on besides the embedder: the text embedded for the chunk."""
+    return hashlib.sha256(passage_text(chunk).encode("utf-8")).hexdigest()
 
 
 def cached_vectors(
     folder: Path, chunks: Sequence[Chunk], embedder: Embedder, *, batch_size: int
 ) -> np.ndarray:
-    """The passage vectors of `chunks` ((len, dim) float32): read from `folder` when they were made from
-    exactly these texts with this embedder and are intact, else embedded now and written there."""
+    """The passage vectors of `chunks` ((len, dim) float32): the rows kept in `folder` for these texts and
+    this embedder when the files are intact, the others embedded now; the files then hold exactly these."""
     folder = Path(folder)
-    key = view_key(chunks, embedder.model_id)
-    vectors = _read(folder, key, (len(chunks), embedder.dim))
-    if vectors is not None:
-        return vectors
-    vectors = embed_chunks(chunks, embedder, batch_size=batch_size)
-    _write(folder, key, vectors)
+    keys = [text_key(c) for c in chunks]
+    kept = _read(folder, embedder.model_id, embedder.dim)
+    todo = [i for i, key in enumerate(keys) if key not in kept]
+    vectors = np.zeros((len(chunks), embedder.dim), dtype=np.float32)
+    for i, key in enumerate(keys):
+        if key in kept:
+            vectors[i] = kept[key]
+    if todo:
+        vectors[todo] = embed_chunks([chunks[i] for i in todo], embedder, batch_size=batch_size)
+    if todo or set(kept) != set(keys):
+        _write(folder, embedder.model_id, keys, vectors)
     return vectors
 
 
-def _read(folder: Path, key: str, shape: tuple[int, int]) -> np.ndarray | None:
-    """The stored vectors when they were made under `key` and pass every check; None otherwise."""
+def _read(folder: Path, embedder_id: str, dim: int) -> dict[str, np.ndarray]:
+    """text key -> stored row, for the rows made by `embedder_id` in intact files; {} otherwise."""
     manifest_path, vectors_path = folder / MANIFEST_FILE, folder / VECTORS_FILE
     try:
         manifest: Any = json.loads(manifest_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None
+        return {}
     except (OSError, ValueError) as exc:
         log.warning("view vectors manifest %s is unreadable (%s): embedding again", manifest_path, exc)
-        return None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("key") != key:
-        return None  # stale: made from other texts or another embedder
+        return {}
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        return {}
+    if manifest.get("embedder") != embedder_id:
+        return {}  # stale: every row was made by another embedder
+    keys = manifest.get("texts")
     try:
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            raise ValueError("its manifest lists no texts")
         if file_sha256(vectors_path) != manifest.get("sha256"):
             raise ValueError("its checksum differs from the manifest")
         vectors = np.load(vectors_path, allow_pickle=False)
+        shape = (len(keys), dim)
         if vectors.shape != shape or vectors.dtype != np.float32 or not np.isfinite(vectors).all():
             raise ValueError(f"shape {vectors.shape} {vectors.dtype}, expected {shape} float32, finite")
     except (OSError, ValueError) as exc:
         log.warning("view vectors %s are corrupt (%s): embedding again", vectors_path, exc)
-        return None
-    return vectors
+        return {}
+    return dict(zip(keys, vectors, strict=True))
 
 
-def _write(folder: Path, key: str, vectors: np.ndarray) -> None:
+def _write(folder: Path, embedder_id: str, keys: Sequence[str], vectors: np.ndarray) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / VECTORS_FILE
     tmp = folder / f".{VECTORS_FILE}.{uuid.uuid4().hex[:8]}.tmp"
@@ -99,5 +106,5 @@ def _write(folder: Path, key: str, vectors: np.ndarray) -> None:
         tmp.unlink(missing_ok=True)
     write_json_atomic(
         folder / MANIFEST_FILE,
-        {"format": FORMAT, "key": key, "count": len(vectors), "sha256": file_sha256(target)},
+        {"format": FORMAT, "embedder": embedder_id, "texts": list(keys), "sha256": file_sha256(target)},
     )

@@ -17,7 +17,7 @@ from advisor.generate import ScriptedGenerator
 from advisor.lexical import LexicalIndex, tokenize
 from advisor.renderings import Renderings, render_line
 from advisor.retrieve import HybridRetriever
-from advisor.view_vectors import MANIFEST_FILE, VECTORS_FILE, cached_vectors, view_key
+from advisor.view_vectors import MANIFEST_FILE, VECTORS_FILE, cached_vectors, text_key
 from indexing import HashEmbedder
 from tests.advisor.support import CORPUS, RISK, make_chunks
 
@@ -140,14 +140,25 @@ def test_vectors_are_embedded_once_and_read_back(tmp_path):
     np.testing.assert_array_equal(first, again)
 
 
-def test_new_texts_or_another_embedder_make_the_vectors_stale(tmp_path):
+def test_only_new_texts_are_embedded_and_another_embedder_makes_every_row_stale(tmp_path):
     chunks, embedder = rendered_chunks(tmp_path), CountingEmbedder()
-    cached_vectors(tmp_path / "views", chunks, embedder, batch_size=4)
+    folder = tmp_path / "views"
+    first = cached_vectors(folder, chunks, embedder, batch_size=4)
     changed = [*chunks[:-1], replace(chunks[-1], text=chunks[-1].text + " (reviewed)")]
-    cached_vectors(tmp_path / "views", changed, embedder, batch_size=4)
-    assert embedder.passages == 2 * len(chunks)  # one changed text: a new key, the vectors made again
-    assert view_key(chunks, "hash-384") != view_key(chunks, "e5")
-    assert view_key(chunks[:2], "e") != view_key([chunks[0]], "e")
+    again = cached_vectors(folder, changed, embedder, batch_size=4)
+    assert embedder.passages == len(chunks) + 1  # one new text: one row embedded
+    np.testing.assert_array_equal(first[:-1], again[:-1])
+    assert not np.array_equal(first[-1], again[-1])
+    assert json.loads((folder / MANIFEST_FILE).read_text())["texts"] == [text_key(c) for c in changed]
+
+    class OtherEmbedder(CountingEmbedder):
+        def __init__(self):
+            super().__init__()
+            self.model_id = "another-384"
+
+    other = OtherEmbedder()
+    cached_vectors(folder, changed, other, batch_size=4)
+    assert other.passages == len(chunks)
 
 
 @pytest.mark.parametrize(
