@@ -271,7 +271,12 @@ def test_the_documents_renderings_are_made_once_and_searched_by_the_views_of_a_r
     from evals.added_docs import render_added_documents
 
     settings = hash_settings.model_copy(
-        update={"llm_backend": "echo", "llm_model": "echo", "english_renderings": True, "bilingual_views": True}
+        update={
+            "llm_backend": "echo",
+            "llm_model": "echo",
+            "english_renderings": True,
+            "bilingual_views": True,
+        }
     )
     out = {"en": tmp_path / "made.en.json", "zh": tmp_path / "made.zh.json"}
     written = render_added_documents(settings, tmp_path / "render", out)
