@@ -20,6 +20,7 @@ import math
 import re
 import shutil
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,12 +76,17 @@ def build_added_docs_target(
 
 
 def render_added_documents(
-    settings: Settings, workdir: Path, out: Mapping[str, Path] = ADDED_DOCS_RENDERINGS
+    settings: Settings,
+    workdir: Path,
+    out: Mapping[str, Path] = ADDED_DOCS_RENDERINGS,
+    *,
+    minutes: float | None = None,
 ) -> dict[str, int]:
     """Render the added documents' lines and headings in the other language with the configured model,
     once, into `out` (language -> file; committed with the set, so that a retrieval-only run needs no
     model); the number of lines written per language. A language whose file exists keeps its lines and
-    renders only what it lacks.
+    renders only what it lacks. `minutes`: stop each language after that long and keep what was made
+    (headings first: short, and they name the topic); a later call goes on from there.
 
     The same renderings `python -m advisor prepare` makes after an upload (~2-4 s a line on two cores):
     the added documents are indexed in a throw-away data folder and its advisor's renderings are made for
@@ -94,16 +100,23 @@ def render_added_documents(
     advisor = build_added_docs_target(settings, workdir, base=base, renderings=kept).advisor
     made = {"en": advisor.renderings, "zh": advisor.chinese_renderings}
     names = {p.name for p in added_document_paths()}
-    texts: list[str] = []
-    for chunk in advisor.index.chunks:
-        if chunk.source.rsplit("/", 1)[-1] in names:
-            texts += [chunk.text, *_PATH_PARTS.split(chunk.section)]
+    added = [c for c in advisor.index.chunks if c.source.rsplit("/", 1)[-1] in names]
+    texts = [part for c in added for part in _PATH_PARTS.split(c.section)] + [c.text for c in added]
     written = {}
     for language, path in out.items():
         renderings = made[language]
         if renderings is None:
             raise ValueError("settings.english_renderings is off: there is no model rendering to make")
-        renderings.build(advisor.generator, texts, say=lambda line: print(line, file=sys.stderr, flush=True))
+        stop = threading.Event()
+        timer = threading.Timer(minutes * 60, stop.set) if minutes else None
+        if timer is not None:
+            timer.start()
+        try:
+            say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+            renderings.build(advisor.generator, texts, say=say, stop=stop)
+        finally:
+            if timer is not None:
+                timer.cancel()
         written[language] = renderings.export(path, texts)
     return written
 

@@ -165,9 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         "configured model (minutes) into evals/datasets/added_docs_renderings.LANG.json, which the index views "
         "search; lines rendered before are kept",
     )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        help="with --renderings: stop each language after this long and keep what was made (a subset)",
+    )
     args = parser.parse_args(argv)
     if args.renderings is not None:
-        return _write_renderings(args.renderings or ["en", "zh"])
+        return _write_renderings(args.renderings or ["en", "zh"], args.minutes)
     for name, data in built_files().items():
         path = ADDED_DOCS_DIR / name
         path.write_bytes(data)
@@ -175,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _write_renderings(languages: list[str]) -> int:
+def _write_renderings(languages: list[str], minutes: float | None) -> int:
     import tempfile
 
     from advisor import get_settings
@@ -183,7 +188,7 @@ def _write_renderings(languages: list[str]) -> int:
 
     out = {language: ADDED_DOCS_RENDERINGS[language] for language in languages}
     with tempfile.TemporaryDirectory(prefix="fa-added-renderings-") as tmp:
-        written = render_added_documents(get_settings(), Path(tmp), out)
+        written = render_added_documents(get_settings(), Path(tmp), out, minutes=minutes)
     for language, n in written.items():
         path = ADDED_DOCS_RENDERINGS[language].relative_to(DATASET_DIR.parent.parent)
         print(f"wrote {n} renderings to {path}")

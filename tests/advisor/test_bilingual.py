@@ -71,7 +71,9 @@ def test_a_chunk_and_its_headings_are_shown_in_english_where_a_rendering_exists(
     assert shown.section.startswith("AI大模型创业的建议与启示")  # a heading with no rendering stays Chinese
     assert "**Funding risk**" in shown.text and "**法律风险**" in shown.text  # so does a line
     assert shown.chunk_id == risk.chunk_id
-    assert "9.3.1 创业风险识别" in list(texts_to_render([risk]))  # prepare renders the headings too
+    added = replace(risk, source="风险手册.md")
+    assert "9.3.1 创业风险识别" in list(texts_to_render([added]))  # prepare renders an added one's headings
+    assert list(texts_to_render([risk])) == [risk.text]  # not the shipped playbook's (see texts_to_render)
 
 
 def test_no_rendering_no_view(tmp_path, index, embedder):
