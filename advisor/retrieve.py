@@ -7,9 +7,9 @@ Pipeline for one (standalone) question:
    rendering: the knowledge base is Chinese; BM25 cannot cross languages at all and the multilingual
    embedder only approximately.
 2. Each query runs through both legs (settings.candidate_k candidates each), over the chunks and over the
-   knowledge base's views in the query's language (settings.bilingual_views, bilingual.py: a Chinese
-   chunk searched through its English rendering by an English query, an English one through its Chinese
-   rendering by a Chinese query, so that a question meets every chunk in its own language);
+   knowledge base's view in the query's language when there is one (settings.bilingual_views,
+   bilingual.py: an English query meets a Chinese chunk through its English rendering, a Chinese query an
+   English chunk through its Chinese rendering, every chunk in the query's language);
    reciprocal rank fusion (settings.rrf_k) merges all ranked lists without having to calibrate cosine
    against BM25 scores. A view's hit counts for the original chunk.
 3. Chunks under a section that names the question's topic get a small boost (topic.py).
@@ -161,25 +161,20 @@ class HybridRetriever:
         queries = self.queries_for(question)
         qvecs = np.asarray(self.embedder.embed(queries, kind="query"), dtype=np.float32)
         dense_all = self._vectors @ qvecs.T  # (chunks, queries) cosine
-        # A view serves the queries of its own language: there a cross-language match becomes a same-language
-        # one, while a view searched across languages only added noise (the English view lowered Chinese
-        # playbook MRR 0.932 -> 0.908 when it served every query).
-        languages = [detect_language(q) for q in queries]
-        views = [
-            (view, [i for i, lang in enumerate(languages) if lang == view.language]) for view in self.views
-        ]
-        views = [(view, served) for view, served in views if served]
-        views_dense = [view.vectors @ qvecs[served].T for view, served in views]
-        # A chunk is as close as its nearest form: an English question's cosine to the English rendering of
-        # a Chinese chunk is a same-language cosine, as the LLM's Chinese rendering of the question gave.
+        # A query in a view's language searches every chunk in its form in that language: the view's rows
+        # where it shows the chunk otherwise (rendered), the chunk itself elsewhere. Merged, not added: as
+        # extra ranked lists, the chunks a view shows unchanged (English documents, for English questions)
+        # were counted twice and crowded the rendered ones out (zh doc asked in English: hit@3 0.39). A
+        # chunk is as close as its nearer form: an English question's cosine to the English rendering of a
+        # Chinese chunk is a same-language cosine, as the LLM's Chinese rendering of the question gave.
+        view_of = self._views_for(queries)
+        for i, view in enumerate(view_of):
+            if view is not None:
+                dense_all[:, i] = np.maximum(dense_all[:, i], view.vectors @ qvecs[i])
         best_per_chunk = dense_all.max(axis=1)
-        for view_dense in views_dense:
-            best_per_chunk = np.maximum(best_per_chunk, view_dense.max(axis=1))
 
         fused: dict[int, float] = {}
-        lists = self._ranked_lists(queries, qvecs)
-        for (view, served), view_dense in zip(views, views_dense, strict=True):
-            lists += _view_lists(view, view_dense, [queries[i] for i in served], self.settings.candidate_k)
+        lists = self._ranked_lists(queries, qvecs, dense_all, view_of)
         for weight, ranked in lists:
             for rank, pos in enumerate(ranked, 1):
                 fused[pos] = fused.get(pos, 0.0) + weight / (self.settings.rrf_k + rank)
@@ -204,8 +199,8 @@ class HybridRetriever:
         best = float(best_per_chunk.max())
         lexical_match = None
         if self.lexical is not None:
-            lexical_match = any(self.lexical.search(q, 1) for q in queries) or any(
-                view.lexical.search(queries[i], 1) for view, served in views if view.lexical for i in served
+            lexical_match = any(
+                self._lexical_for(view).search(q, 1) for q, view in zip(queries, view_of, strict=True)
             )
         return Retrieval(
             hits=hits,
@@ -217,15 +212,34 @@ class HybridRetriever:
         )
 
     # --- legs ---------------------------------------------------------------------------------
-    def _ranked_lists(self, queries: Sequence[str], qvecs: np.ndarray) -> list[tuple[float, list[int]]]:
+    def _views_for(self, queries: Sequence[str]) -> list[IndexView | None]:
+        """The view each query searches: the one in its language, if any (the original index otherwise)."""
+        by_language = {view.language: view for view in self.views}
+        return [by_language.get(detect_language(q)) for q in queries]
+
+    def _lexical_for(self, view: IndexView | None) -> LexicalIndex:
+        return view.lexical if view is not None and view.lexical is not None else self.lexical  # type: ignore[return-value]
+
+    def _ranked_lists(
+        self,
+        queries: Sequence[str],
+        qvecs: np.ndarray,
+        dense: np.ndarray,
+        view_of: Sequence[IndexView | None],
+    ) -> list[tuple[float, list[int]]]:
         """(weight, ranked chunk positions) per leg and query. Dense lists weigh 1; a BM25 list weighs
-        the share of its query's terms the corpus knows (lexical.coverage)."""
+        the share of its query's terms the corpus knows (lexical.coverage). A query with a view ranks by
+        `dense` (its merged cosines) and searches the view's BM25."""
         n = self.settings.candidate_k
-        lists = [
-            (1.0, [self._position[h.chunk.chunk_id] for h in hits]) for hits in self.index.search(qvecs, n)
-        ]
+        lists = []
+        for i, hits in enumerate(self.index.search(qvecs, n)):
+            if view_of[i] is None:
+                lists.append((1.0, [self._position[h.chunk.chunk_id] for h in hits]))
+            else:
+                lists.append((1.0, [int(p) for p in np.argsort(-dense[:, i], kind="stable")[:n]]))
         if self.lexical is not None:
-            lists += _lexical_lists(self.lexical, queries, n)
+            for query, view in zip(queries, view_of, strict=True):
+                lists += _lexical_lists(self._lexical_for(view), [query], n)
         return lists
 
     def _rerank(self, question: str, order: list[int]) -> list[int]:
@@ -244,19 +258,6 @@ def _lexical_lists(lexical: LexicalIndex, queries: Sequence[str], n: int) -> lis
         ranked = [pos for pos, _score in lexical.search(query, n)]
         if ranked:
             lists.append((coverage, ranked))
-    return lists
-
-
-def _view_lists(
-    view: IndexView, view_dense: np.ndarray, queries: Sequence[str], n: int
-) -> list[tuple[float, list[int]]]:
-    """The view's ranked lists, weighted like the index's: its rows are the index's chunk positions."""
-    n = min(n, len(view.chunks))
-    lists = [
-        (1.0, [int(p) for p in np.argsort(-view_dense[:, q], kind="stable")[:n]]) for q in range(len(queries))
-    ]
-    if view.lexical is not None:
-        lists += _lexical_lists(view.lexical, queries, n)
     return lists
 
 
