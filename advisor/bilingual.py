@@ -9,10 +9,11 @@ English question a same-language match with no model call at question time.
 
 The view holds every chunk, in the chunk order of the index: a Chinese chunk as its rendering (its
 section path's headings too, where they have one; lines without a rendering stay Chinese), an English
-chunk as it is. So each English question meets the whole knowledge base in English, through the same
-two legs (dense + BM25 with English stems) for every source; a view of the Chinese chunks alone would give
-them two more ranked lists than the English documents they compete with. A hit is always the ORIGINAL
-chunk: the gate, the quotes and the citations read the text the knowledge base holds.
+chunk as it is. An English question then ranks the whole knowledge base in English (retrieve.py: the
+nearer of each chunk's two cosines, BM25 with English stems over the view), the same two legs for every
+source; added as extra ranked lists instead, the English documents (their own view) were counted twice.
+A hit is always the ORIGINAL chunk: the gate, the quotes and the citations read the text the knowledge
+base holds.
 
 The Chinese view is the same for the other direction: an added English document's lines rendered in
 Chinese (renderings.py, target "zh", made by `prepare`), so that a Chinese question meets it in Chinese;
@@ -59,8 +60,8 @@ def render_chunk(renderings: Renderings, chunk: Chunk) -> Chunk:
 def texts_to_render(chunks: Sequence[Chunk]) -> Iterator[str]:
     """What a view needs rendered: each chunk's text, and each heading of an added document's section path
     (the heading names the topic: "Valuation Cap" is what a Chinese question about 估值上限 matches). The
-    shipped playbook's headings are left out: ~110 more model calls in a fresh install's `prepare`, and its
-    English view was measured without them (English MRR 0.881 -> 0.923 on the answerable set)."""
+    shipped playbook's headings are left out: ~110 more model calls in a fresh install's `prepare`; its
+    English view was measured without them (evals/README.md, "Bilingual views")."""
     for chunk in chunks:
         yield chunk.text
         if chunk.source.rsplit("/", 1)[-1] not in BUILT_IN_SOURCES:
