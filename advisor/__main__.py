@@ -162,7 +162,7 @@ def cmd_prepare(args: argparse.Namespace, out: TextIO) -> int:
             if args.ship_renderings:
                 from advisor.renderings import SHIPPED
 
-                n = advisor.renderings.export(SHIPPED, (c.text for c in advisor.index.chunks))
+                n = advisor.renderings.export(SHIPPED, advisor.texts_to_render())
                 print(
                     f"wrote {n} renderings to {SHIPPED.name} (commit it with the knowledge it renders)",
                     file=out,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from advisor.answer_format import (
@@ -37,6 +37,7 @@ from advisor.answer_format import (
     render,
 )
 from advisor.answerability import missing_specifics
+from advisor.bilingual import texts_to_render
 from advisor.completion import complete_list, points_held
 from advisor.condense import condense_question, follow_up_context
 from advisor.definition import with_definition
@@ -77,10 +78,13 @@ class Advisor:
         retriever: HybridRetriever | None = None,
         knowledge_cache: KnowledgeCache | None = None,
         renderings: Renderings | None = None,
+        chinese_renderings: Renderings | None = None,
     ):
         self.settings = settings
         # English prompts show the passages' English renderings (renderings.py); None: the Chinese text.
         self.renderings = renderings
+        # English lines in Chinese, for the retriever's Chinese view only (bilingual.py); made by prepare.
+        self.chinese_renderings = chinese_renderings
         # The passages' KV, read once and restored per answer (kv_cache.py); None: every prompt is read.
         self.knowledge_cache = knowledge_cache
         self.generator = generator
@@ -158,12 +162,23 @@ class Advisor:
         Renderings first: an English cache file holds the rendered passage, so new renderings change it.
         """
         with self._lock:
+            rendered = 0
             if self.renderings is not None:
-                rendered = self.renderings.build(self.generator, (c.text for c in self.index.chunks), say=say)
+                rendered = self.renderings.build(self.generator, self.texts_to_render(), say=say)
                 if rendered and self.knowledge_cache is not None:
                     self.knowledge_cache.refresh()
+            if self.chinese_renderings is not None:
+                rendered += self.chinese_renderings.build(self.generator, self.texts_to_render(), say=say)
+            if rendered:
+                self.retriever.refresh_views()
             if self.knowledge_cache is not None:
                 self.knowledge_cache.ensure(say=say)
+
+    def texts_to_render(self) -> Iterable[str]:
+        """The passages' lines, and their headings when the retriever searches the English view too."""
+        if self.settings.bilingual_views:
+            return texts_to_render(self.index.chunks)
+        return (c.text for c in self.index.chunks)
 
     def describe(self) -> dict[str, Any]:
         """What is running: model, device, quantisation, embedder, index counts, checker, retrieval."""
@@ -190,6 +205,8 @@ class Advisor:
                 "top_k": s.top_k,
                 "bm25": s.use_bm25,
                 "translate_queries": s.translate_queries,
+                "bilingual_views": s.bilingual_views,
+                "view_chunks": {view.language: view.rendered for view in self.retriever.views},
                 "reranker": s.reranker,
                 "min_dense_score": s.min_dense_score,
             },

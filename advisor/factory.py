@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from advisor.advisor import Advisor
+from advisor.bilingual import IndexView, index_view
 from advisor.generate import Generator
 from advisor.kv_cache import KnowledgeCache, keeps_prefix_files, model_identity
 from advisor.renderings import Renderings
-from advisor.retrieve import HybridRetriever, cross_encoder_reranker, llm_translator
+from advisor.retrieve import HybridRetriever, ViewSource, cross_encoder_reranker, llm_translator
 from advisor.support_registry import make_checker
 from config import Settings, get_settings
 from indexing import Embedder, IndexLoadError, VectorIndex, load_index, make_embedder
@@ -49,13 +50,23 @@ def build_advisor(
     checker = make_checker(settings, generator=generator, embedder=embedder)
     reranker = cross_encoder_reranker(settings.reranker, settings.device) if settings.reranker else None
     translator = llm_translator(generator) if settings.translate_queries else None
-    retriever = HybridRetriever(index, embedder, settings, translator=translator, reranker=reranker)
+    retriever = HybridRetriever(
+        index,
+        embedder,
+        settings,
+        translator=translator,
+        reranker=reranker,
+        views=_view_source(settings, index, embedder),
+    )
     renderings = None
     if settings.english_renderings:
-        model_path = getattr(generator, "model_path", None)
-        # The model's bytes, not its file name: the shipped renderings hold wherever the model is assembled.
-        model = model_identity(Path(model_path), named=False) if model_path else generator.model_id
-        renderings = Renderings(settings.renderings_path, model)
+        renderings = Renderings(settings.renderings_path, _model_key(generator))
+    # The Chinese renderings of English lines serve the Chinese view only (bilingual.py): made by prepare.
+    chinese_renderings = None
+    if settings.bilingual_views:
+        chinese_renderings = Renderings(
+            settings.chinese_renderings_path, _model_key(generator), shipped=None, reviewed=None, target="zh"
+        )
     knowledge_cache = None
     if settings.knowledge_cache and keeps_prefix_files(generator):
         knowledge_cache = KnowledgeCache(
@@ -74,7 +85,15 @@ def build_advisor(
         retriever=retriever,
         knowledge_cache=knowledge_cache,
         renderings=renderings,
+        chinese_renderings=chinese_renderings,
     )
+
+
+def _model_key(generator: Generator) -> str:
+    """What renderings are made with: the model's bytes, not its file name (the shipped renderings hold
+    wherever the model is assembled)."""
+    model_path = getattr(generator, "model_path", None)
+    return model_identity(Path(model_path), named=False) if model_path else generator.model_id
 
 
 def _prompt_chunk(renderings: Renderings | None) -> Callable[[str, Chunk], Chunk] | None:
@@ -82,6 +101,35 @@ def _prompt_chunk(renderings: Renderings | None) -> Callable[[str, Chunk], Chunk
     if renderings is None:
         return None
     return lambda language, chunk: renderings.chunk(chunk) if language == "en" else chunk
+
+
+def _view_source(settings: Settings, index: VectorIndex, embedder: Embedder) -> ViewSource | None:
+    """How the retriever makes the index's views (bilingual.py): from the renderings on disk, read again
+    each time (`prepare` adds lines), whatever model made them (search needs no model's own)."""
+    if not settings.bilingual_views:
+        return None
+
+    def views() -> tuple[IndexView, ...]:
+        made = (
+            index_view(
+                index,
+                embedder,
+                _search_renderings(settings, language),
+                settings.index_views_dir / language,
+                batch_size=settings.embed_batch_size,
+                lexical=settings.use_bm25,
+            )
+            for language in ("en", "zh")
+        )
+        return tuple(view for view in made if view is not None)
+
+    return views
+
+
+def _search_renderings(settings: Settings, language: str) -> Renderings:
+    if language == "en":
+        return Renderings(settings.renderings_path, None)
+    return Renderings(settings.chinese_renderings_path, None, shipped=None, reviewed=None, target="zh")
 
 
 @contextmanager

@@ -5,10 +5,15 @@ would silently match nothing, so Chinese is segmented with jieba (search mode, w
 shorter words inside long compounds: "定价策略" -> "定价", "策略", "定价策略"). English is lower-cased
 and split on non-letters. Stopwords of both languages are dropped so that "的" or "the" cannot decide a
 ranking.
+
+An index over English text (the knowledge base's English view, advisor/bilingual.py) also stems its English
+words (Snowball, `stem=True`): a founder asks "how should I price" of a passage that says "pricing
+strategies". The original index keeps exact words: its Chinese playbook figures were measured without stems.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -49,29 +54,45 @@ ZH_STOPWORDS = _words(
 )
 
 
-def tokenize(text: str) -> list[str]:
-    """Lower-cased English words + jieba-segmented Chinese words, stopwords and punctuation removed."""
+def tokenize(text: str, *, stem: bool = False) -> list[str]:
+    """Lower-cased English words (Snowball stems with `stem`) + jieba-segmented Chinese words, stopwords
+    and punctuation removed."""
     tokens: list[str] = []
     lowered = text.lower()
     pos = 0
     for run in _HAN_RUN.finditer(lowered):
-        tokens.extend(_latin_tokens(lowered[pos : run.start()]))
+        tokens.extend(_latin_tokens(lowered[pos : run.start()], stem))
         tokens.extend(w for w in jieba.cut_for_search(run.group()) if w not in ZH_STOPWORDS)
         pos = run.end()
-    tokens.extend(_latin_tokens(lowered[pos:]))
+    tokens.extend(_latin_tokens(lowered[pos:], stem))
     return tokens
 
 
-def _latin_tokens(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text) if w not in EN_STOPWORDS]
+def _latin_tokens(text: str, stem: bool) -> list[str]:
+    words = [w for w in _WORD.findall(text) if w not in EN_STOPWORDS]
+    return [_stem(w) for w in words] if stem else words
+
+
+@functools.lru_cache(maxsize=8192)  # a corpus and its questions repeat the same few thousand words
+def _stem(word: str) -> str:
+    return _snowball().stem(word)
+
+
+@functools.lru_cache(maxsize=1)
+def _snowball():
+    from nltk.stem.snowball import SnowballStemmer  # imported once, on the first stemmed text
+
+    return SnowballStemmer("english")
 
 
 class LexicalIndex:
-    """BM25 over the chunks' text and section path (the heading words are strong evidence of topic)."""
+    """BM25 over the chunks' text and section path (the heading words are strong evidence of topic);
+    `stem`: English words are compared by their Snowball stems, in the chunks and in the queries."""
 
-    def __init__(self, chunks: Sequence[Chunk]):
+    def __init__(self, chunks: Sequence[Chunk], *, stem: bool = False):
         self.chunks = list(chunks)
-        corpus = [tokenize(f"{c.section}\n{c.text}") or ["<empty>"] for c in self.chunks]
+        self.stem = stem
+        corpus = [tokenize(f"{c.section}\n{c.text}", stem=stem) or ["<empty>"] for c in self.chunks]
         self._bm25 = bm25s.BM25()
         if self.chunks:
             self._bm25.index(corpus, show_progress=False)
@@ -83,12 +104,12 @@ class LexicalIndex:
         An English question against a Chinese corpus matches only stray Latin tokens ("ai"), and BM25
         then ranks by noise; the retriever weights this leg by coverage so such a list barely counts.
         """
-        terms = tokenize(query)
+        terms = tokenize(query, stem=self.stem)
         return sum(t in self._vocab for t in terms) / len(terms) if terms else 0.0
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk position, BM25 score) best first; only chunks sharing at least one term with the query."""
-        terms = [t for t in tokenize(query) if t in self._vocab]
+        terms = [t for t in tokenize(query, stem=self.stem) if t in self._vocab]
         if not terms or not self.chunks:
             return []
         scores = np.asarray(self._bm25.get_scores(terms))

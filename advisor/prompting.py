@@ -306,14 +306,16 @@ def translate_messages(question: str) -> list[Message]:
     ]
 
 
-def render_messages(line: str) -> list[Message]:
-    """Ask the model to translate one Chinese line of the knowledge base into English (renderings.py).
+def render_messages(line: str, target: str = "en") -> list[Message]:
+    """Ask the model to translate one Chinese line of the knowledge base into English (renderings.py);
+    with `target` "zh", one English line into Chinese (the instructions in Chinese: the model follows the
+    prompt's language).
 
-    The glossary's English for the terms the line uses comes with it, so a rendering names a playbook term
-    the way the grammar, the point names and the evaluation do ("价值导向定价" -> "Value-based pricing").
+    The glossary's English for the terms a Chinese line uses comes with it, so a rendering names a playbook
+    term the way the grammar, the point names and the evaluation do ("价值导向定价" -> "Value-based pricing").
     """
-    system, user = _split_system_user(load_template("render", "en"))
-    terms = glossary_lines(line)
+    system, user = _split_system_user(load_template("render", target))
+    terms = glossary_lines(line) if target == "en" else ""
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": _fill(user, terms=terms + "\n" if terms else "", line=neutralise(line))},

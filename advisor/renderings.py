@@ -13,6 +13,10 @@ So an English answer's prompt shows each passage line in English (`render`); eve
 gate, the quotes under a citation, the names put back into the playbook's terms — keeps reading the
 original Chinese, which stays the ground truth.
 
+The other direction (`target="zh"`) renders an added document's English lines in Chinese, for search
+only: the knowledge base's Chinese view (advisor/bilingual.py) lets a Chinese question meet an English
+document in its own language. Nothing ships for it (the playbook is Chinese) and no person reviews it.
+
 A line is the unit: a focused passage (focus.py keeps a passage's lead and one list item) is a subset of
 its chunk's lines, so it maps to renderings without a second translation. Lines with no Han character
 (English documents, code, figures) are their own rendering.
@@ -61,6 +65,8 @@ _SAVE_EVERY = 20  # lines rendered between saves: a stopped build keeps its work
 # What stays verbatim in front of a line: a quote mark, list numbers and bullets, Markdown heading marks.
 _MARKER = re.compile(r"^\s*(?:>\s*)?(?:#{1,6}\s+|[-*+]\s+|\d{1,3}[.、)）]\s*)?")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
+TARGETS = ("en", "zh")
 # A list item: its bold name, a colon, what the playbook says of it.
 _ITEM = re.compile(r"^\*\*(?P<name>[^*\n]+)\*\*\s*[：:]\s*(?P<rest>.+)$")
 
@@ -69,11 +75,28 @@ class Renderings:
     """English renderings of Chinese lines, loaded from the shipped file and the data folder's file."""
 
     def __init__(
-        self, path: Path, model: str, *, shipped: Path | None = SHIPPED, reviewed: Path | None = REVIEWED
+        self,
+        path: Path,
+        model: str | None,
+        *,
+        shipped: Path | None = SHIPPED,
+        reviewed: Path | None = REVIEWED,
+        target: str = "en",
     ):
+        """`model` None: every file's lines whatever model made them, for search only (advisor/bilingual.py:
+        any faithful rendering finds its passage; an answer prompt needs its own model's). Such renderings
+        are never saved. `target`: the language rendered into ("en": Chinese lines; "zh": English ones;
+        the shipped and reviewed files are English renderings, for "en" only)."""
+        if target not in TARGETS:
+            raise ValueError(f"renderings target must be one of {TARGETS}, not {target!r}")
+        if target != "en" and (shipped is not None or reviewed is not None):
+            raise ValueError(
+                "the shipped and reviewed renderings are English: pass shipped=None, reviewed=None"
+            )
         self.path = Path(path)
         self.model = model
-        self.key = _key(model, load_template(TEMPLATE, "en"))
+        self.target = target
+        self.key = _key(model, load_template(TEMPLATE, target)) if model is not None else None
         self._lines: dict[str, str] = {}
         self._lock = threading.Lock()
         for source in (shipped, self.path):
@@ -87,7 +110,7 @@ class Renderings:
         out = []
         for line, code in _lines_of(text):
             body = line.strip()
-            english = self._english(body) if has_han(body) and not code else None
+            english = self._english(body) if _is_source(body, self.target) and not code else None
             out.append(line[: len(line) - len(line.lstrip())] + english if english else line)
         return "\n".join(out)
 
@@ -100,10 +123,10 @@ class Renderings:
         return [replace(h, chunk=self.chunk(h.chunk)) for h in hits]
 
     def missing(self, texts: Iterable[str]) -> list[str]:
-        """The Chinese lines of `texts` that have no rendering yet, each once, in order."""
+        """The lines of `texts` to render (Chinese ones for "en") that have none yet, each once, in order."""
         return [
             line
-            for line in dict.fromkeys(_han_lines(texts))
+            for line in dict.fromkeys(_source_lines(texts, self.target))
             if line not in self._lines and line not in self._reviewed
         ]
 
@@ -131,46 +154,54 @@ class Renderings:
         if not todo:
             return 0
         if say:
-            say(f"English renderings: {len(todo)} lines to translate once (~2 s each on two CPU cores)")
+            say(f"{self._name} renderings: {len(todo)} lines to translate once (~2 s each on two CPU cores)")
         done = 0
         for i, line in enumerate(todo, start=1):
             if stop is not None and stop.is_set():
                 break
-            english = render_line(generator, line)
+            english = render_line(generator, line, self.target)
             if english:
                 with self._lock:
                     self._lines[line] = english
                 done += 1
             else:
-                log.warning(
-                    "no faithful English rendering for %r; the line stays Chinese in prompts", line[:40]
-                )
+                log.warning("no faithful %s rendering for %r; the line stays as it is", self._name, line[:40])
             if i % _SAVE_EVERY == 0:
                 self.save()
                 if say:
-                    say(f"English renderings: {i}/{len(todo)}")
+                    say(f"{self._name} renderings: {i}/{len(todo)}")
         self.save()
         return done
 
     def export(self, path: Path, texts: Iterable[str]) -> int:
         """Write the renderings of `texts`' lines (and no others) to `path`, e.g. the shipped file; how many."""
-        wanted = set(_han_lines(texts))
+        wanted = set(_source_lines(texts, self.target))
         with self._lock:
             lines = {k: v for k, v in self._lines.items() if k in wanted}
-        write_json_atomic(
-            Path(path), {"format": FORMAT, "key": self.key, "model": self.model, "lines": lines}
-        )
+        write_json_atomic(Path(path), self._file(lines))
         return len(lines)
 
     def save(self) -> None:
         """Write the data folder's file (atomically)."""
         with self._lock:
-            data = {"format": FORMAT, "key": self.key, "model": self.model, "lines": dict(self._lines)}
-        write_json_atomic(self.path, data)
+            lines = dict(self._lines)
+        write_json_atomic(self.path, self._file(lines))
+
+    @property
+    def _name(self) -> str:
+        return "English" if self.target == "en" else "Chinese"
+
+    def _file(self, lines: dict[str, str]) -> dict[str, Any]:
+        if self.key is None:
+            raise ValueError(
+                "renderings loaded for search (any model's lines) cannot be saved as one model's"
+            )
+        return {"format": FORMAT, "key": self.key, "model": self.model, "lines": lines}
 
 
-def render_line(generator: Generator, line: str) -> str:
-    """One Chinese line in English, or "" when the model's line is not a faithful rendering of it.
+def render_line(generator: Generator, line: str, target: str = "en") -> str:
+    """One Chinese line in English (an English one in Chinese for `target` "zh"), or "" when the model's
+    line is not a faithful rendering of it.
 
     The list number or bullet in front stays as it is. A list item "**名称**：解释" is rendered in two parts,
     so that its name can never be lost or merged into the sentence (read whole, the model wrote "OpenAI
@@ -181,8 +212,11 @@ def render_line(generator: Generator, line: str) -> str:
     """
     marker = _MARKER.match(line).group(0)  # type: ignore[union-attr]  # the pattern matches the empty string
     body = line[len(marker) :].strip()
-    if not has_han(body):
+    if not _is_source(body, target):
         return line
+    if target == "zh":  # search only: an item's name needs no glossary form, the line is read whole
+        chinese = _translate(generator, body, "zh")
+        return marker + chinese if chinese else ""
     item = _ITEM.match(body)
     if item is None:
         english = _translate(generator, body)
@@ -197,21 +231,22 @@ def render_line(generator: Generator, line: str) -> str:
     return f"{marker}**{name_en[:1].upper() + name_en[1:]}**: {rest_en}"
 
 
-def _translate(generator: Generator, text: str) -> str:
-    """The model's English for `text` (greedy, English tokens only), or "" if it is not faithful."""
+def _translate(generator: Generator, text: str, target: str = "en") -> str:
+    """The model's English for `text` (greedy, English tokens only; Chinese for `target` "zh"), or "" if
+    it is not faithful."""
     # ~1 English token per Chinese character, with room; the model's line ends at its first newline, and
     # what it would write after that (a second version, a comment) is not waited for.
     budget = min(600, 2 * len(text) + 40)
     written = ""
     stop = threading.Event()
-    for piece in stream_in_language(generator, render_messages(text), budget, 0.0, stop, "en"):
+    for piece in stream_in_language(generator, render_messages(text, target), budget, 0.0, stop, target):
         written += piece
         if "\n" in written.strip():
             stop.set()
             break
     english = written.strip().split("\n", 1)[0].strip()
-    english = re.sub(r"^(?:English\s*:\s*)", "", english).strip()
-    if not english or has_han(english):
+    english = re.sub(r"^(?:English\s*:\s*|中文\s*[:：]\s*)", "", english).strip()
+    if not english or has_han(english) != (target == "zh"):
         return ""
     digits = re.sub(r"[,\s]", "", english)
     if any(n not in digits for n in _NUMBER.findall(text)):
@@ -240,12 +275,21 @@ def load_reviewed(path: Path) -> dict[str, str]:
     return out
 
 
-def _han_lines(texts: Iterable[str]) -> Iterable[str]:
-    """The lines of `texts` to render: those with Han characters, outside code fences (code stays code)."""
+def _source_lines(texts: Iterable[str], target: str) -> Iterable[str]:
+    """The lines of `texts` to render into `target`, outside code fences (code stays code)."""
     for text in texts:
         for line, code in _lines_of(text):
-            if not code and has_han(line):
+            if not code and _is_source(line, target):
                 yield line.strip()
+
+
+def _is_source(line: str, target: str) -> bool:
+    """Whether `line` is written in the language other than `target`: Chinese lines (any Han character)
+    render into English; into Chinese, lines with no Han character and some English words (not a bare
+    figure, code-like token or marker)."""
+    if target == "en":
+        return has_han(line)
+    return not has_han(line) and len(_ENGLISH_WORD.findall(line)) >= 2
 
 
 def _lines_of(text: str) -> Iterable[tuple[str, bool]]:
@@ -262,8 +306,9 @@ def _key(model: str, template: str) -> str:
     return hashlib.sha256(f"format={FORMAT}\nmodel={model}\n{template}".encode()).hexdigest()
 
 
-def _load(path: Path, key: str) -> dict[str, str]:
-    """The lines of a renderings file made under `key`; {} for a missing, other-key or unreadable file."""
+def _load(path: Path, key: str | None) -> dict[str, str]:
+    """The lines of a renderings file made under `key` (None: any key); {} for a missing, other-key or
+    unreadable file."""
     try:
         data: Any = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -273,6 +318,8 @@ def _load(path: Path, key: str) -> dict[str, str]:
             "renderings file %s is unreadable (%s); its lines will be made again", Path(path).name, exc
         )
         return {}
-    if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("lines"), dict):
+    if not isinstance(data, dict) or not isinstance(data.get("lines"), dict):
+        return {}
+    if key is not None and data.get("key") != key:
         return {}
     return {str(k): str(v) for k, v in data["lines"].items() if isinstance(v, str) and v.strip()}

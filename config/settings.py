@@ -58,6 +58,9 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         # A scripted generator's replies are the answers a test scripts, not translations of each line
         # (tests/advisor/test_renderings.py turns renderings on with a translating fake).
         "english_renderings": False,
+        # A hash embedder's view of the shipped renderings would only reshuffle the fixtures' rankings
+        # (tests/advisor/test_bilingual.py turns the view on where it is what is tested).
+        "bilingual_views": False,
     },
 }
 
@@ -133,6 +136,18 @@ class Settings(BaseSettings):
     )
     translate_queries: bool = Field(
         True, description="Also search an English question through a Chinese rendering of it."
+    )
+    bilingual_views: bool = Field(
+        False,
+        description="Off until a full evaluation run has measured its refusals (it raises the best cosine an "
+        "English question reaches, which decides weak retrieval; beside query translation it costs English playbook "
+        "MRR 0.922 -> 0.900). Turn on for an index with added documents asked across languages (cross-language "
+        "hit@3 0.125 -> 0.875, evals/README.md 'Bilingual views'). "
+        "Also search every chunk through its rendering in the other language (Chinese lines in "
+        "English: the renderings of english_renderings; an added document's English lines in Chinese, made by "
+        "`python -m advisor prepare`; any model's, for search): a question then meets every passage in its own "
+        "language, with no model call at question time. The views' vectors are embedded once and kept under "
+        "the data folder (views/).",
     )
     reranker: str | None = Field(None, description="Optional cross-encoder reranker (HF id or folder).")
     passage_score_margin: float = Field(
@@ -406,8 +421,17 @@ class Settings(BaseSettings):
         return self.data_dir / "kvcache"
 
     @property
+    def index_views_dir(self) -> Path:
+        return self.data_dir / "views"
+
+    @property
     def renderings_path(self) -> Path:
         return self.data_dir / "renderings" / "en.json"
+
+    @property
+    def chinese_renderings_path(self) -> Path:
+        """Added English documents' lines in Chinese, for the index's Chinese view (bilingual_views)."""
+        return self.data_dir / "renderings" / "zh.json"
 
     @property
     def feedback_path(self) -> Path:

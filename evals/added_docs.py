@@ -19,17 +19,22 @@ from __future__ import annotations
 import math
 import re
 import shutil
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from advisor import Settings
-from evals.datasets import ADDED_DOCS_DIR, Case
+from advisor import Settings, build_advisor
+from evals.datasets import ADDED_DOCS_DIR, DATASET_DIR, Case
 from evals.injection_index import build_augmented_target
 from evals.targets import LocalTarget
 
 # The chunker joins a heading path with " › " (indexing's SECTION_SEPARATOR, not public API).
 _PATH_PARTS = re.compile(r"\s*›\s*")
+# The added documents' renderings (Chinese lines in English, English lines in Chinese), made once by the
+# offline model (render_added_documents).
+ADDED_DOCS_RENDERINGS = {lang: DATASET_DIR / f"added_docs_renderings.{lang}.json" for lang in ("en", "zh")}
 KS = (1, 3, 5)
 ADDED_KEYS = ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5", "doc_hit@1", "doc_hit@3", "doc_rr")
 WORST_SHOWN = 10
@@ -48,10 +53,17 @@ def added_document_paths(folder: Path = ADDED_DOCS_DIR) -> list[Path]:
 
 
 def build_added_docs_target(
-    settings: Settings, workdir: Path, *, base: LocalTarget, folder: Path = ADDED_DOCS_DIR
+    settings: Settings,
+    workdir: Path,
+    *,
+    base: LocalTarget,
+    folder: Path = ADDED_DOCS_DIR,
+    renderings: Mapping[str, Path] | None = ADDED_DOCS_RENDERINGS,
 ) -> LocalTarget:
     """An advisor over the knowledge base plus every added document (copied byte for byte: PDF and DOCX
-    go through the indexer's own converters, as an upload would)."""
+    go through the indexer's own converters, as an upload would), with the documents' renderings as
+    `python -m advisor prepare` leaves them (`renderings`: language -> file, those that exist): the views
+    of the index (settings.bilingual_views) search them."""
 
     def copy_documents(knowledge: Path) -> None:
         for path in added_document_paths(folder):
@@ -59,7 +71,54 @@ def build_added_docs_target(
                 raise FileExistsError(f"an added document has the name of a knowledge file: {path.name}")
             shutil.copyfile(path, knowledge / path.name)
 
-    return build_augmented_target(settings, copy_documents, workdir, base=base)
+    made = {language: path for language, path in (renderings or {}).items() if path.is_file()}
+    return build_augmented_target(settings, copy_documents, workdir, base=base, renderings=made)
+
+
+def render_added_documents(
+    settings: Settings,
+    workdir: Path,
+    out: Mapping[str, Path] = ADDED_DOCS_RENDERINGS,
+    *,
+    minutes: float | None = None,
+) -> dict[str, int]:
+    """Render the added documents' lines and headings in the other language with the configured model,
+    once, into `out` (language -> file; committed with the set, so that a retrieval-only run needs no
+    model); the number of lines written per language. A language whose file exists keeps its lines and
+    renders only what it lacks. `minutes`: stop each language after that long and keep what was made
+    (headings first: short, and they name the topic); a later call goes on from there.
+
+    The same renderings `python -m advisor prepare` makes after an upload (~2-4 s a line on two cores):
+    the added documents are indexed in a throw-away data folder and its advisor's renderings are made for
+    their chunks (the playbook's are shipped with the code).
+    """
+    settings = settings.model_copy(
+        update={"knowledge_cache": False, "translate_queries": False, "bilingual_views": True}
+    )
+    base = LocalTarget(build_advisor(settings))
+    kept = {language: path for language, path in out.items() if path.is_file()}
+    advisor = build_added_docs_target(settings, workdir, base=base, renderings=kept).advisor
+    made = {"en": advisor.renderings, "zh": advisor.chinese_renderings}
+    names = {p.name for p in added_document_paths()}
+    added = [c for c in advisor.index.chunks if c.source.rsplit("/", 1)[-1] in names]
+    texts = [part for c in added for part in _PATH_PARTS.split(c.section)] + [c.text for c in added]
+    written = {}
+    for language, path in out.items():
+        renderings = made[language]
+        if renderings is None:
+            raise ValueError("settings.english_renderings is off: there is no model rendering to make")
+        stop = threading.Event()
+        timer = threading.Timer(minutes * 60, stop.set) if minutes else None
+        if timer is not None:
+            timer.start()
+        try:
+            say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+            renderings.build(advisor.generator, texts, say=say, stop=stop)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        written[language] = renderings.export(path, texts)
+    return written
 
 
 # --- scoring one question -----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Build the PDF and DOCX files of the added-documents set from their Markdown sources.
 
     python -m evals.added_docs_build      # (re)write evals/datasets/added_docs/*.pdf|*.docx
+    python -m evals.added_docs_build --renderings   # their English renderings, by the configured model
 
 An incubator's own material arrives as PDF and Word files, so the set must contain real ones, which the
 indexer reads with its own converters (pypdf, python-docx). Their text lives in
@@ -150,12 +151,47 @@ def built_files(sources: Path = SOURCES_DIR) -> dict[str, bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evals.added_docs_build", description=__doc__)
-    parser.parse_args(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m evals.added_docs_build",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    parser.add_argument(
+        "--renderings",
+        nargs="*",
+        choices=("en", "zh"),
+        metavar="LANG",
+        help="instead: render the documents' lines and headings into LANG (en, zh; default both) with the "
+        "configured model (minutes) into evals/datasets/added_docs_renderings.LANG.json, which the index views "
+        "search; lines rendered before are kept",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        help="with --renderings: stop each language after this long and keep what was made (a subset)",
+    )
+    args = parser.parse_args(argv)
+    if args.renderings is not None:
+        return _write_renderings(args.renderings or ["en", "zh"], args.minutes)
     for name, data in built_files().items():
         path = ADDED_DOCS_DIR / name
         path.write_bytes(data)
         print(f"wrote {path.relative_to(DATASET_DIR.parent.parent)} ({len(data):,} bytes)")
+    return 0
+
+
+def _write_renderings(languages: list[str], minutes: float | None) -> int:
+    import tempfile
+
+    from advisor import get_settings
+    from evals.added_docs import ADDED_DOCS_RENDERINGS, render_added_documents
+
+    out = {language: ADDED_DOCS_RENDERINGS[language] for language in languages}
+    with tempfile.TemporaryDirectory(prefix="fa-added-renderings-") as tmp:
+        written = render_added_documents(get_settings(), Path(tmp), out, minutes=minutes)
+    for language, n in written.items():
+        path = ADDED_DOCS_RENDERINGS[language].relative_to(DATASET_DIR.parent.parent)
+        print(f"wrote {n} renderings to {path}")
     return 0
 
 

@@ -4,7 +4,7 @@ prompt injections, or an incubator's own documents (evals/added_docs.py)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from advisor import Settings, build_advisor
@@ -16,7 +16,12 @@ from indexing import build_index
 
 
 def build_augmented_target(
-    settings: Settings, add_documents: Callable[[Path], None], workdir: Path, *, base: LocalTarget
+    settings: Settings,
+    add_documents: Callable[[Path], None],
+    workdir: Path,
+    *,
+    base: LocalTarget,
+    renderings: Mapping[str, Path] | None = None,
 ) -> LocalTarget:
     """An advisor over the knowledge base plus what `add_documents(knowledge_folder)` writes there, in a
     throw-away data folder.
@@ -24,6 +29,8 @@ def build_augmented_target(
     The index is built by indexing's public `build_index` with the run's own settings (only the two
     folders differ) and the embedder the advisor already loaded. The live index is copied first, so the
     incremental build embeds only the new documents; the model folder is linked, never rebuilt.
+    `renderings`: language ("en", "zh") -> a renderings file made for the added documents (what `python -m
+    advisor prepare` would have made), put where the advisor reads its renderings of that language.
     """
     knowledge = workdir / "knowledge"
     data = workdir / "data"
@@ -35,6 +42,10 @@ def build_augmented_target(
     if settings.models_dir.is_dir():
         (data / settings.models_dir.name).symlink_to(settings.models_dir.resolve(), target_is_directory=True)
     augmented = settings.model_copy(update={"data_dir": data, "knowledge_dir": knowledge})
+    places = {"en": augmented.renderings_path, "zh": augmented.chinese_renderings_path}
+    for language, made in (renderings or {}).items():
+        places[language].parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(made, places[language])
     build_index(augmented, embedder=base.advisor.embedder, progress=False)
     advisor = build_advisor(augmented, generator=base.advisor.generator, embedder=base.advisor.embedder)
     return LocalTarget(advisor)

@@ -261,3 +261,32 @@ def test_retrieval_only_says_that_english_questions_are_not_translated(hash_sett
         "answerable",
         "added_docs",
     )
+
+
+def test_the_documents_renderings_are_made_once_and_searched_by_the_views_of_a_run(hash_settings, tmp_path):
+    """With the echo model (it repeats its prompt, so nearly only the Chinese direction passes as a
+    rendering): the renderings files hold lines of the added documents only, and a run's index searches
+    them."""
+    from advisor import build_advisor
+    from evals.added_docs import render_added_documents
+
+    settings = hash_settings.model_copy(
+        update={
+            "llm_backend": "echo",
+            "llm_model": "echo",
+            "english_renderings": True,
+            "bilingual_views": True,
+        }
+    )
+    out = {"en": tmp_path / "made.en.json", "zh": tmp_path / "made.zh.json"}
+    written = render_added_documents(settings, tmp_path / "render", out)
+    zh_lines = json.loads(out["zh"].read_text(encoding="utf-8"))["lines"]
+    assert written["zh"] == len(zh_lines) > 50
+    assert "Liquidation Preference" in zh_lines  # a heading of term_sheet_basics.md
+    playbook = (hash_settings.knowledge_dir / "playbook.md").read_text(encoding="utf-8")
+    assert not any(line in playbook for line in zh_lines)  # the added documents' lines only
+
+    base = LocalTarget(build_advisor(settings))
+    target = build_added_docs_target(settings, tmp_path / "run", base=base, renderings=out)
+    views = {v.language: v.rendered for v in target.advisor.retriever.views}
+    assert views["zh"] >= 11  # every English document's chunks
