@@ -35,6 +35,7 @@ from advisor.answer_format import (
     lead_points,
     parse_points,
     render,
+    unique_lines,
 )
 from advisor.answerability import missing_specifics
 from advisor.bilingual import texts_to_render
@@ -390,7 +391,9 @@ class Advisor:
         # A point's bold name that means one list item of the passages is written as that item's term.
         passage_texts = [h.chunk.text for h in passages]
         points = canonical_names(points, passage_texts, language)
-        shaped = canonical_terms(render(points, language) if points else raw, passage_texts, language)
+        shaped = canonical_terms(
+            render(points, language) if points else unique_lines(raw), passage_texts, language
+        )
         gate = None if leaked else check_answer(shaped, passages, self.checker, self.settings, read=read)
         if (
             gate is not None

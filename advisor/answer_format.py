@@ -221,6 +221,24 @@ def render(points: list[Point], language: str) -> str:
     return "\n".join(p.markdown(language) for p in points)
 
 
+def unique_lines(text: str) -> str:
+    """Free text with a line that repeats an earlier one (its words, markers aside) written once.
+
+    The loop guard stops generation at the first repeated line, but that line was already written: an
+    answer of unnamed points showed "- GTP.ai's model lagged significantly behind GPT-3 …[1]" twice
+    (en-case-failure-03, run C). Named points are de-duplicated by parse_points.
+    """
+    seen: set[str] = set()
+    kept = []
+    for line in text.split("\n"):
+        key = fold(re.sub(r"\[\d+\]", "", line))
+        if key and key in seen:
+            continue
+        seen.add(key)
+        kept.append(line)
+    return "\n".join(kept)
+
+
 def _without_repeats(expl: str) -> str:
     """An explanation with a sentence said twice (a loop inside one line) keeps it once."""
     seen: set[str] = set()

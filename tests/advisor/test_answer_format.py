@@ -165,3 +165,11 @@ def test_the_question_names_the_lessons_not_the_reasons():
     assert named_section("GTP.ai为什么会失败？原因是什么？", [reasons, lessons]) == 0
     assert named_section("Tell me about GTP.ai.", [reasons, lessons]) is None
     assert named_section(question, [lessons, lessons]) is None
+
+
+def test_a_repeated_line_of_free_text_is_shown_once():
+    from advisor.answer_format import unique_lines
+
+    text = "- GTP.ai lagged behind GPT-3.[1]\n- GTP.ai lagged behind GPT-3. [1]\n- Another point.[2]"
+    assert unique_lines(text) == "- GTP.ai lagged behind GPT-3.[1]\n- Another point.[2]"
+    assert unique_lines("a\n\nb\n\nc") == "a\n\nb\n\nc"  # blank lines are not repeats
