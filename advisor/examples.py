@@ -100,16 +100,19 @@ def without_redundant_examples(
 
 def _illustrated_sibling(hit: Hit, hits: Sequence[Hit]) -> Hit | None:
     """The general sibling among `hits` whose list names every item `hit` (an example) names, if any."""
-    section = hit.chunk.section
-    if not is_example_section(section) or len(_steps(section)) < 2:
+    steps = _steps(hit.chunk.section)
+    if len(steps) < 2 or not _EXAMPLE_HEADING.search(steps[-1]):
         return None
     items = _item_names(hit.chunk.text)
     if len(items) < MIN_SHARED_ITEMS:
         return None
-    parent = _steps(section)[:-1]
+    parent = steps[:-1]
     for other in hits:
-        steps = _steps(other.chunk.section)
-        if other is hit or steps[:-1] != parent or is_example_section(other.chunk.section):
+        if (
+            other is hit
+            or _steps(other.chunk.section)[:-1] != parent
+            or is_example_section(other.chunk.section)
+        ):
             continue
         if items <= _item_names(other.chunk.text):
             return other
@@ -134,4 +137,4 @@ def _item_names(text: str) -> set[str]:
 
 
 def _steps(section: str) -> list[str]:
-    return [s for s in _PATH_STEP.split(section.strip())] if section and section.strip() else []
+    return _PATH_STEP.split(section.strip()) if section and section.strip() else []

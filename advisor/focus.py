@@ -161,9 +161,7 @@ def _focus_section(hits: list[Hit], matcher: _Matcher) -> list[Hit]:
         if leaf == chosen or (words[leaf] == words[chosen] and items[leaf] and items[leaf] == items[chosen])
     }
     runner_up = max((score for leaf, score in scores.items() if leaf not in same), default=0.0)
-    if scores[chosen] >= MIN_SECTION_MATCH and scores[chosen] - runner_up >= MIN_SECTION_LEAD:
-        return [h for h in hits if _leaf(h) in same]
-    return hits
+    return [h for h in hits if _leaf(h) in same] if _clearly_named(scores[chosen], runner_up) else hits
 
 
 def named_section(question: str, sections: Sequence[str], renderings: Sequence[str] = ()) -> int | None:
@@ -178,9 +176,12 @@ def named_section(question: str, sections: Sequence[str], renderings: Sequence[s
     }
     best = max(scores, key=lambda leaf: scores[leaf])
     runner_up = max(score for leaf, score in scores.items() if leaf != best)
-    if scores[best] >= MIN_SECTION_MATCH and scores[best] - runner_up >= MIN_SECTION_LEAD:
-        return leaves.index(best)
-    return None
+    return leaves.index(best) if _clearly_named(scores[best], runner_up) else None
+
+
+def _clearly_named(score: float, runner_up: float) -> bool:
+    """The question names a section (by this share of its words) clearly better than the next one."""
+    return score >= MIN_SECTION_MATCH and score - runner_up >= MIN_SECTION_LEAD
 
 
 def _focus_items(hits: list[Hit], matcher: _Matcher) -> list[Hit]:

@@ -17,6 +17,7 @@ from advisor.answer_format import (
     render,
 )
 from advisor.focus import named_section
+from tests.advisor.test_focus import FAILURE_LESSONS, FAILURE_REASONS
 
 
 def test_grammar_allows_only_existing_sources_and_the_point_limit():
@@ -158,8 +159,7 @@ def test_on_a_tie_the_passage_the_question_names_leads():
 
 
 def test_the_question_names_the_lessons_not_the_reasons():
-    reasons = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.2 失败原因分析"
-    lessons = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.3 失败教训与反思"
+    reasons, lessons = FAILURE_REASONS, FAILURE_LESSONS
     question = "What lessons can founders draw from the failure of GTP.ai?"
     assert named_section(question, [reasons, lessons], ["创业者可以从GTP.ai的失败中吸取哪些教训？"]) == 1
     assert named_section("GTP.ai为什么会失败？原因是什么？", [reasons, lessons]) == 0

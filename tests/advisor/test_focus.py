@@ -140,22 +140,28 @@ def test_a_section_ranked_as_close_as_the_top_one_is_read_when_the_question_name
     ]
 
 
+SUCCESS_INTRO = "AI大模型创业案例解析 › 6.1 AI大模型创业成功案例 › 6.1.1 案例介绍"
+SUCCESS_LESSONS = "AI大模型创业案例解析 › 6.1 AI大模型创业成功案例 › 6.1.3 经验与启示"
+FAILURE_INTRO = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.1 案例介绍"
+FAILURE_REASONS = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.2 失败原因分析"
+FAILURE_LESSONS = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.3 失败教训与反思"
+
+
 def test_sections_with_the_same_heading_but_different_content_are_not_one():
-    intro_a = "AI大模型创业案例解析 › 6.1 AI大模型创业成功案例 › 6.1.1 案例介绍"
-    intro_b = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.1 案例介绍"
-    lessons = "AI大模型创业案例解析 › 6.1 AI大模型创业成功案例 › 6.1.3 经验与启示"
-    hits = [hit(1, intro_a, "OpenAI。"), hit(2, lessons, "经验。"), hit(3, intro_b, "GTP.ai。")]
+    hits = [
+        hit(1, SUCCESS_INTRO, "OpenAI。"),
+        hit(2, SUCCESS_LESSONS, "经验。"),
+        hit(3, FAILURE_INTRO, "GTP.ai。"),
+    ]
     assert sections(focus_passages("What lessons does the OpenAI case offer?", hits)) == [
-        intro_a,
-        lessons,
-        intro_b,
+        SUCCESS_INTRO,
+        SUCCESS_LESSONS,
+        FAILURE_INTRO,
     ]
 
 
 def test_a_question_asking_why_or_for_lessons_names_the_reasons_or_the_lessons():
-    intro = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.1 案例介绍"
-    reasons = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.2 失败原因分析"
-    lessons = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.3 失败教训与反思"
+    intro, reasons, lessons = FAILURE_INTRO, FAILURE_REASONS, FAILURE_LESSONS
     hits = [hit(1, reasons, "原因。"), hit(2, intro, "GTP.ai。"), hit(3, lessons, "教训。")]
     assert sections(focus_passages("GTP.ai为什么会失败？", hits)) == [reasons]
     assert sections(focus_passages("Why did GTP.ai fail?", hits)) == [reasons]
