@@ -167,7 +167,3 @@ def test_a_question_asking_why_or_for_lessons_names_the_reasons_or_the_lessons()
     assert sections(focus_passages("Why did GTP.ai fail?", hits)) == [reasons]
     # the case is named too ("那个失败的案例"): nothing is set apart, all is read (not the introduction alone)
     assert sections(focus_passages("那个失败的案例是什么？它为什么失败？", hits)) == [reasons, intro, lessons]
-    close = [hit(1, reasons, "原因。"), dataclasses.replace(hit(2, lessons, "教训。"), score=0.9)]
-    assert sections(focus_passages("What lessons can founders draw from the failure of GTP.ai?", close)) == [
-        lessons
-    ]
