@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, advisor: Any = None) -> Fast
         advisor,
         max_waiting=settings.max_queue,
         max_question_chars=settings.max_question_chars,
+        max_history_message_chars=settings.max_history_message_chars,
         store=store,
         keep_text=keep_text,
     )

@@ -342,6 +342,12 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         2000, ge=1, description="Longest accepted question, checked before tokenising."
     )
+    max_history_message_chars: int = Field(
+        20_000,
+        ge=1,
+        description="Longest accepted turn of a conversation's history (any channel), refused with 413: an "
+        "answer or a question of a real conversation is a few thousand characters at most.",
+    )
     max_request_bytes: int = Field(
         1_048_576,
         ge=1024,

@@ -88,6 +88,21 @@ def answer_markdown(answer: Any) -> str:
     return shown + removed_details(answer)
 
 
+_REFUSAL_HEAD = re.compile(
+    r"^\*\*(?:" + "|".join(re.escape(label) for label in REFUSAL_LABEL.values()) + r")(?: — [^*\n]*)?\*\*\n\n"
+)
+_REMOVED_TAIL = re.compile(r"\n\n<details><summary>[^<]*</summary><ul>.*</ul></details>$", re.DOTALL)
+
+
+def answer_text(shown: str) -> str:
+    """The inverse of answer_markdown (and of the reading line): what the advisor wrote, from what the chat
+    shows. The chat's history goes back to the advisor as answer text, as every other channel's does: the
+    refusal label, the removed sentences (unsupported by the sources) and the links are the chat's own."""
+    if _READING_LINE.fullmatch(shown.strip()):
+        return ""  # stopped before the first word: there is no answer
+    return unlink_citations(_REMOVED_TAIL.sub("", _REFUSAL_HEAD.sub("", shown)))
+
+
 REMOVED_TEXT = {
     "zh": "已核对：{n} 句没有被资料证实，已删除",
     "en": "Checked: {n} sentence(s) not backed by the sources were removed",
@@ -145,6 +160,18 @@ def reading_line(count: int, language: str) -> str:
     if count == 1 and "reading_one" in text:
         return text["reading_one"]
     return text["reading"].format(n=count)
+
+
+_READING_LINE = re.compile(
+    r"\*(?:"
+    + "|".join(
+        re.escape(line).replace(re.escape("{n}"), r"\d+")
+        for text in PANEL_TEXT.values()
+        for key, line in text.items()
+        if key.startswith("reading")
+    )
+    + r")\*"
+)
 
 
 def reading_markdown(count: int, language: str) -> str:

@@ -21,6 +21,7 @@ from fastapi.responses import (
 )
 
 from advisor import GenerationError
+from webapp.conversation import split_conversation
 from webapp.queueing import Busy
 from webapp.report import (
     CSV_NAMES,
@@ -34,7 +35,6 @@ from webapp.report import (
 from webapp.schemas import (
     AnswerOut,
     AskRequest,
-    ChatMessage,
     Completion,
     CompletionChoice,
     CompletionMessage,
@@ -54,8 +54,15 @@ KEEPALIVE_S = 1.0
 ERRORS = {
     400: {"model": ErrorOut, "description": "The body is not valid JSON."},
     401: {"model": ErrorOut, "description": "Missing or wrong bearer API key (when one is configured)."},
-    413: {"model": ErrorOut, "description": "The question is longer than the server's limit."},
-    422: {"model": ErrorOut, "description": "Empty question or a body that does not match the schema."},
+    413: {
+        "model": ErrorOut,
+        "description": "The question, or one turn of the conversation, is longer than the server's limit.",
+    },
+    422: {
+        "model": ErrorOut,
+        "description": "Empty question, a conversation turn with another role than user, assistant or system "
+        "(or a part that is not text), or a body that does not match the schema.",
+    },
     503: {
         "model": ErrorOut,
         "description": "Busy (the waiting line is full) or the language model is unavailable (its server is "
@@ -95,20 +102,19 @@ def _sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _split_conversation(messages: list[ChatMessage]) -> tuple[str, list[dict[str, str]]]:
-    """OpenAI messages -> (question, history). System messages are ignored on purpose: the advisor's own
-    grounding instructions are not replaceable by a caller."""
-    turns = [m for m in messages if m.role != "system"]
-    if not turns or turns[-1].role != "user":
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="The last message must be a user message."
-        )
-    return turns[-1].content, [{"role": m.role, "content": m.content} for m in turns[:-1]]
-
-
 # What the checked text may change without changing the words: markers, bold around a point's name and a
 # full stop the renderer adds (advisor/answer_format.py), whitespace.
 _MARKS = re.compile(r"\[\d{1,3}\]|⚠|\*\*|[。.]|\s")
+
+
+# Put before the checked text when a stream's words were changed by the check (see _completion_tail).
+_CHECKED_FOLLOWS = "\n\n---\n"
+
+
+def _completion_answer(content: str) -> str:
+    """An earlier assistant message of an OpenAI conversation as the advisor wrote it: a streamed reply
+    whose words the check changed ends with the checked text after the separator, and only that counts."""
+    return content.rpartition(_CHECKED_FOLLOWS)[2]
 
 
 def _completion_tail(streamed: str, checked: str) -> str:
@@ -123,7 +129,7 @@ def _completion_tail(streamed: str, checked: str) -> str:
         return checked[len(streamed) :]
     if _MARKS.sub("", checked) == _MARKS.sub("", streamed):
         return ""
-    return "\n\n---\n" + checked
+    return _CHECKED_FOLLOWS + checked
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -132,8 +138,17 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return JSONResponse({"detail": "The request body is not valid JSON."}, status_code=400)
-        where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors)
+        where = "; ".join(_validation_problem(e) for e in errors)
         return JSONResponse({"detail": f"Invalid request: {where}"}, status_code=422)
+
+
+def _validation_problem(error: dict) -> str:
+    """'body.history.2.role: Input should be 'user', ... (got 'tool')': where, what, and the value sent
+    when it is a plain one (cut short: the value may be huge)."""
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    got = error.get("input")
+    sent = f" (got {got!r:.60})" if isinstance(got, str | int | float | bool) else ""
+    return f"{where}: {error.get('msg')}{sent}"
 
 
 def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) -> APIRouter:
@@ -162,9 +177,7 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
     async def ask(body: AskRequest, request: Request) -> AnswerOut:
         """Answer one question from the knowledge base, with citations, or refuse honestly."""
         try:
-            answer = await service.answer(
-                body.question, [m.model_dump() for m in body.history], request.is_disconnected, channel="api"
-            )
+            answer = await service.answer(body.question, body.history, request.is_disconnected, channel="api")
         except QuestionRejected as exc:
             raise _reject(exc) from None
         except Busy as exc:
@@ -190,9 +203,7 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
         with the checked Answer (authoritative: its text may differ from the concatenated deltas), or an
         `error` event."""
         try:
-            deltas = service.deltas(
-                body.question, [m.model_dump() for m in body.history], channel="api_stream"
-            )
+            deltas = service.deltas(body.question, body.history, channel="api_stream")
         except QuestionRejected as exc:
             raise _reject(exc) from None
         _admit_or_503(service)
@@ -232,12 +243,22 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
     async def chat_completions(body: CompletionRequest, request: Request):
         """OpenAI-compatible chat completions (stream or not). The citations travel in the extra fields
         `citations` and `founder_advisor` (the full Answer); in a stream, on the last chunk."""
-        question, history = _split_conversation(body.messages)
+        try:
+            question, history = split_conversation(body.messages)
+        except QuestionRejected as exc:
+            raise _reject(exc) from None
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         created = int(time.time())
         if not body.stream:
             try:
-                answer = await service.answer(question, history, request.is_disconnected, channel="openai")
+                answer = await service.answer(
+                    question,
+                    history,
+                    request.is_disconnected,
+                    channel="openai",
+                    shown_answer=_completion_answer,
+                    history_name="messages",
+                )
             except QuestionRejected as exc:
                 raise _reject(exc) from None
             except Busy as exc:
@@ -261,7 +282,13 @@ def api_router(service: ChatService, *, api_key: str | None, portal_page: Path) 
             )
 
         try:
-            deltas = service.deltas(question, history, channel="openai_stream")
+            deltas = service.deltas(
+                question,
+                history,
+                channel="openai_stream",
+                shown_answer=_completion_answer,
+                history_name="messages",
+            )
         except QuestionRejected as exc:
             raise _reject(exc) from None
         _admit_or_503(service)

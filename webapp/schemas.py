@@ -12,15 +12,22 @@ from pydantic import BaseModel, Field
 
 
 class ChatMessage(BaseModel):
-    role: Literal["user", "assistant", "system"] = Field(description="Who wrote the message.")
-    content: str = Field(description="The message text.")
+    role: Literal["user", "assistant", "system", "developer"] = Field(
+        description="Who wrote the message: 'user' or 'assistant'; 'system' and 'developer' messages are "
+        "accepted and ignored (the advisor's grounding instructions are not replaceable)."
+    )
+    content: str | list[dict[str, Any]] | None = Field(
+        description="The message text, or a list of OpenAI-style text parts ({'type': 'text', 'text': ...}), "
+        "joined; parts of another type (images, files) are refused. Empty turns are dropped."
+    )
 
 
 class AskRequest(BaseModel):
     question: str = Field(description="The founder's question, in Chinese or English.")
     history: list[ChatMessage] = Field(
         default_factory=list,
-        description="Earlier turns of the conversation, oldest first (for follow-up questions).",
+        description="Earlier turns of the conversation, oldest first (for follow-up questions). Any number "
+        "is accepted; the advisor reads the most recent ones. A turn over the server's limit is a 413.",
     )
 
 

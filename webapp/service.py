@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from webapp.conversation import DEFAULT_MAX_MESSAGE_CHARS, advisor_history
 from webapp.events import answer_event
 from webapp.queueing import GenerationQueue
 from webapp.security import check_question
@@ -29,11 +30,13 @@ class ChatService:
         *,
         max_waiting: int,
         max_question_chars: int,
+        max_history_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
         store: EventStore | None = None,
         keep_text: bool = False,
     ):
         self.queue = GenerationQueue(max_waiting)
         self.max_question_chars = max_question_chars
+        self.max_history_message_chars = max_history_message_chars
         # Every answer served, whatever the route, passes through `deltas`: it is recorded there, once.
         self.store = store
         self.keep_text = keep_text
@@ -73,14 +76,29 @@ class ChatService:
         return check_question(question, self.max_question_chars)
 
     def deltas(
-        self, question: str, history: Sequence[dict[str, str]] = (), *, channel: str = "api"
+        self,
+        question: str,
+        history: Sequence[Any] = (),
+        *,
+        channel: str = "api",
+        shown_answer: Callable[[str], str] | None = None,
+        history_name: str = "history",
     ) -> AsyncIterator[Any]:
-        """AnswerDeltas of one question; the last has done=True and the final Answer. Raises Busy.
+        """AnswerDeltas of one question; the last has done=True and the final Answer. Raises Busy, and
+        QuestionRejected (HistoryRejected for the history) before anything is queued.
 
-        `channel` names the route (chat, api, api_stream, openai, openai_stream) in the answer's event.
+        `history` is the channel's messages as it sent them: every channel's goes through the one
+        conversion (webapp/conversation.py), with `shown_answer` undoing how the channel showed its answers
+        and `history_name` naming the field in errors. `channel` names the route (chat, api, api_stream,
+        openai, openai_stream) in the answer's event.
         """
         question = self.check(question)
-        history = tuple({"role": m["role"], "content": m["content"]} for m in history)
+        history = advisor_history(
+            history,
+            max_message_chars=self.max_history_message_chars,
+            shown_answer=shown_answer,
+            where=history_name,
+        )
         asked_at = time.monotonic()  # the founder's wait starts here, time in line included
 
         def produce(stop):
@@ -112,13 +130,18 @@ class ChatService:
     async def answer(
         self,
         question: str,
-        history: Sequence[dict[str, str]] = (),
+        history: Sequence[Any] = (),
         is_disconnected: Callable[[], Awaitable[bool]] | None = None,
         *,
         channel: str = "api",
+        shown_answer: Callable[[str], str] | None = None,
+        history_name: str = "history",
     ) -> Any | None:
         """The final Answer, or None when the client went away (its generation is then stopped)."""
-        beats = with_heartbeat(self.deltas(question, history, channel=channel), every_s=DISCONNECT_CHECK_S)
+        deltas = self.deltas(
+            question, history, channel=channel, shown_answer=shown_answer, history_name=history_name
+        )
+        beats = with_heartbeat(deltas, every_s=DISCONNECT_CHECK_S)
         last_check = time.monotonic()
         try:
             async for delta in beats:

@@ -15,6 +15,7 @@ import gradio as gr
 
 from advisor import GenerationError
 from webapp import render
+from webapp.conversation import message_text
 from webapp.feedback import FeedbackLog
 from webapp.queueing import Busy
 from webapp.security import QuestionRejected
@@ -33,17 +34,6 @@ EXAMPLES = [
 ]
 QUESTION_PLACEHOLDER = "Your question, in 中文 or English · 你的问题"
 WORKING_HTML = '<div class="fa-sources fa-working">检索与生成中… Searching and writing…</div>'
-
-
-def plain_text(content: Any) -> str:
-    """The text of a Gradio message, whatever shape Gradio gives it (str, content parts, dict)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return str(content.get("text") or content.get("content") or "")
-    if isinstance(content, (list, tuple)):
-        return "".join(plain_text(part) for part in content)
-    return ""
 
 
 class _RecentAnswers:
@@ -72,13 +62,10 @@ def make_chat(service: ChatService, recent: _RecentAnswers):
 
     async def chat(message: str, history: list[dict[str, Any]]):
         """Answer a founder's question from the playbook. Yields (answer Markdown, sources panel HTML)."""
-        turns = [
-            {"role": m["role"], "content": render.unlink_citations(plain_text(m["content"]))}
-            for m in history
-            if m.get("role") in ("user", "assistant")
-        ]
         try:
-            deltas = service.deltas(message, turns, channel="chat")
+            # Gradio's message dicts as they are (content parts, extra keys): the service converts them
+            # like every channel's, the answers shown turned back into the advisor's text.
+            deltas = service.deltas(message, history, channel="chat", shown_answer=render.answer_text)
         except QuestionRejected as exc:
             raise gr.Error(str(exc)) from None
         text = ""
@@ -118,16 +105,16 @@ def build_ui(service: ChatService, feedback: FeedbackLog, *, max_question_chars:
 
     def on_like(history: list[dict[str, Any]], data: gr.LikeData) -> None:
         index = data.index if isinstance(data.index, int) else data.index[0]
-        shown = plain_text(history[index]["content"])
+        shown = message_text(history[index]["content"])
         question = next(
-            (plain_text(m["content"]) for m in reversed(history[:index]) if m.get("role") == "user"), ""
+            (message_text(m["content"]) for m in reversed(history[:index]) if m.get("role") == "user"), ""
         )
         answer = recent.get(shown)  # None: the answer predates this server process
         feedback.record(
             liked=data.liked is True,
             question=question,
             answer=answer,
-            shown_text=answer.text if answer else render.unlink_citations(shown),
+            shown_text=answer.text if answer else render.answer_text(shown),
         )
         gr.Info("Thanks for the feedback · 感谢反馈")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from advisor import Answer, Citation, Grounding, Hit, Timings
 from indexing import Chunk
 from webapp import render
-from webapp.ui import plain_text
+from webapp.conversation import HistoryRejected, message_text
 
 SECTION = "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › 5.3.2 定价策略的类型"
 
@@ -62,11 +64,39 @@ def test_model_line_names_model_quantisation_device_and_index():
     assert line == "Answered by qwen2.5-1.5b (Q4_K_M) on cpu · index: 120 passages"
 
 
-def test_plain_text_reads_every_shape_gradio_uses_for_message_content():
-    assert plain_text("a") == "a"
-    assert plain_text([{"type": "text", "text": "a"}, "b"]) == "ab"
-    assert plain_text({"text": "c"}) == "c"
-    assert plain_text(None) == ""
+def test_message_text_reads_every_shape_gradio_and_openai_use_for_message_content():
+    assert message_text("a") == "a"
+    assert message_text([{"type": "text", "text": "a"}, "b"]) == "ab"
+    assert message_text({"text": "c"}) == "c"
+    assert message_text(None) == ""
+    with pytest.raises(HistoryRejected, match=r"messages\[0\]\.content\[1\] is a part of type 'image_url'"):
+        message_text([{"type": "text", "text": "a"}, {"type": "image_url"}], "messages[0].content")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _answer(),
+        _answer(removed=("These points are crucial <for> success.", "And this one.")),
+        _answer(
+            text="知识库没有涵盖这个问题。[2]",
+            language="zh",
+            citations=(),
+            refused=True,
+            refusal_reason="off_topic",
+        ),
+        _answer(text="The knowledge base does not cover this.", citations=(), refused=True),
+    ],
+)
+def test_what_the_chat_shows_turns_back_into_the_answer_text(answer):
+    # The chat's history goes back to the advisor as the answer it wrote, as every other channel's does.
+    assert render.answer_text(render.answer_markdown(answer)) == answer.text
+
+
+def test_a_bubble_stopped_while_reading_is_no_answer():
+    assert render.answer_text(render.reading_markdown(3, "zh")) == ""
+    assert render.answer_text(render.reading_markdown(1, "en")) == ""
+    assert render.answer_text("*Reading 3 passages…* and more") != ""
 
 
 def test_quotes_read_as_text_not_markdown():

@@ -67,7 +67,7 @@ class ScriptedService:
             for i, s in enumerate(SECTIONS)
         )
 
-    def deltas(self, question, history, channel="chat"):
+    def deltas(self, question, history, channel="chat", shown_answer=None):
         hits = self.hits
 
         async def stream():
@@ -101,7 +101,7 @@ def test_an_english_question_gets_an_english_reading_line_then_its_words():
 class FailingEngineService(ScriptedService):
     """The model server goes away after the sources are shown (the openai backend raises GenerationError)."""
 
-    def deltas(self, question, history, channel="chat"):
+    def deltas(self, question, history, channel="chat", shown_answer=None):
         hits = self.hits
 
         async def stream():
