@@ -13,9 +13,14 @@ import pytest
 from app import create_app
 from config import PROJECT_ROOT
 from tests.app.support import (
+    FOLLOW_UP,
     PRICING_QUESTION,
+    STANDALONE,
+    HistoryRecorder,
     SlowGenerator,
     TrickleGenerator,
+    conversation_reply,
+    is_condense_prompt,
     make_advisor,
     serve,
     web_settings,
@@ -39,6 +44,8 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 LAST_BOT_TEXT = """() => { const b = document.querySelectorAll('#fa-chat [data-testid="bot"]');
                            return b.length ? b[b.length - 1].innerText : ''; }"""
 CITATION = '#fa-chat a[href*="#src-"]'
+ANSWERING = "() => !!document.querySelector('#fa-question .stop-button, #fa-question button.stop')"
+BOT_COUNT = """() => document.querySelectorAll('#fa-chat [data-testid="bot"]').length"""
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +203,39 @@ def test_closing_the_tab_stops_the_generation(browser, tmp_path):
         page.close()
         assert generator.finished.wait(4), "the generation kept running after the tab closed"
         assert generator.produced < 300
+
+
+def test_a_follow_up_reaches_the_advisor_as_it_does_through_the_api(browser, tmp_path):
+    """The conversation of test_web_conversations.py, typed into the chat: the follow-up meets the
+    advisor with the history and prompts of the advisor asked directly (the first answer is shown with a
+    collapsed list of removed sentences and linked markers; the advisor gets the words it wrote)."""
+    settings = web_settings(tmp_path / "data")
+    generator = TrickleGenerator(replies=conversation_reply)
+    recorder = HistoryRecorder(make_advisor(settings, generator))
+    with serve(create_app(settings, advisor=recorder)) as url:
+        page = browser.new_page()
+        try:
+            page.goto(url)
+            page.wait_for_selector("#fa-question textarea", timeout=60_000)
+            for turn, question in enumerate((PRICING_QUESTION, FOLLOW_UP), start=1):
+                generator.calls.clear()
+                page.fill("#fa-question textarea", question)
+                page.keyboard.press("Enter")
+                # The turn's bubble and its reading panel come in one update; the final panel (with the
+                # timings line, which the reading panel lacks) replaces it when the answer is checked.
+                page.wait_for_function(f"() => ({BOT_COUNT})() === {turn}", timeout=30_000)
+                page.wait_for_selector("#fa-sources .fa-timings", timeout=30_000)
+                page.wait_for_function(f"() => !({ANSWERING})()", timeout=30_000)
+            cards = page.locator("#fa-sources .fa-source summary").all_inner_texts()
+            asked, prompts = recorder.seen[-1], list(generator.calls)
+        finally:
+            page.close()
+    first = recorder.advisor.ask(PRICING_QUESTION)
+    assert first.removed  # the chat showed it with a collapsed detail
+    history = ({"role": "user", "content": PRICING_QUESTION}, {"role": "assistant", "content": first.text})
+    generator.calls.clear()
+    expected = recorder.advisor.ask(FOLLOW_UP, history=list(history))
+    assert asked == (FOLLOW_UP, history)
+    assert prompts == generator.calls and is_condense_prompt(prompts[0])
+    assert expected.standalone_question == STANDALONE
+    assert [card.split("] ", 1)[1] for card in cards] == [c.section for c in expected.citations]
