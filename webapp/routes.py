@@ -60,8 +60,8 @@ ERRORS = {
     },
     422: {
         "model": ErrorOut,
-        "description": "Empty question, a conversation turn with another role than user, assistant or system "
-        "(or a part that is not text), or a body that does not match the schema.",
+        "description": "Empty question, a conversation turn with another role than user, assistant, system or "
+        "developer (or a part that is not text), or a body that does not match the schema.",
     },
     503: {
         "model": ErrorOut,
