@@ -16,10 +16,20 @@ from __future__ import annotations
 from advisor.advisor import Advisor
 from advisor.backends import GenerationError
 from advisor.factory import AdvisorSetupError, build_advisor
-from advisor.support import CheckerUnavailable, SupportChecker
+from advisor.renderings import Renderings
+from advisor.support import CheckerUnavailable, SupportChecker, claim_text, logit
+from advisor.support_align import FEATURES as ALIGN_FEATURES
+from advisor.support_align import WEIGHTS as ALIGN_WEIGHTS
+from advisor.support_align import TokenEncoder, claim_features
+from advisor.support_auto import ROUTES as AUTO_ROUTES
+from advisor.support_auto import WEIGHTS as AUTO_WEIGHTS
 from advisor.support_bridge import BridgedChecker
+from advisor.support_crossencoder import MODEL_DIR as CROSSENCODER_DIR
+from advisor.support_crossencoder import WEIGHTS as CROSSENCODER_WEIGHTS
+from advisor.support_crossencoder import base_fingerprint, e5_folder, new_cross_encoder, save_trained
 from advisor.support_ensemble import EnsembleModel
-from advisor.support_registry import make_checker
+from advisor.support_facts import NOT_NAMES
+from advisor.support_registry import CHECKER_NAMES, make_checker
 from advisor.types import (
     Answer,
     AnswerDelta,
@@ -35,6 +45,14 @@ from advisor.types import (
 from config import Settings, get_settings
 
 __all__ = [
+    "ALIGN_FEATURES",
+    "ALIGN_WEIGHTS",
+    "AUTO_ROUTES",
+    "AUTO_WEIGHTS",
+    "CHECKER_NAMES",
+    "CROSSENCODER_DIR",
+    "CROSSENCODER_WEIGHTS",
+    "NOT_NAMES",
     "Advisor",
     "AdvisorSetupError",
     "Answer",
@@ -47,13 +65,22 @@ __all__ = [
     "GenerationError",
     "Grounding",
     "Hit",
+    "Renderings",
     "SentenceSupport",
     "Settings",
     "SupportChecker",
     "Timings",
+    "TokenEncoder",
     "Topic",
     "TurnSearch",
+    "base_fingerprint",
     "build_advisor",
+    "claim_features",
+    "claim_text",
+    "e5_folder",
     "get_settings",
+    "logit",
     "make_checker",
+    "new_cross_encoder",
+    "save_trained",
 ]

@@ -19,15 +19,21 @@ Checkers, by `settings.grounding_checker`:
 * ``bridge``    an English claim against Chinese passages: dictionary coverage (jieba + CC-CEDICT + the
                 playbook glossary) and the e5 cosine, combined by a logistic fitted with cross-validation
                 on labelled answer sentences (support_bridge.py).
-* ``auto``      lexical within one language, bridge across languages (an English answer sentence citing a
-                Chinese passage shares no words with it; overlap cannot judge it); in both, a figure,
-                scale or currency the passages do not state scores 0 (support_auto.py, support_facts.py).
-* ``nli``       no NLI / cross-encoder model can be installed offline from PyPI here: a clear error.
+* ``align``     token alignment: the mean of the claim tokens' best cosines with one passage window, from
+                a middle layer of multilingual-e5-small, in either language (support_align.py).
+* ``auto``      within one language lexical + align, across languages bridge + align (an English answer
+                sentence citing a Chinese passage shares no words with it), each pair calibrated on the
+                labelled answer sentences (support_auto.json); in both, a figure, scale or currency the
+                passages do not state scores 0 (support_auto.py, support_facts.py).
+* ``crossencoder`` (alias ``nli``) multilingual-e5-small fine-tuned as a cross-encoder on synthetic
+                claim/evidence pairs of the knowledge base (support_crossencoder.py, evals/checker_train.py);
+                measured, not shipped: unavailable until trained.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -91,6 +97,17 @@ def sigmoid(x: float) -> float:
 def logit(p: float, eps: float = 1e-4) -> float:
     p = min(max(p, eps), 1.0 - eps)
     return math.log(p / (1.0 - p))
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)、])\s+")
+
+
+def claim_text(claim: str) -> str:
+    """A claim as a model-based checker should read it: no citation markers, bullet or bold marks, which
+    are layout, not content ("- **成本导向定价**：…[3]" -> "成本导向定价：…")."""
+    from advisor.cite import strip_markers
+
+    return _BULLET.sub("", strip_markers(claim).replace("**", "")).strip()
 
 
 def check_inputs(claim: str, passages: Sequence[str]) -> tuple[str, list[str]]:

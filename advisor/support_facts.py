@@ -13,11 +13,20 @@ passages lack scores 0, whatever overlap or similarity says.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from textkit.numbers import CURRENCIES, Figure, figures, known_figures, unstated
 
-__all__ = ["Figure", "figure_mismatches", "figures"]
+__all__ = [
+    "NOT_NAMES",
+    "Figure",
+    "duration_mismatches",
+    "entity_mismatches",
+    "fact_mismatches",
+    "figure_mismatches",
+    "figures",
+]
 
 
 def figure_mismatches(claim: str, passages: Sequence[str]) -> list[str]:
@@ -27,4 +36,77 @@ def figure_mismatches(claim: str, passages: Sequence[str]) -> list[str]:
         fig.text
         for fig in figures(claim)
         if not (fig.value < 10 and fig.unit not in CURRENCIES) and unstated(fig, known)
+    ]
+
+
+# A small number with a duration is a figure a founder acts on ("within 6 months", "3 years"), not a count of
+# the answer's own list items: held to the passages too, digits or Chinese numerals ("三个月").
+_DURATION = re.compile(
+    r"(?<![\d.])(?P<n>\d{1,2})\s*(?P<unit>months?|years?|weeks?|days?|hours?|个月|年|周|星期|天|小时)",
+    re.IGNORECASE,
+)
+_CHINESE_DIGITS = {
+    1: "一",
+    2: "二两",
+    3: "三",
+    4: "四",
+    5: "五",
+    6: "六",
+    7: "七",
+    8: "八",
+    9: "九",
+    10: "十",
+}
+
+
+def duration_mismatches(claim: str, passages: Sequence[str]) -> list[str]:
+    """The claim's small durations ("6 months") whose number the passages never write (as 6 or 六)."""
+    text = "\n".join(passages)
+    out = []
+    for m in _DURATION.finditer(claim):
+        n = int(m.group("n"))
+        if n >= 10 and str(n) in text:
+            continue
+        spelled = _CHINESE_DIGITS.get(n, "")
+        if not re.search(rf"(?<!\d){n}(?!\d)", text) and not any(ch in text for ch in spelled):
+            out.append(m.group(0))
+    return out
+
+
+# A name as a founder would look it up: CamelCase, capitals, a digit or a ".ai" (OpenAI, COCO, GPT-3, GTP.ai,
+# TensorFlow). A Chinese passage keeps such names in Latin script, so an English claim must use the same
+# one; a name no passage has is an entity swapped or invented. Common acronyms are not names.
+_W = "A-Za-z0-9_"  # ASCII word characters: Python's \w also matches 汉字 ("GPT的全称是Generative" is no name)
+_NAME = re.compile(
+    rf"(?<![{_W}.])(?:[A-Z][a-z]+[A-Z][{_W}]*|[A-Z]{{2,}}[{_W}\-]*|[{_W}]+\.ai|[A-Z][a-zA-Z]*-?\d[{_W}.]*)(?![{_W}])"
+)
+NOT_NAMES = frozenset({
+    "AI", "API", "APIs", "IT", "CEO", "CTO", "CFO", "COO", "HR", "PR", "UI", "UX", "KPI", "KPIs", "OKR", "OKRs",
+    "MVP", "IPO", "VC", "VCs", "PE", "ROI", "B2B", "B2C", "B2G", "SaaS", "PaaS", "IaaS", "GPU", "GPUs", "CPU",
+    "CPUs", "NLP", "CV", "ML", "DL", "LLM", "LLMs", "AIGC", "AGI", "GDP", "USD", "RMB", "CNY", "US", "EU", "UK",
+    "PDF", "APP", "SDK", "CRM", "ERP", "SEO", "SEM", "IoT", "AR", "VR", "FAQ", "TOB", "TOC", "ToB", "ToC", "OK",
+})  # fmt: skip
+
+
+_ABBREVIATION = re.compile(r"[(（][A-Z]{2,}s?[)）]")
+
+
+def entity_mismatches(claim: str, passages: Sequence[str]) -> list[str]:
+    """The claim's names (see _NAME) that no passage writes (case and hyphens ignored)."""
+    folded = re.sub(r"[\s\-]", "", "\n".join(passages)).lower()
+    return [
+        m.group(0)
+        for m in _NAME.finditer(claim)
+        if m.group(0) not in NOT_NAMES
+        and not _ABBREVIATION.match(claim, m.start() - 1)  # "(USPs)" after its own words spelled out
+        and re.sub(r"[\s\-]", "", m.group(0)).lower() not in folded
+    ]
+
+
+def fact_mismatches(claim: str, passages: Sequence[str]) -> list[str]:
+    """Every figure, duration and name of the claim that the passages do not state."""
+    return [
+        *figure_mismatches(claim, passages),
+        *duration_mismatches(claim, passages),
+        *entity_mismatches(claim, passages),
     ]

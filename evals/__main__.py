@@ -13,11 +13,16 @@ from advisor import CheckerUnavailable
 from evals import (
     attacks,
     baseline,
+    checker_train,
     conversations,
+    fit_align,
+    fit_auto,
     fit_bridge,
+    grounding_all,
     grounding_check,
     grounding_fit,
     grounding_table,
+    perturbations,
     reader,
     readme_figures,
     run,
@@ -27,7 +32,7 @@ from evals import (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evals", description="Founder Advisor evaluations.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    grounding_check.add_parser(subparsers)
+    grounding_all.add_parser(subparsers)  # check-grounding, one checker or --checker all
     grounding_fit.add_fit_parser(subparsers)
     grounding_table.add_table_parser(subparsers)
     run.add_parser(subparsers)
@@ -35,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     conversations.add_parser(subparsers)
     reader.add_parser(subparsers)
     fit_bridge.add_parser(subparsers)
+    checker_train.add_parser(subparsers)
+    fit_align.add_parser(subparsers)
+    fit_auto.add_parser(subparsers)
+    perturbations.add_parser(subparsers)
     baseline.add_parser(subparsers)
     readme_figures.add_parser(subparsers)
     return parser

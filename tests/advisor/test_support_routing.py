@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from advisor.support_auto import LanguageRoutedChecker
+import json
+import math
+
+import pytest
+
+from advisor import support_auto
+from advisor.support import CheckerUnavailable
+from advisor.support_auto import ROUTES, CalibratedCombination, LanguageRoutedChecker, load_weights
 from advisor.support_registry import make_checker
 from config import settings_for_tests
 
@@ -27,12 +34,37 @@ def test_claims_are_routed_by_language_pair():
     assert cross.claims == ["Value-based pricing follows perceived value."]
 
 
-def test_auto_builds_lexical_and_bridge_parts_from_the_given_embedder():
+def test_without_weights_auto_builds_lexical_and_bridge_parts_from_the_given_embedder(monkeypatch, tmp_path):
     from indexing.embedders import HashEmbedder
 
+    monkeypatch.setattr(support_auto, "WEIGHTS", tmp_path / "none.json")
     embedder = HashEmbedder()
     checker = make_checker(settings_for_tests(grounding_checker="auto"), embedder=embedder)
     assert checker.name == "auto"
     assert checker.same_language.name == "lexical"
     assert checker.cross_language.name == "bridge"  # dictionary coverage + e5 cosine across languages
     assert checker.cross_language.embedding.embedder is embedder
+
+
+def test_a_calibrated_route_is_a_logistic_over_its_components_logits():
+    a, b = ConstantChecker("a", 0.8), ConstantChecker("b", 0.3)
+    combined = CalibratedCombination("auto:same", [a, b], coef=[1.0, 2.0], intercept=-0.5)
+    z = -0.5 + math.log(0.8 / 0.2) + 2.0 * math.log(0.3 / 0.7)
+    assert combined.score("claim", ["passage"]) == pytest.approx(1 / (1 + math.exp(-z)))
+    assert a.claims == b.claims == ["claim"]
+    with pytest.raises(ValueError, match="2 components but 1 weights"):
+        CalibratedCombination("x", [a, b], coef=[1.0], intercept=0.0)
+
+
+def test_the_weights_file_is_checked(tmp_path):
+    assert load_weights(tmp_path / "none.json") is None  # no file: the routes' first components alone
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(CheckerUnavailable, match="unreadable"):
+        load_weights(bad)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"same": {"components": ["lexical"], "coef": [1.0]}}))
+    with pytest.raises(CheckerUnavailable, match="same route"):
+        load_weights(other)
+    shipped = load_weights()
+    assert shipped is not None and all(shipped[r]["components"] == list(ROUTES[r]) for r in ROUTES)

@@ -232,13 +232,16 @@ def test_load_records_names_the_bad_line(tmp_path, row, message):
         load_records(path)
 
 
-def test_cli_nli_is_a_clear_error(tmp_path, capsys):
+def test_cli_unknown_checker_is_a_clear_error(tmp_path, capsys):
     data = _write_jsonl(tmp_path / "dev.jsonl", ROWS)
     assert (
-        main(["check-grounding", "--input", str(data), "--out", str(tmp_path / "o.json"), "--checker", "nli"])
+        main(
+            ["check-grounding", "--input", str(data), "--out", str(tmp_path / "o.json"), "--checker", "magic"]
+        )
         == 2
     )
-    assert "NLI" in capsys.readouterr().err
+    assert "unknown checker 'magic'" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()
 
 
 def test_fit_ensemble_validates_across_sets_and_writes_loadable_weights(tmp_path):
@@ -297,3 +300,81 @@ def test_a_line_that_is_not_utf8_is_named_and_nothing_is_written(tmp_path, capsy
     assert main(["check-grounding", "--input", str(bad), "--out", str(out), "--checker", "lexical"]) == 2
     assert "bytes.jsonl:2: not UTF-8" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --- every checker side by side --------------------------------------------------------------------------
+
+
+def test_cross_validated_threshold_is_never_fitted_on_the_fold_it_scores():
+    import numpy as np
+
+    from evals.grounding_all import cv_figures, ensemble_cv
+
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 40)
+    separable = np.where(y == 1, 0.7, 0.3) + rng.normal(0, 0.05, len(y))
+    fig = cv_figures(y, separable)
+    assert fig["bacc_cv_mean"] > 0.95 and fig["auroc_cv_mean"] > 0.95
+    noise = rng.random(len(y))
+    assert cv_figures(y, noise)["bacc_cv_mean"] < 0.65  # a cutoff fitted on noise does not carry over
+    x = np.column_stack([separable, noise])
+    assert ensemble_cv(y, x)["bacc_cv_mean"] > 0.95
+    assert cv_figures(np.array([0, 0, 0, 1]), np.array([0.1, 0.2, 0.3, 0.9])) == {}  # too few to fold
+
+
+def test_cli_all_prints_every_checker_and_rewrites_the_readme_block(tmp_path, capsys):
+    from evals.grounding_all import BEGIN, END
+
+    rows = [
+        {
+            "context": "定价策略：基于成本加利润确定价格。",
+            "response": "定价策略：基于成本加利润确定价格。",
+            "label_int": 0,
+        },
+        {
+            "context": "定价策略：基于成本加利润确定价格。",
+            "response": "公司只在周末营业并提供免费午餐。",
+            "label_int": 1,
+        },
+    ] * 6
+    data = _write_jsonl(tmp_path / "mini.jsonl", rows)
+    other = _write_jsonl(tmp_path / "other.jsonl", rows)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{BEGIN}\nold table\n{END}\nafter\n", encoding="utf-8")
+    out = tmp_path / "all.json"
+    args = ["check-grounding", "--input", str(data), str(other), "--out", str(out), "--checker", "all"]
+    skip = ["--skip", "embedding", "bridge", "auto", "crossencoder", "llm"]
+    assert main([*args, *skip, "--readme", str(readme)]) == 0
+    printed = capsys.readouterr().out
+    assert "| mini.jsonl | lexical | 12 (6) |" in printed
+    report = json.loads(out.read_text())
+    assert report["inputs"]["mini.jsonl"]["lexical"]["bacc_at_threshold"] == 1.0
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("before\n") and text.endswith("after\n") and "old table" not in text
+    assert "| mini.jsonl | lexical |" in text
+
+
+def test_cli_all_writes_nothing_when_any_input_is_bad(tmp_path, capsys):
+    good = _write_jsonl(tmp_path / "good.jsonl", ROWS)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(json.dumps(ROWS[0]).encode() + b"\n\xff\xfe not utf-8\n")
+    out = tmp_path / "all.json"
+    code = main(["check-grounding", "--input", str(good), str(bad), "--out", str(out), "--checker", "all"])
+    assert code == 2 and "bad.jsonl:2: not UTF-8" in capsys.readouterr().err
+    assert not out.exists()
+    code = main(
+        ["check-grounding", "--input", str(good), str(good), "--out", str(out), "--checker", "lexical"]
+    )
+    assert code == 2 and "one --input per checker" in capsys.readouterr().err
+
+
+def test_the_readme_checker_table_is_the_committed_reports():
+    from pathlib import Path
+
+    from evals.grounding_all import BEGIN, END, markdown
+
+    root = Path(__file__).resolve().parents[2]
+    report = json.loads((root / "evals" / "reports" / "grounding" / "all.json").read_text(encoding="utf-8"))
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    block = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert block == markdown(report)
