@@ -31,13 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cases(name: str, limit: int) -> list[tuple[str, list[str], int]]:
+    from advisor import claim_text
     from evals.grounding_check import load_records
 
     out = []
     for rec in load_records(DATASETS / name, limit):
         cited = [int(n) for n in _CITED.findall(rec["response"]) if 1 <= int(n) <= len(rec["context"])]
         passages = [rec["context"][n - 1] for n in cited] or list(rec["context"])
-        out.append((rec["response"], passages, int(rec["label_int"])))
+        out.append((claim_text(rec["response"]), passages, int(rec["label_int"])))
     return out
 
 

@@ -186,3 +186,13 @@ def test_the_detectors_on_the_held_out_labels_of_the_reviewed_renderings_run():
     assert heldout["clean_accuracy"] >= 0.83 and heldout["clean_kappa"] >= 0.30
     assert round(heldout["by_lang"]["zh"]["labelled_clean_rate"], 3) == 0.903
     assert round(heldout["by_lang"]["en"]["labelled_clean_rate"], 3) == 0.793
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_calibrated_gate_run():
+    # Answers of 2026-12-05 14:56 (run D, code 01b5c8a: the gate's checker calibrated with token alignment,
+    # durations and names held to the passages, follow-ups condensed with the conversation's sections): 174
+    # labels carried from run C's identical answers, 11 read. Readers found 0.914 zh / 0.826 en clean.
+    heldout = _held_out("answer_labels_render5.jsonl")
+    assert heldout["clean_accuracy"] >= 0.85 and heldout["clean_kappa"] >= 0.25
+    assert round(heldout["by_lang"]["zh"]["labelled_clean_rate"], 3) == 0.914
+    assert round(heldout["by_lang"]["en"]["labelled_clean_rate"], 3) == 0.826
