@@ -53,10 +53,13 @@ _CACHE_SIZE = 4096  # windows and claims: the playbook's ~80 passages x 2 langua
 
 @dataclass(frozen=True)
 class Encoded:
-    """A text's content tokens: their vectors per layer (unit length) and their character spans."""
+    """A text's content tokens: their vectors per layer (unit length)."""
 
     vectors: dict[int, np.ndarray]  # layer -> (tokens, dim)
-    spans: np.ndarray  # (tokens, 2) character offsets in the text
+
+    @property
+    def n_tokens(self) -> int:
+        return len(next(iter(self.vectors.values())))
 
 
 class TokenEncoder:
@@ -107,7 +110,7 @@ class TokenEncoder:
                 for layer in LAYERS:
                     v = hidden[layer][row][keep].numpy()
                     vectors[layer] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
-                encoded = Encoded(vectors, offsets[row][keep] if keep else np.zeros((0, 2), dtype=int))
+                encoded = Encoded(vectors)
                 with self._lock:
                     self._cache[text] = encoded
         with self._lock:
@@ -122,7 +125,7 @@ class TokenEncoder:
 
 def features(claim: Encoded, window: Encoded) -> list[float] | None:
     """FEATURES of the claim against one window (None: no content token in either)."""
-    if not len(claim.spans) or not len(window.spans):
+    if not claim.n_tokens or not window.n_tokens:
         return None
     out: list[float] = []
     for layer in LAYERS:

