@@ -43,7 +43,7 @@ from advisor.completion import complete_list, points_held
 from advisor.condense import condense_question, follow_up_context
 from advisor.definition import with_definition
 from advisor.extract import quoted_answer
-from advisor.focus import focus_passages, named_section
+from advisor.focus import focus_passages, lead_family, named_section
 from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
 from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 
 # Sections offered with a refusal ("the closest sections are ...").
 CLOSEST_SECTIONS = 3
+# Passages the gate's checker reads at start-up (warm_gate): the playbook is 77; an incubator's large
+# collection is read as it is cited instead of delaying the start by minutes.
+GATE_WARM_PASSAGES = 400
 
 
 class Advisor:
@@ -155,6 +158,27 @@ class Advisor:
                 self.generator, [{"role": "user", "content": "hi"}], 1, 0.0, None, "en"
             ):
                 pass
+        # Outside the lock: a question that arrives meanwhile is answered; its gate reads what is not read yet.
+        self.warm_gate()
+
+    def warm_gate(self, limit: int = GATE_WARM_PASSAGES) -> int:
+        """Read the first `limit` indexed passages (and their English renderings) through the gate's checker
+        once; returns how many texts were read.
+
+        The checker caches what it derives from a passage (the align checker's encoded windows, the
+        bridge's English words): an answer citing a passage for the first time paid that, ~0.3-0.4 s a
+        sentence, which made the gate's p95 (bench checker) three times its 150 ms budget. Both routes are
+        touched (a Chinese and an English claim), since each caches its own part.
+        """
+        hits = [Hit(chunk, 0.0, i + 1) for i, chunk in enumerate(self.index.chunks[:limit])]
+        texts = [passage_text(h.chunk) for h in hits]
+        if self.renderings is not None:
+            texts += [passage_text(h.chunk) for h in self.renderings.for_prompt(hits)]
+        unique = list(dict.fromkeys(texts))
+        for text in unique:
+            for claim in ("预热检查", "warm-up check"):
+                self.checker.score(claim, [text])
+        return len(unique)
 
     def prepare_knowledge_cache(self, say: Callable[[str], None] | None = None) -> None:
         """Render the lines that have no English rendering yet, then build the knowledge cache's missing or
@@ -233,7 +257,16 @@ class Advisor:
                 return
             question = plain
 
-        standalone = condense_question(question, history, language, self.generator, self.settings, stop)
+        cache = self.knowledge_cache
+        standalone = condense_question(
+            question,
+            history,
+            language,
+            self.generator,
+            self.settings,
+            stop,
+            before=(lambda: cache.restore_fixed(f"condense-{language}")) if cache is not None else None,
+        )
         if standalone != question and asks_for_instructions(standalone):
             yield self._refusal(base, "instructions", t0, standalone=standalone)
             return
@@ -259,6 +292,8 @@ class Advisor:
                 renderings=found.queries[1:],
                 drop_examples=self.settings.drop_redundant_examples,
             )
+        if self.settings.lead_family_only:
+            passages = lead_family(passages)
         if self.settings.check_answerability:
             # The passages the model would read must hold what is asked: an answer can only come from them
             # (on the 98 answerable questions this refuses none; on the 40 hard unanswerable ones, 24).
@@ -279,6 +314,10 @@ class Advisor:
             arranged = self.knowledge_cache.arrange(passages)
             if self.knowledge_cache.restore(language, arranged.passages[0]):
                 passages, labels = arranged.passages, arranged.labels
+            else:
+                # No whole passage (focus cut the lead to one item): at least the system prompt is not read
+                # again after a translation or condensation took the slot.
+                self.knowledge_cache.restore_fixed(f"answer-{language}")
         relabel = Relabel(labels) if labels else None
         # An English answer reads the passages in English (renderings.py); the gate, the quotes and the
         # playbook's terms keep reading the original `passages`.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from advisor.generate import Generator, Message
 from advisor.lexical import tokenize
@@ -95,8 +95,11 @@ def condense_question(
     generator: Generator,
     settings: Settings,
     stop_event: threading.Event | None = None,
+    before: Callable[[], object] | None = None,
 ) -> str:
-    """The standalone form of `question`; `question` itself when there is no usable history."""
+    """The standalone form of `question`; `question` itself when there is no usable history.
+
+    `before` runs right before the model is called (the knowledge cache restores the prompt's KV file)."""
     from advisor.prompting import condense_messages  # the prompt templates' owner
 
     recent = recent_history(history, settings)
@@ -108,6 +111,8 @@ def condense_question(
     if resolved != question and not _mixes_languages(resolved, language):
         return resolved
     messages = condense_messages(resolved, recent, language)
+    if before is not None:
+        before()
     reply = "".join(generator.stream(messages, CONDENSE_MAX_NEW_TOKENS, 0.0, stop_event))
     rewrite = _LEFTOVER_REFERENCE.sub("", clean_rewrite(reply))
     # An empty reply, or one far longer than a question, means the model did not rewrite: search as asked.

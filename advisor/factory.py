@@ -49,24 +49,9 @@ def build_advisor(
             generator = make_generator(settings)
     checker = make_checker(settings, generator=generator, embedder=embedder)
     reranker = cross_encoder_reranker(settings.reranker, settings.device) if settings.reranker else None
-    translator = llm_translator(generator) if settings.translate_queries else None
-    retriever = HybridRetriever(
-        index,
-        embedder,
-        settings,
-        translator=translator,
-        reranker=reranker,
-        views=_view_source(settings, index, embedder),
-    )
     renderings = None
     if settings.english_renderings:
         renderings = Renderings(settings.renderings_path, _model_key(generator))
-    # The Chinese renderings of English lines serve the Chinese view only (bilingual.py): made by prepare.
-    chinese_renderings = None
-    if settings.bilingual_views:
-        chinese_renderings = Renderings(
-            settings.chinese_renderings_path, _model_key(generator), shipped=None, reviewed=None, target="zh"
-        )
     knowledge_cache = None
     if settings.knowledge_cache and keeps_prefix_files(generator):
         knowledge_cache = KnowledgeCache(
@@ -75,6 +60,25 @@ def build_advisor(
             context_tokens=settings.llm_context_tokens,
             canary=settings.prompt_canary,
             render=_prompt_chunk(renderings),
+        )
+    translator = None
+    if settings.translate_queries:
+        # The rendering's instructions come from their KV file when the knowledge cache has one.
+        before = (lambda: knowledge_cache.restore_fixed("translate")) if knowledge_cache else None
+        translator = llm_translator(generator, before=before)
+    retriever = HybridRetriever(
+        index,
+        embedder,
+        settings,
+        translator=translator,
+        reranker=reranker,
+        views=_view_source(settings, index, embedder),
+    )
+    # The Chinese renderings of English lines serve the Chinese view only (bilingual.py): made by prepare.
+    chinese_renderings = None
+    if settings.bilingual_views:
+        chinese_renderings = Renderings(
+            settings.chinese_renderings_path, _model_key(generator), shipped=None, reviewed=None, target="zh"
         )
     return Advisor(
         settings,

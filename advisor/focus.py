@@ -134,6 +134,25 @@ def _leaf(hit: Hit) -> str:
     return hit.chunk.section.split("›")[-1].strip()
 
 
+def lead_family(hits: Sequence[Hit]) -> list[Hit]:
+    """The first passage and those under the same parent heading (5.3.1, 5.3.2, 5.3.3 for a lead from 5.3.2).
+
+    Why: the answer is one passage's list (answer_format.lead_points drops the points that cite others),
+    and when it is not the first passage's it is a sibling's: of the 39 answers of run D read from several
+    passages, the cited passage came from another family in 3 (one of them a failed answer). Every other
+    family's passage was read for nothing, at ~70 tokens/s on two cores, and invited drift.
+    """
+    if len(hits) < 2:
+        return list(hits)
+    family = _family(hits[0])
+    return [h for h in hits if _family(h) == family]
+
+
+def _family(hit: Hit) -> tuple[str, ...]:
+    parts = [p.strip() for p in (hit.chunk.section or "").split("›")]
+    return (hit.chunk.source, *(parts[:-1] if len(parts) > 1 else parts))
+
+
 def _focus_section(hits: list[Hit], matcher: _Matcher) -> list[Hit]:
     leaves = list(dict.fromkeys(_leaf(h) for h in hits))
     if len(leaves) < 2:

@@ -44,13 +44,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from advisor.generate import Message
-from advisor.prompting import LANGUAGES, answer_messages, estimate_tokens
+from advisor.prompting import (
+    LANGUAGES,
+    answer_messages,
+    condense_messages,
+    estimate_tokens,
+    system_prompt,
+    translate_messages,
+)
 from hostkit import file_sha256, write_json_atomic
 from indexing.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the knowledge prompt's layout changes in a way the key would not see
+FORMAT = 2  # bump when the knowledge prompt's layout changes in a way the key would not see
 _MODEL_HASH_BYTES = 16 << 20  # the GGUF header and first tensors identify a model file well enough
 _MARGIN_TOKENS = 1024  # room left in the context for the answer's question and new tokens
 
@@ -76,6 +83,36 @@ class Arranged:
 
     passages: list[Hit]
     labels: list[int]
+
+
+# The fixed start of the other model calls, one KV file each, built with the language that uses them: the
+# English question's Chinese rendering for retrieval (its ~50-token instructions were read anew before
+# every English answer, since the answer before had replaced them in the slot), the follow-up
+# condensation (~200 tokens of instructions), and the answer prompt's system message for an answer whose
+# lead passage has no file (cut down by focus): that one used to re-read the ~220-token system prompt
+# whenever a translation or condensation had run in between.
+FIXED_PROMPTS: dict[str, str] = {  # name -> the language whose build makes it
+    "translate": "en",
+    "condense-en": "en",
+    "condense-zh": "zh",
+    "answer-en": "en",
+    "answer-zh": "zh",
+}
+
+
+def fixed_messages(name: str, canary: str) -> list[Message]:
+    """The messages whose prompt starts as every `name` call's does (no question, no history)."""
+    if name == "translate":
+        return translate_messages("")
+    kind, _, language = name.partition("-")
+    if kind == "condense":
+        return condense_messages("", [], language)
+    if kind == "answer":
+        return [
+            {"role": "system", "content": system_prompt(language, canary)},
+            {"role": "user", "content": ""},
+        ]
+    raise ValueError(f"no fixed prompt named {name!r}")
 
 
 class KnowledgeCache:
@@ -130,6 +167,8 @@ class KnowledgeCache:
             h = hashlib.sha256()
             for chunk in self._chunks:
                 h.update(json.dumps(self.messages(language, chunk), ensure_ascii=False).encode("utf-8"))
+            for name in self._fixed(language):
+                h.update(json.dumps(fixed_messages(name, self.canary), ensure_ascii=False).encode("utf-8"))
             h.update(model_identity(Path(self.generator.model_path)).encode("utf-8"))
             h.update(f"format={FORMAT};llama={_package_version('xllamacpp')}".encode())
             self._keys[language] = h.hexdigest()
@@ -142,6 +181,20 @@ class KnowledgeCache:
 
     def file_name(self, language: str, chunk: Chunk) -> str:
         return f"knowledge-{language}-{self._label[chunk.chunk_id]:04d}.bin"
+
+    @staticmethod
+    def fixed_file_name(name: str) -> str:
+        return f"prompt-{name}.bin"
+
+    @staticmethod
+    def _fixed(language: str) -> list[str]:
+        return [name for name, lang in FIXED_PROMPTS.items() if lang == language]
+
+    def _files(self, language: str) -> list[str]:
+        """Every file a language's build writes: one per passage, one per fixed prompt."""
+        return [self.file_name(language, c) for c in self._chunks] + [
+            self.fixed_file_name(n) for n in self._fixed(language)
+        ]
 
     def _manifest_path(self, language: str) -> Path:
         return self.directory / f"knowledge-{language}.json"
@@ -157,7 +210,7 @@ class KnowledgeCache:
     def ready(self, language: str) -> bool:
         """The manifest names the current key and lists a file for every passage that gets one."""
         files = self._manifest(language).get("files") or {}
-        return bool(self._chunks) and all(self.file_name(language, c) in files for c in self._chunks)
+        return bool(self._chunks) and all(name in files for name in self._files(language))
 
     def ensure(self, languages: Sequence[str] = LANGUAGES, say: Callable[[str], None] | None = None) -> None:
         """Build every language whose files are missing, stale or damaged (minutes each on 2 cores)."""
@@ -166,7 +219,7 @@ class KnowledgeCache:
             say("knowledge cache: no passage fits the context (llm_context_tokens); not built")
             return
         for language in languages:
-            if not self.ready(language) or not all(self._intact(language, c) for c in self._chunks):
+            if not self.ready(language) or not all(self._intact(language, f) for f in self._files(language)):
                 self.build(language, say)
 
     def build(self, language: str, say: Callable[[str], None] | None = None) -> int:
@@ -180,12 +233,14 @@ class KnowledgeCache:
         started = time.perf_counter()
         files: dict[str, dict[str, Any]] = {}
         total = 0
-        for chunk in self._chunks:
-            name = self.file_name(language, chunk)
+        writes = [(self.file_name(language, c), self.messages(language, c)) for c in self._chunks] + [
+            (self.fixed_file_name(n), fixed_messages(n, self.canary)) for n in self._fixed(language)
+        ]
+        for name, messages in writes:
             tmp = self.directory / f".tmp-{os.getpid()}-{name}"
             try:
                 # The system prompt is still in the slot from the previous file: only the passage is read.
-                tokens = self.generator.save_prefix(self.messages(language, chunk), tmp.name)
+                tokens = self.generator.save_prefix(messages, tmp.name)
                 os.replace(tmp, self.directory / name)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -209,9 +264,8 @@ class KnowledgeCache:
         )
         return total
 
-    def _intact(self, language: str, chunk: Chunk) -> bool:
+    def _intact(self, language: str, name: str) -> bool:
         """The file is the one the manifest lists: same size always, same sha256 once per process."""
-        name = self.file_name(language, chunk)
         entry = (self._manifest(language).get("files") or {}).get(name)
         path = self.directory / name
         try:
@@ -253,13 +307,22 @@ class KnowledgeCache:
     def restore(self, language: str, lead: Hit) -> bool:
         """Load the lead passage's file into the model's slot; False (logged) when it cannot be used."""
         chunk = self._by_id.get(lead.chunk.chunk_id)
-        if not self._whole(lead) or not self.ready(language) or not self._intact(language, chunk):
+        if not self._whole(lead):
+            return False
+        return self._restore(language, self.file_name(language, chunk))
+
+    def restore_fixed(self, name: str) -> bool:
+        """Load a fixed prompt's file (FIXED_PROMPTS) before the call it starts; False when it cannot be."""
+        return self._restore(FIXED_PROMPTS[name], self.fixed_file_name(name))
+
+    def _restore(self, language: str, name: str) -> bool:
+        if not self.ready(language) or not self._intact(language, name):
             return False
         try:
-            self.generator.restore_prefix(self.file_name(language, chunk))
+            self.generator.restore_prefix(name)
         except Exception as exc:  # the answer is still given, only without the cache
-            log.warning("knowledge cache %s not restored (%s); reading the passages instead", language, exc)
-            self._checked.pop(self.file_name(language, chunk), None)
+            log.warning("knowledge cache %s not restored (%s); reading the prompt instead", name, exc)
+            self._checked.pop(name, None)
             return False
         return True
 

@@ -98,7 +98,9 @@ class Retrieval:
 TRANSLATE_MAX_NEW_TOKENS = 64
 
 
-def llm_translator(generator: Generator, cache_size: int = 256) -> Translator:
+def llm_translator(
+    generator: Generator, cache_size: int = 256, before: Callable[[], object] | None = None
+) -> Translator:
     """Render an English question in Chinese with the LLM (prompts/translate.zh.txt).
 
     Chosen over the glossary rendering (advisor/glossary.py) by measurement on the 26 English questions
@@ -108,11 +110,14 @@ def llm_translator(generator: Generator, cache_size: int = 256) -> Translator:
     the weak-retrieval floor: cross-language cosines are compressed (the weakest answerable English
     question reached 0.763 < min_dense_score 0.78 alone, 0.869 with its rendering). It costs one short
     generation per English question, so renderings are cached (the evals and the app repeat questions).
+    `before` runs right before the model is called (the knowledge cache restores the prompt's KV file).
     """
     from advisor.prompting import translate_messages
 
     @functools.lru_cache(maxsize=cache_size)
     def translate(question: str) -> str:
+        if before is not None:
+            before()
         reply = "".join(generator.stream(translate_messages(question), TRANSLATE_MAX_NEW_TOKENS, 0.0))
         return clean_rewrite(reply)
 

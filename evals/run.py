@@ -222,14 +222,17 @@ def evaluate_case(
             located = target.retrieve_located(case.question, k)  # type: ignore[attr-defined]
             added_docs.score_row(row, case, located)
             return row
+        # The answer comes first: its timings are what a founder waits for. Retrieving first would leave
+        # the English question's Chinese rendering in the translator's cache, and the answer's time to
+        # first token would leave out the 1-2 s that rendering costs a founder asking it for the first time.
+        reply = None if retrieval_only else target.ask(case.question, case.history_messages)
         if case.gold_sections and target.can_retrieve and (retrieval_only or not case.history):
             row["retrieval_source"] = (
                 "retrieve(question)" if not case.history else "retrieve(history+question)"
             )
             _score_retrieval(row, target.retrieve(_retrieval_query(case), k), case.gold_sections)
-        if retrieval_only:
+        if reply is None:
             return row
-        reply = target.ask(case.question, case.history_messages)
         if case.gold_sections and "rr" not in row:
             # A follow-up's retrieval is what the advisor really used: its condensed question's hits.
             # Over HTTP the cited sections stand in for the ranked list.

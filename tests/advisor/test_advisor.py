@@ -318,3 +318,25 @@ def test_warm_up_runs_the_generator_once_and_answers_still_work(make_fake_adviso
     adv.warm_up()
     assert generator.calls == [[{"role": "user", "content": "hi"}]]
     assert adv.ask("有哪些定价策略？").text  # the lock was released
+
+
+def test_warm_gate_reads_every_indexed_passage_through_the_checker_in_both_languages(make_fake_advisor):
+    from indexing import passage_text
+
+    adv, _ = make_fake_advisor(["成本导向定价：基于产品或服务的成本，加上一定的利润，确定价格。[1]"])
+    inner, seen = adv.checker, []
+
+    class Recording:  # the real checker, with the texts it was asked about written down
+        name = inner.name
+
+        def score(self, claim, passages):
+            seen.append((claim, tuple(passages)))
+            return inner.score(claim, passages)
+
+    adv.checker = Recording()
+    expected = {passage_text(c) for c in adv.index.chunks}
+    assert adv.warm_gate() == len(expected)
+    assert {p for _, (p,) in seen} == expected
+    assert {c for c, _ in seen} == {"预热检查", "warm-up check"}  # both routes of the auto checker
+    seen.clear()
+    assert adv.warm_gate(limit=1) == 1 and len(seen) == 2

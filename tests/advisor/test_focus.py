@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from advisor.focus import focus_passages
+from advisor.focus import focus_passages, lead_family
 from indexing import Chunk, Hit
 
 DESIGN = "AI大模型创业准备 › 4.3 AI大模型产品设计与开发 › 4.3.1 AI大模型产品的设计"
@@ -167,3 +167,24 @@ def test_a_question_asking_why_or_for_lessons_names_the_reasons_or_the_lessons()
     assert sections(focus_passages("Why did GTP.ai fail?", hits)) == [reasons]
     # the case is named too ("那个失败的案例"): nothing is set apart, all is read (not the introduction alone)
     assert sections(focus_passages("那个失败的案例是什么？它为什么失败？", hits)) == [reasons, intro, lessons]
+
+
+def test_lead_family_keeps_the_lead_passages_siblings_and_drops_other_sections():
+    market = "AI大模型创业的建议与启示 › 9.2 创业策略 › 9.2.2 市场拓展策略"
+    hits = [
+        hit(1, TYPES, TYPES_TEXT),
+        hit(2, market, "市场拓展策略是扩大市场份额的重要手段。"),
+        hit(3, CASE, CASE_TEXT),
+        hit(4, PROFIT_DIRECT, "直接盈利模式是指通过直接销售产品获得收入。"),
+    ]
+    assert sections(lead_family(hits)) == [TYPES, CASE]  # rank order kept
+    assert sections(lead_family(hits[1:])) == [market]
+    assert lead_family(hits[:1]) == hits[:1] and lead_family([]) == []
+
+
+def test_lead_family_tells_documents_apart_under_the_same_heading():
+    own = Chunk("x1", "doc2", "Notes.", "Fundraising › Channels", "notes.md", "en", 0, 6)
+    sibling = Chunk("x2", "doc2", "More.", "Fundraising › Terms", "notes.md", "en", 0, 5)
+    other = Chunk("y1", "doc3", "Else.", "Fundraising › Channels", "other.md", "en", 0, 5)
+    hits = [Hit(own, 0.9, 1), Hit(other, 0.8, 2), Hit(sibling, 0.7, 3)]
+    assert [h.chunk.chunk_id for h in lead_family(hits)] == ["x1", "x2"]

@@ -12,7 +12,7 @@ import pytest
 from advisor import build_advisor
 from advisor.answer_format import Relabel, answer_grammar
 from advisor.generate import ScriptedGenerator
-from advisor.kv_cache import KnowledgeCache
+from advisor.kv_cache import FIXED_PROMPTS, KnowledgeCache, fixed_messages
 from indexing import Hit, VectorIndex
 from tests.advisor.support import PRICING, PRICING_CASE, TOOLS, make_chunks
 
@@ -55,6 +55,10 @@ def gen(tmp_path, model_file) -> PrefixFileGenerator:
     return PrefixFileGenerator(("",), directory, model_file)
 
 
+FIXED_ZH = sum(lang == "zh" for lang in FIXED_PROMPTS.values())
+FIXED_EN = sum(lang == "en" for lang in FIXED_PROMPTS.values())
+
+
 def make_cache(gen, chunks, canary="CANARY-1", context_tokens=16384) -> KnowledgeCache:
     return KnowledgeCache(gen, chunks, context_tokens=context_tokens, canary=canary)
 
@@ -63,16 +67,16 @@ def test_built_once_then_reused_after_a_restart(gen, chunks):
     cache = make_cache(gen, chunks)
     assert not cache.ready("zh")
     cache.ensure(["zh", "en"])
-    assert len(gen.saved) == 2 * len(chunks) and cache.ready("zh") and cache.ready("en")
+    assert len(gen.saved) == 2 * len(chunks) + FIXED_ZH + FIXED_EN and cache.ready("zh") and cache.ready("en")
     manifest = json.loads((gen.prefix_dir / "knowledge-zh.json").read_text("utf-8"))
-    assert len(manifest["files"]) == len(chunks) and manifest["key"] == cache.key("zh")
+    assert len(manifest["files"]) == len(chunks) + FIXED_ZH and manifest["key"] == cache.key("zh")
     # A file holds the answer prompt with one passage under its index position as label and no
     # question: what an answer led by that passage begins with.
     prompt = cache.messages("zh", chunks[3])[-1]["content"]
     assert prompt.startswith(f"资料：\n[4] 章节：{chunks[3].section}\n{chunks[3].text}")
     restarted = make_cache(gen, chunks)  # a new process: same key, verified files, nothing rebuilt
     restarted.ensure(["zh", "en"])
-    assert len(gen.saved) == 2 * len(chunks)
+    assert len(gen.saved) == 2 * len(chunks) + FIXED_ZH + FIXED_EN
     assert restarted.restore("zh", Hit(chunks[3], 1.0, 1)) and gen.restored == ["knowledge-zh-0004.bin"]
     assert not list(gen.prefix_dir.glob(".tmp-*"))
 
@@ -123,8 +127,42 @@ def test_a_truncated_or_corrupt_file_is_detected_and_rebuilt_never_loaded(gen, c
     cache = make_cache(gen, chunks)  # a new process: checks each file before its first restore
     assert not cache.restore("zh", Hit(chunks[1], 1.0, 1)) and gen.restored == []
     cache.ensure(["zh"])
-    assert len(gen.saved) == 2 * len(chunks)
+    assert len(gen.saved) == 2 * (len(chunks) + FIXED_ZH)
     assert cache.restore("zh", Hit(chunks[1], 1.0, 1)) and path.read_bytes() == data
+
+
+def test_the_fixed_prompts_are_built_with_their_language_and_restored_before_their_calls(gen, chunks):
+    cache = make_cache(gen, chunks)
+    assert not cache.restore_fixed("translate")  # nothing built yet: the call reads its prompt
+    cache.ensure(["en"])
+    assert cache.restore_fixed("translate") and gen.restored == ["prompt-translate.bin"]
+    assert not cache.restore_fixed("condense-zh")  # Chinese not built
+    # A file holds the call's prompt without question or history: the start every such call shares.
+    saved = json.loads((gen.prefix_dir / "prompt-condense-en.bin").read_text("utf-8"))
+    assert saved == fixed_messages("condense-en", "CANARY-1")
+    system = json.loads((gen.prefix_dir / "prompt-answer-en.bin").read_text("utf-8"))[0]["content"]
+    assert "CANARY-1" in system  # the deployment's system prompt, canary included
+    # A damaged fixed file is never loaded, and the next ensure rebuilds the language.
+    (gen.prefix_dir / "prompt-translate.bin").write_text("garbage", encoding="utf-8")
+    fresh = make_cache(gen, chunks)
+    assert not fresh.restore_fixed("translate") and gen.restored == ["prompt-translate.bin"]
+    fresh.ensure(["en"])
+    assert fresh.restore_fixed("translate")
+
+
+def test_a_changed_condense_prompt_makes_the_language_stale(gen, chunks, monkeypatch):
+    make_cache(gen, chunks).ensure(["zh"])
+    import advisor.prompting as prompting
+
+    original = prompting.load_template
+
+    def edited(name, language, *args):
+        text = original(name, language, *args)
+        return text + "\n（新的一行）" if name == "condense" else text
+
+    monkeypatch.setattr(prompting, "load_template", edited)
+    cache = make_cache(gen, chunks)
+    assert not cache.ready("zh") and not cache.restore_fixed("condense-zh")
 
 
 def test_a_file_changed_after_its_check_is_not_restored(gen, chunks):
@@ -228,3 +266,39 @@ def test_without_a_cache_file_the_advisor_reads_the_passages_as_before(
 
 def _fields(chunk):
     return {name: getattr(chunk, name) for name in chunk.__dataclass_fields__}
+
+
+def test_the_advisor_restores_each_calls_fixed_prompt_before_it(
+    tmp_path, fake_settings, embedder, model_file
+):
+    chunks = make_chunks()
+    index = VectorIndex.from_chunks(chunks, embedder)
+
+    def reply(messages):
+        if messages[0]["content"] == fixed_messages("translate", "")[0]["content"]:
+            return "AI大模型创业公司的定价策略"
+        if "---" not in messages[-1]["content"] and "资料" not in messages[-1]["content"]:
+            return "AI大模型创业公司的定价策略有哪些？"  # the condensation's rewrite
+        user = messages[-1]["content"]
+        label = re.search(rf"\[(\d+)\] (?:章节|Section)[：:] ?{re.escape(PRICING)}", user)
+        return f"- **Cost-based pricing**: price from cost plus a margin.[{label.group(1) if label else 1}]"
+
+    directory = tmp_path / "kv"
+    directory.mkdir()
+    generator = PrefixFileGenerator(reply, directory, model_file)
+    settings = fake_settings.model_copy(update={"translate_queries": True})
+    adv = build_advisor(settings, generator=generator, embedder=embedder, index=index)
+    adv.prepare_knowledge_cache()
+    adv.ask("Which pricing strategies can an AI startup use?")
+    # The rendering for retrieval first (its instructions from their file), then the answer's passage.
+    assert generator.restored[0] == "prompt-translate.bin"
+    assert (
+        generator.restored[1].startswith("knowledge-en-") or generator.restored[1] == "prompt-answer-en.bin"
+    )
+    generator.restored.clear()
+    history = [
+        {"role": "user", "content": "AI大模型创业公司有哪些定价策略？"},
+        {"role": "assistant", "content": "- **成本导向定价**：基于成本。[1]"},
+    ]
+    adv.ask("那它们各自适合什么情况？", history=history)
+    assert generator.restored[0] == "prompt-condense-zh.bin"
