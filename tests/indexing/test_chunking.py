@@ -134,6 +134,8 @@ def test_every_chunk_carries_its_documents_title_and_is_searched_with_it():
     assert search_text(intro) == "Hiring Engineers\nWho wrote this guide."
     assert passage_text(loop) == "The Loop\nFour steps over two weeks."
     # Several level-1 headings are chapters, not a title: the loader's title is the document's.
-    many_h1 = chunk_document(_doc("# One\n\ntext one\n\n# Two\n\ntext two\n"), 500, 0)
+    many_h1 = chunk_document(_doc("# One\n\ntext one\n\n# Two\n\ntext two\n\n## Sub\n\ntext sub\n"), 500, 0)
     assert {c.title for c in many_h1} == {"T"}
     assert search_text(many_h1[1]) == f"T{SECTION_SEPARATOR}Two\ntext two"
+    # A deeper path has its context in its own headings: no title in front of it.
+    assert search_text(many_h1[2]) == f"Two{SECTION_SEPARATOR}Sub\ntext sub"
