@@ -50,11 +50,13 @@ class IndexView:
 
 
 def render_chunk(renderings: Renderings, chunk: Chunk) -> Chunk:
-    """The chunk with its text and each heading of its section path rendered (where a rendering exists)."""
+    """The chunk with its text, each heading of its section path and its document's title rendered (where
+    a rendering exists)."""
     section = SECTION_SEPARATOR.join(
         renderings.render(part) for part in chunk.section.split(SECTION_SEPARATOR)
     )
-    return replace(chunk, text=renderings.render(chunk.text), section=section)
+    title = renderings.render(chunk.title) if chunk.title else ""
+    return replace(chunk, text=renderings.render(chunk.text), section=section, title=title)
 
 
 def texts_to_render(chunks: Sequence[Chunk]) -> Iterator[str]:
@@ -66,6 +68,8 @@ def texts_to_render(chunks: Sequence[Chunk]) -> Iterator[str]:
         yield chunk.text
         if chunk.source.rsplit("/", 1)[-1] not in BUILT_IN_SOURCES:
             yield from chunk.section.split(SECTION_SEPARATOR)
+            if chunk.title:
+                yield chunk.title
 
 
 def index_view(

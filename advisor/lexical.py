@@ -22,6 +22,7 @@ import bm25s
 import jieba
 import numpy as np
 
+from indexing.store import search_text
 from indexing.types import Chunk
 from textkit import han_run
 
@@ -86,13 +87,14 @@ def _snowball():
 
 
 class LexicalIndex:
-    """BM25 over the chunks' text and section path (the heading words are strong evidence of topic);
+    """BM25 over what is embedded for each chunk (indexing's search_text: its document's title, section
+    path and text; the heading words are strong evidence of topic);
     `stem`: English words are compared by their Snowball stems, in the chunks and in the queries."""
 
     def __init__(self, chunks: Sequence[Chunk], *, stem: bool = False):
         self.chunks = list(chunks)
         self.stem = stem
-        corpus = [tokenize(f"{c.section}\n{c.text}", stem=stem) or ["<empty>"] for c in self.chunks]
+        corpus = [tokenize(search_text(c), stem=stem) or ["<empty>"] for c in self.chunks]
         self._bm25 = bm25s.BM25()
         if self.chunks:
             self._bm25.index(corpus, show_progress=False)

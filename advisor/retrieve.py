@@ -204,7 +204,7 @@ class HybridRetriever:
         if topic and topic != "other":
             boost = TOPIC_BOOST_SHARE / (self.settings.rrf_k + 1)
             for pos in fused:
-                if section_matches_topic(self.index.chunks[pos].section, topic):
+                if _section_on_topic(self.index.chunks[pos], topic):
                     fused[pos] += boost
         families = self._context_families(context) if context_weight > 0 else set()
         if families:
@@ -324,6 +324,16 @@ def _lexical_lists(lexical: LexicalIndex, queries: Sequence[str], n: int) -> lis
         if ranked:
             lists.append((coverage, ranked))
     return lists
+
+
+def _section_on_topic(chunk: Chunk, topic: Topic) -> bool:
+    """Whether the chunk's own headings name the topic. A document's title does not count: it names the
+    whole document, yet only the text before its first heading has it as its path, so "早期团队招聘指南"
+    (a team guide) lifted its two-line intro over its own sections and every other document for any team
+    question (evals/README.md, "Added documents, heading level")."""
+    if chunk.title and chunk.section == chunk.title:
+        return False
+    return section_matches_topic(chunk.section, topic)
 
 
 def _as_is(chunk: Chunk) -> Chunk:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from hostkit import file_sha256, write_json_atomic
-from indexing import Chunk, Embedder, passage_text
+from indexing import Chunk, Embedder, search_text
 from indexing.store import embed_chunks
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ MANIFEST_FILE = "vectors.json"
 
 def text_key(chunk: Chunk) -> str:
     """What one row depends on besides the embedder: the text embedded for the chunk."""
-    return hashlib.sha256(passage_text(chunk).encode("utf-8")).hexdigest()
+    return hashlib.sha256(search_text(chunk).encode("utf-8")).hexdigest()
 
 
 def cached_vectors(

@@ -29,7 +29,7 @@ from indexing.doc_names import (
 from indexing.documents import load_documents
 from indexing.embedders import Embedder, HashEmbedder
 from indexing.manifest import BuildLocked, IndexLoadError, IndexMismatchError
-from indexing.store import VectorIndex, gpu_available, load_index, passage_text
+from indexing.store import VectorIndex, gpu_available, load_index, passage_text, search_text
 from indexing.types import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -112,4 +112,5 @@ __all__ = [
     "make_embedder",
     "passage_text",
     "remove_documents",
+    "search_text",
 ]

@@ -25,11 +25,10 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from markdown_it import MarkdownIt
 
 from indexing.documents import SourceDocument
-from indexing.types import Chunk
+from indexing.types import SECTION_SEPARATOR, Chunk
 
-SECTION_SEPARATOR = " › "
 # Bump when the way chunks are cut changes: the manifest records it, and a change forces a re-chunk.
-CHUNKER_VERSION = "md-headings+recursive-v1"
+CHUNKER_VERSION = "md-headings+recursive-v2"  # v2: chunks carry their document's title (search_text)
 # Coarse to fine. Chinese sentence ends (。！？；) have no trailing space, so they need their own entries.
 _TRAILING_RULE = re.compile(r"(?:^|\n)[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*\Z")
 SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", " ", ""]
@@ -69,6 +68,19 @@ def _line_offsets(text: str) -> list[int]:
     return offsets
 
 
+def _title_heading(headings: list[Heading]) -> Heading | None:
+    """The document's title: a single level-1 heading that opens it."""
+    if headings and headings[0].level == 1 and sum(h.level == 1 for h in headings) == 1:
+        return headings[0]
+    return None
+
+
+def document_title(doc: SourceDocument) -> str:
+    """The title every chunk of `doc` carries: its title heading, else the loader's title."""
+    title_heading = _title_heading(find_headings(doc.text[doc.body_start :]))
+    return title_heading.title if title_heading else doc.title
+
+
 def section_regions(doc: SourceDocument) -> list[Region]:
     """Phase 1: the document body cut at every heading, each piece labelled with its heading path."""
     body = doc.text[doc.body_start :]
@@ -78,9 +90,7 @@ def section_regions(doc: SourceDocument) -> list[Region]:
     def offset(line: int) -> int:
         return doc.body_start + line_at[min(line, len(line_at) - 1)]
 
-    title_heading = None
-    if headings and headings[0].level == 1 and sum(h.level == 1 for h in headings) == 1:
-        title_heading = headings[0]
+    title_heading = _title_heading(headings)
     doc_title = title_heading.title if title_heading else doc.title
 
     regions = [
@@ -121,6 +131,7 @@ def make_splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterText
 def chunk_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
     """Phase 2: every region cut to size; offsets are exact (``chunk.text == doc.text[start:end]``)."""
     splitter = make_splitter(chunk_size, chunk_overlap)
+    title = document_title(doc)
     chunks = []
     for region in section_regions(doc):
         region_text = doc.text[region.start : region.end]
@@ -145,6 +156,7 @@ def chunk_document(doc: SourceDocument, chunk_size: int, chunk_overlap: int) -> 
                     lang=doc.lang,
                     start=start,
                     end=end,
+                    title=title,
                 )
             )
     return chunks

@@ -5,7 +5,8 @@ file never stops the others, and nothing is dropped silently: hidden files, syml
 files (FIFOs, sockets) are reported too. Size limits guard every stage: bytes on disk (``max_file_mb``),
 bytes a DOCX unpacks to (``max_unpacked_mb``, against zip bombs) and characters of text (``max_file_chars``,
 which also caps PDF extraction). HTML, PDF and DOCX are converted to Markdown-style text (headings become
-``#`` lines) so that one chunker handles every format; their character offsets point into that text.
+``#`` lines; a PDF's are told by their font, pdf_headings.py) so that one chunker handles every format;
+their character offsets point into that text.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 from charset_normalizer import from_bytes
 
+from indexing.pdf_headings import Line, body_size, heading_levels, marked_text, page_lines
 from textkit import detect_language
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".txt", ".text"}  # plain text is read as Markdown: a superset
@@ -257,19 +259,22 @@ def _markdown_from_pdf(raw: bytes, limits: Limits) -> tuple[str, str]:
             raise _Skip("encrypted", f"the PDF is encrypted and cannot be opened here ({exc})") from exc
         if not opened:
             raise _Skip("encrypted", "the PDF is password-protected: save an unprotected copy to index it")
-    pages: list[str] = []
+    pages: list[tuple[str, list[Line]]] = []
     chars = 0
     for number, page in enumerate(reader.pages, 1):
-        text = (page.extract_text() or "").strip()
+        text, lines = page_lines(page)
         chars += len(text) + 2
         if chars > limits.max_chars:  # stop extracting: the rest would be thrown away anyway
             raise _Skip(
                 "too_large",
                 f"more than {limits.max_chars:,} characters of text by page {number} (max_file_chars)",
             )
-        if text:
-            pages.append(text)
-    return "\n\n".join(pages) + "\n", ""
+        pages.append((text, lines))
+    # Headings are told by their size against the whole document's body text, not one page's.
+    levels = heading_levels([lines for _text, lines in pages])
+    body = body_size([lines for _text, lines in pages])
+    texts = [(marked_text(lines, levels, body) if lines else text).strip() for text, lines in pages]
+    return "\n\n".join(t for t in texts if t) + "\n", ""
 
 
 def _check_unpacked_size(raw: bytes, limits: Limits) -> None:

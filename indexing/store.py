@@ -42,7 +42,7 @@ from indexing.manifest import (
     read_manifest,
     write_manifest,
 )
-from indexing.types import Chunk, Hit
+from indexing.types import SECTION_SEPARATOR, Chunk, Hit
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,27 @@ def passage_text(chunk: Chunk) -> str:
     with the path hit@3 is 1.00 at every size, without it 0.92-0.96.
     """
     return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
+
+
+def search_text(chunk: Chunk) -> str:
+    """What gets embedded and BM25-indexed for a chunk: its document's title, its heading path, its text.
+
+    A contextual chunk header. The section path leaves the title out (it is the same for every chunk),
+    so only the text before a document's first heading carried it, and that short intro then matched
+    every question about the document better than the section that answered it ("本指南由孵化器人力资源
+    导师编写" ranked first for questions on interviews, referrals, demo day; evals/README.md, "Added
+    documents, heading level"). With the title on every chunk no section has it to itself, and the
+    section's own words decide. The reader and the grounding gate read `passage_text`, without it.
+
+    Only a path of one heading gets the title: a deeper path already has its context in the headings above
+    its section (the playbook's "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › …"), and there the title only
+    adds the same words to every chunk: the playbook's ("AI大模型创业：如何实现未来盈利？") on all of them
+    lowered English playbook MRR with no views and no translation from 0.881 to 0.848.
+    """
+    header = chunk.section
+    if chunk.title and SECTION_SEPARATOR not in chunk.section and chunk.section != chunk.title:
+        header = f"{chunk.title}{SECTION_SEPARATOR}{chunk.section}" if chunk.section else chunk.title
+    return f"{header}\n{chunk.text}" if header else chunk.text
 
 
 def gpu_available() -> bool:
@@ -173,7 +194,7 @@ def embed_chunks(
     bar = tqdm(total=len(chunks), desc="embedding", unit="chunk", disable=not progress or not chunks)
     for lo in range(0, len(chunks), batch_size):
         batch = chunks[lo : lo + batch_size]
-        vecs = np.asarray(embedder.embed([passage_text(c) for c in batch], kind="passage"), dtype=np.float32)
+        vecs = np.asarray(embedder.embed([search_text(c) for c in batch], kind="passage"), dtype=np.float32)
         if vecs.shape != (len(batch), embedder.dim):
             raise ValueError(
                 f"embedder {embedder.model_id!r} returned {vecs.shape}, expected ({len(batch)}, "

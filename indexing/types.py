@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SECTION_SEPARATOR = " › "  # joins the headings of a section path
+
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
@@ -17,6 +19,9 @@ class Chunk:
     lang: str  # "zh" | "en" | ...
     start: int  # character offsets into the decoded source text
     end: int
+    # The document's title (its lone level-1 heading, else its metadata title): searched with every chunk
+    # (store.search_text), not part of `section`, which a citation shows; "" in indexes built before it.
+    title: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,13 @@ def test_a_chunk_and_its_headings_are_shown_in_english_where_a_rendering_exists(
     assert list(texts_to_render([risk])) == [risk.text]  # not the shipped playbook's (see texts_to_render)
 
 
+def test_a_chunks_document_title_is_shown_and_rendered_with_it(tmp_path):
+    risk = replace(next(c for c in make_chunks() if c.section == RISK), title="9.3.1 创业风险识别")
+    assert render_chunk(search_renderings(tmp_path), risk).title == "9.3.1 Identifying startup risks"
+    added = replace(risk, source="风险手册.md", title="风险手册")
+    assert "风险手册" in list(texts_to_render([added]))
+
+
 def test_no_rendering_no_view(tmp_path, index, embedder):
     assert index_view(index, embedder, search_renderings(tmp_path, {}), tmp_path / "views") is None
 
@@ -228,6 +235,15 @@ def test_an_index_view_compares_english_words_by_their_stems(chunks):
     english = [replace(chunks[0], text="Funding risks and pricing", section="Money")]
     assert LexicalIndex(english, stem=True).search("How is a price set?", 1)
     assert not LexicalIndex(english).search("How is a price set?", 1)
+
+
+def test_bm25_matches_a_chunks_document_title(chunks):
+    # The title is searched with every chunk (indexing's search_text), not only with the document's intro.
+    titled = [
+        replace(chunks[0], text="Four steps over two weeks.", section="The Loop", title="Hiring Engineers")
+    ]
+    assert LexicalIndex(titled).search("hiring engineers", 1)
+    assert not LexicalIndex([replace(titled[0], title="")]).search("hiring engineers", 1)
 
 
 def test_search_renderings_read_any_models_file_and_are_never_saved(tmp_path):

@@ -87,6 +87,35 @@ def test_the_topic_boosts_chunks_under_its_sections(index, embedder, fake_settin
     assert boosted[PRICING] == pytest.approx(plain[PRICING])
 
 
+def test_a_document_title_naming_the_topic_boosts_none_of_its_chunks(chunks, embedder, fake_settings):
+    # A team guide: its intro's path is the title (which names the topic), its sections' paths do not.
+    guide = [
+        dataclasses.replace(
+            chunks[0], chunk_id=f"guide:{i}", source="guide.md", title="早期团队招聘指南", **kw
+        )
+        for i, kw in enumerate(
+            [
+                {"section": "早期团队招聘指南", "text": "本指南由人力资源导师编写。"},
+                {"section": "面试流程", "text": "面试流程控制在三轮以内。"},
+            ]
+        )
+    ]
+    retriever = HybridRetriever(VectorIndex.from_chunks([*chunks, *guide], embedder), embedder, fake_settings)
+    question = "面试流程应该有几轮？"
+    plain = {h.chunk.chunk_id: h.score for h in retriever.retrieve(question, k=10).hits}
+    boosted = {h.chunk.chunk_id: h.score for h in retriever.retrieve(question, k=10, topic="team").hits}
+    assert boosted["guide:0"] == pytest.approx(plain["guide:0"])
+    assert boosted["guide:1"] == pytest.approx(plain["guide:1"])
+    # A heading of the path still counts when it names the topic.
+    titled_section = dataclasses.replace(guide[1], chunk_id="guide:2", section="团队 › 面试流程")
+    retriever = HybridRetriever(
+        VectorIndex.from_chunks([*chunks, titled_section], embedder), embedder, fake_settings
+    )
+    plain = {h.chunk.chunk_id: h.score for h in retriever.retrieve(question, k=10).hits}
+    boosted = {h.chunk.chunk_id: h.score for h in retriever.retrieve(question, k=10, topic="team").hits}
+    assert boosted["guide:2"] > plain["guide:2"]
+
+
 def test_a_reranker_reorders_the_fused_candidates(index, embedder, fake_settings):
     def prefers_frameworks(question, passages):
         return [1.0 if "PyTorch" in p else 0.0 for p in passages]

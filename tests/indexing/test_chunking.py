@@ -8,6 +8,7 @@ import pytest
 
 from indexing.chunking import SECTION_SEPARATOR, chunk_document, find_headings, section_regions
 from indexing.documents import SourceDocument, content_hash, split_front_matter
+from indexing.store import passage_text, search_text
 from tests.indexing.support import PLAYBOOK
 
 PRICING = "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › 5.3.3 定价策略的案例分析"
@@ -121,3 +122,20 @@ def test_setext_headings():
     text = "Title\n=====\n\nintro\n\nPart\n----\n\nbody of part\n"
     chunks = chunk_document(_doc(text), 500, 0)
     assert [(c.section, c.text) for c in chunks] == [("Title", "intro"), ("Part", "body of part")]
+
+
+def test_every_chunk_carries_its_documents_title_and_is_searched_with_it():
+    text = "# Hiring Engineers\n\nWho wrote this guide.\n\n## The Loop\n\nFour steps over two weeks.\n"
+    intro, loop = chunk_document(_doc(text, lang="en"), 500, 0)
+    assert (intro.section, loop.section) == ("Hiring Engineers", "The Loop")  # the path leaves it out
+    assert intro.title == loop.title == "Hiring Engineers"
+    # Embedded and BM25-indexed: the title once, then the path and the text; the reader's text has no title.
+    assert search_text(loop) == f"Hiring Engineers{SECTION_SEPARATOR}The Loop\nFour steps over two weeks."
+    assert search_text(intro) == "Hiring Engineers\nWho wrote this guide."
+    assert passage_text(loop) == "The Loop\nFour steps over two weeks."
+    # Several level-1 headings are chapters, not a title: the loader's title is the document's.
+    many_h1 = chunk_document(_doc("# One\n\ntext one\n\n# Two\n\ntext two\n\n## Sub\n\ntext sub\n"), 500, 0)
+    assert {c.title for c in many_h1} == {"T"}
+    assert search_text(many_h1[1]) == f"T{SECTION_SEPARATOR}Two\ntext two"
+    # A deeper path has its context in its own headings: no title in front of it.
+    assert search_text(many_h1[2]) == f"Two{SECTION_SEPARATOR}Sub\ntext sub"
