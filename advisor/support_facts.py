@@ -65,8 +65,6 @@ def duration_mismatches(claim: str, passages: Sequence[str]) -> list[str]:
     out = []
     for m in _DURATION.finditer(claim):
         n = int(m.group("n"))
-        if n >= 10 and str(n) in text:
-            continue
         spelled = _CHINESE_DIGITS.get(n, "")
         if not re.search(rf"(?<!\d){n}(?!\d)", text) and not any(ch in text for ch in spelled):
             out.append(m.group(0))

@@ -58,6 +58,9 @@ def test_durations_and_names_must_be_the_passages_own():
     assert duration_mismatches("Run it for two weeks.", passages) == []
     assert duration_mismatches("Probation lasts 3 months.", passages) == []  # 三个月
     assert duration_mismatches("Break even within 6 months.", passages) == ["6 months"]
+    # a whole number, not digits inside another one: 120天 does not say 12 months
+    assert duration_mismatches("Pay back within 12 months.", ["回本周期120天。"]) == ["12 months"]
+    assert duration_mismatches("Pay back within 12 months.", ["回本周期12个月。"]) == []
     assert entity_mismatches("GTP.ai lagged behind OpenAI's GPT-3.", passages) == []
     assert entity_mismatches("GTP.ai lagged behind Google's PaLM.", passages) == ["PaLM"]
     assert entity_mismatches("They trained with PyTorch.", passages) == ["PyTorch"]
