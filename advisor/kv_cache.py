@@ -24,6 +24,10 @@ are not the ones the model computes after the prompt's own start, and a 1.5B mod
 passage that says it). A prefix is the same tokens at the same positions: the answer differs from the
 full prompt's only by floating-point batch-split effects.
 
+The fixed start of the other model calls (FIXED_PROMPTS: the English question's rendering for retrieval,
+the follow-up condensation, the bare system prompt) gets a file of its own in the same build, restored
+right before such a call: each call takes the model's one slot, so whatever ran before had evicted it.
+
 A file is used only if its language's manifest names the same key: a hash of every file's prompt text
 (index chunks, prompts, canary), the model file and the llama.cpp build. Anything else changed means a
 different key, so a stale file is never restored; a truncated or corrupt file fails its size or sha256

@@ -8,7 +8,10 @@ so every pass pays for it as a founder would):
   pipeline on this model can wait for a first word;
 * **full prompt** — the advisor with its knowledge cache switched off: the whole answer prompt is read
   (what shipped before issue 14, with the prompt's fixed part already moved before the question);
-* **knowledge cache** — as shipped: the passages' KV restored, only the question read anew.
+* **cache, every family** — the knowledge cache with every close passage read, whatever its section
+  (`lead_family_only` off: what shipped before the passages were narrowed to the lead's family);
+* **knowledge cache** — as shipped: the passages' KV restored (the lead's family read), the fixed start
+  of the English rendering and of the condensation restored from their files, the rest read anew.
 
 Quality beside speed, on the same answers: key-fact recall (evals' rule), the reader's clean verdict
 (evals.reader's detectors, without the judge's sentence support), and refusals.
@@ -24,7 +27,7 @@ import numpy as np
 
 from evals.tables import markdown_table, quantity
 
-PASSES = ("floor", "full_prompt", "knowledge_cache")
+PASSES = ("floor", "full_prompt", "cache_every_family", "knowledge_cache")
 
 
 def measure(adv: Any, cases: Sequence[Any], log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
@@ -33,17 +36,23 @@ def measure(adv: Any, cases: Sequence[Any], log: Callable[[str], None] = lambda 
     log(f"first token: the floor (question alone) for {len(cases)} questions ...")
     for i, case in enumerate(cases):
         rows["floor"].append({"id": case.id, "lang": case.lang, "first_token_ms": _floor_ms(adv, case, i)})
-    cache = adv.knowledge_cache
-    for name, knowledge_cache in (("full_prompt", None), ("knowledge_cache", cache)):
-        if name == "knowledge_cache" and cache is None:
+    cache, settings = adv.knowledge_cache, adv.settings
+    passes = (
+        ("full_prompt", None, {}),
+        ("cache_every_family", cache, {"lead_family_only": False}),
+        ("knowledge_cache", cache, {}),
+    )
+    for name, knowledge_cache, changes in passes:
+        if name != "full_prompt" and cache is None:
             continue  # a backend without KV files: nothing to compare
         log(f"first token: {name.replace('_', ' ')} for {len(cases)} questions ...")
         _forget_renderings(adv)
         adv.knowledge_cache = knowledge_cache
+        adv.settings = settings.model_copy(update=changes)
         try:
             rows[name] = [_answer_row(adv, case) for case in cases]
         finally:
-            adv.knowledge_cache = cache
+            adv.knowledge_cache, adv.settings = cache, settings
     summary = {name: _summaries(r) for name, r in rows.items() if r}
     return {"questions": rows, "summary": summary, "cache_built": cache is not None}
 
@@ -138,7 +147,8 @@ def render(section: dict[str, Any]) -> list[str]:
         "## 5. Time to first token: the floor, the full prompt, the knowledge cache (same model, same questions)",
         "",
         "Floor = the bare model on the question alone. Full prompt = the advisor with its knowledge cache off. "
-        "Knowledge cache = as shipped (passages' KV restored, only the question read). Clean = evals.reader's "
+        "Cache every family = the knowledge cache reading every close passage (lead_family_only off). "
+        "Knowledge cache = as shipped (passages' KV restored, the lead's family read). Clean = evals.reader's "
         "detectors without the judge's sentence support.",
         "",
     ]

@@ -24,7 +24,8 @@ latency, and the same questions through a plain llama-index pipeline — one run
    that cite something, answers whose own text declines (a phrase match; the baseline has no refusal).
 5. **Time to first token lever by lever** (bench/first_token.py) — the same questions: the bare model on
    the question alone (the floor), the advisor reading its whole prompt, the advisor with the knowledge
-   cache; TTFT p50/p95, ÷ floor, key-fact recall and clean rate beside.
+   cache reading every close passage, and as shipped (the lead passage's family only); TTFT p50/p95,
+   ÷ floor, key-fact recall and clean rate beside.
 6. The run's conditions: load average before/after, threads, model, embedder, peak memory.
 
 Numbers on a shared 2-core machine move with the neighbours' load: the load average is printed with them.

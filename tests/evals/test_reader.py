@@ -196,3 +196,14 @@ def test_the_detectors_on_the_held_out_labels_of_the_calibrated_gate_run():
     assert heldout["clean_accuracy"] >= 0.85 and heldout["clean_kappa"] >= 0.25
     assert round(heldout["by_lang"]["zh"]["labelled_clean_rate"], 3) == 0.914
     assert round(heldout["by_lang"]["en"]["labelled_clean_rate"], 3) == 0.826
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_lead_family_run():
+    # Answers of 2026-12-05 17:22 (run E, code 17b3644: only the lead passage's family read, the fixed
+    # prompts' KV files): 133 labels carried from run D's identical answers, 52 read. Readers found 0.903 zh
+    # / 0.826 en clean; the one fail in Chinese is the quicksort question answered with the tools list.
+    heldout = _held_out("answer_labels_render6.jsonl")
+    assert heldout["clean_accuracy"] >= 0.85 and heldout["clean_kappa"] >= 0.25
+    assert round(heldout["by_lang"]["zh"]["labelled_clean_rate"], 3) == 0.903
+    assert round(heldout["by_lang"]["en"]["labelled_clean_rate"], 3) == 0.826
+    assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
