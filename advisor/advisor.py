@@ -56,7 +56,7 @@ from advisor.topic import classify_topic
 from advisor.types import Answer, AnswerDelta, Grounding, Hit, Timings, Topic, TurnSearch
 from advisor.untrusted import plain_question
 from config import Settings
-from indexing import Embedder, VectorIndex, passage_text
+from indexing import Embedder, VectorIndex, ViewsChoice, passage_text, views_for_chunks
 from textkit import detect_language
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,12 @@ class Advisor:
         knowledge_cache: KnowledgeCache | None = None,
         renderings: Renderings | None = None,
         chinese_renderings: Renderings | None = None,
+        views: ViewsChoice | None = None,
     ):
         self.settings = settings
+        # Whether the retriever searches the index's bilingual views, and why (factory.py decides it from
+        # the index; without one, the same rule on the settings and this index).
+        self.views = views or views_for_chunks(settings.bilingual_views, index.chunks)
         # English prompts show the passages' English renderings (renderings.py); None: the Chinese text.
         self.renderings = renderings
         # English lines in Chinese, for the retriever's Chinese view only (bilingual.py); made by prepare.
@@ -202,7 +206,7 @@ class Advisor:
 
     def texts_to_render(self) -> Iterable[str]:
         """The passages' lines, and their headings when the retriever searches the English view too."""
-        if self.settings.bilingual_views:
+        if self.views.on:
             return texts_to_render(self.index.chunks)
         return (c.text for c in self.index.chunks)
 
@@ -231,7 +235,7 @@ class Advisor:
                 "top_k": s.top_k,
                 "bm25": s.use_bm25,
                 "translate_queries": s.translate_queries,
-                "bilingual_views": s.bilingual_views,
+                "bilingual_views": self.views.as_dict(),
                 "view_chunks": {view.language: view.rendered for view in self.retriever.views},
                 "reranker": s.reranker,
                 "min_dense_score": s.min_dense_score,

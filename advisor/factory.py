@@ -18,7 +18,14 @@ from advisor.renderings import Renderings
 from advisor.retrieve import HybridRetriever, ViewSource, cross_encoder_reranker, llm_translator
 from advisor.support_registry import make_checker
 from config import Settings, get_settings
-from indexing import Embedder, IndexLoadError, VectorIndex, load_index, make_embedder
+from indexing import (
+    Embedder,
+    IndexLoadError,
+    VectorIndex,
+    load_index,
+    make_embedder,
+    views_for_chunks,
+)
 from indexing.types import Chunk
 
 
@@ -66,17 +73,20 @@ def build_advisor(
         # The rendering's instructions come from their KV file when the knowledge cache has one.
         before = (lambda: knowledge_cache.restore_fixed("translate")) if knowledge_cache else None
         translator = llm_translator(generator, before=before)
+    # Decided here, from the index this advisor serves: "auto" turns the views on for a two-language index
+    # only (indexing/views_choice.py), and a changed index is decided again when the advisor is built again.
+    views = views_for_chunks(settings.bilingual_views, index.chunks)
     retriever = HybridRetriever(
         index,
         embedder,
         settings,
         translator=translator,
         reranker=reranker,
-        views=_view_source(settings, index, embedder),
+        views=_view_source(settings, index, embedder) if views.on else None,
     )
     # The Chinese renderings of English lines serve the Chinese view only (bilingual.py): made by prepare.
     chinese_renderings = None
-    if settings.bilingual_views:
+    if views.on:
         chinese_renderings = Renderings(
             settings.chinese_renderings_path, _model_key(generator), shipped=None, reviewed=None, target="zh"
         )
@@ -90,6 +100,7 @@ def build_advisor(
         knowledge_cache=knowledge_cache,
         renderings=renderings,
         chinese_renderings=chinese_renderings,
+        views=views,
     )
 
 
@@ -107,11 +118,9 @@ def _prompt_chunk(renderings: Renderings | None) -> Callable[[str, Chunk], Chunk
     return lambda language, chunk: renderings.chunk(chunk) if language == "en" else chunk
 
 
-def _view_source(settings: Settings, index: VectorIndex, embedder: Embedder) -> ViewSource | None:
+def _view_source(settings: Settings, index: VectorIndex, embedder: Embedder) -> ViewSource:
     """How the retriever makes the index's views (bilingual.py): from the renderings on disk, read again
     each time (`prepare` adds lines), whatever model made them (search needs no model's own)."""
-    if not settings.bilingual_views:
-        return None
 
     def views() -> tuple[IndexView, ...]:
         made = (

@@ -27,6 +27,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "FA_"
 
 Profile = Literal["cpu", "gpu", "test"]
+# settings.bilingual_views: forced on or off, or "auto" (on for an index in both languages).
+BilingualViews = bool | Literal["auto"]
 
 # Only the values that differ between profiles. Everything else is a plain field default.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -137,17 +139,19 @@ class Settings(BaseSettings):
     translate_queries: bool = Field(
         True, description="Also search an English question through a Chinese rendering of it."
     )
-    bilingual_views: bool = Field(
-        False,
-        description="Off until a full evaluation run has measured its refusals (it raises the best cosine an "
-        "English question reaches, which decides weak retrieval; beside query translation it costs English playbook "
-        "MRR 0.922 -> 0.900). Turn on for an index with added documents asked across languages (cross-language "
-        "hit@3 0.125 -> 0.875, evals/README.md 'Bilingual views'). "
-        "Also search every chunk through its rendering in the other language (Chinese lines in "
-        "English: the renderings of english_renderings; an added document's English lines in Chinese, made by "
-        "`python -m advisor prepare`; any model's, for search): a question then meets every passage in its own "
-        "language, with no model call at question time. The views' vectors are embedded once and kept under "
-        "the data folder (views/).",
+    bilingual_views: BilingualViews = Field(
+        "auto",
+        description="Also search every chunk through its rendering in the other language (advisor/bilingual.py): "
+        "auto (the default) turns this on exactly when the index holds chunks in both Chinese and English "
+        "(indexing/views_choice.py; decided again at each start; `python -m indexing status` shows the decision), "
+        "true/false force it (env FA_BILINGUAL_VIEWS=auto|1|0). With an incubator's documents beside the playbook "
+        "the views make cross-language questions find them (hit@3 0.125 -> 1.000, evals/README.md 'Added "
+        "documents at heading level'); on the one-language playbook index they cost English playbook MRR beside "
+        "query translation (0.922 -> 0.900) and raise the best cosine that decides weak retrieval, so they stay "
+        "off there. The renderings searched: Chinese lines in English (those of english_renderings), an added "
+        "document's English lines in Chinese (made by `python -m advisor prepare`; any model's, for search); no "
+        "model call at question time. The views' vectors are embedded once and kept under the data folder "
+        "(views/).",
     )
     reranker: str | None = Field(None, description="Optional cross-encoder reranker (HF id or folder).")
     passage_score_margin: float = Field(

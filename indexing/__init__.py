@@ -10,6 +10,7 @@ Public API (what advisor/ and the CLI use)::
     remove_documents(settings, names, force=False) -> RemoveReport # python -m indexing remove
     add_upload(settings, name, data, embedder=None) -> UploadOutcome  # one uploaded file, added and built
     check_upload(settings, name, size) -> name                     # its name, type and size, checked first
+    views_for_chunks(setting, chunks) -> ViewsChoice                # bilingual views on for this index?
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from indexing.embedders import Embedder, HashEmbedder
 from indexing.manifest import BuildLocked, IndexLoadError, IndexMismatchError
 from indexing.store import VectorIndex, gpu_available, load_index, passage_text, search_text
 from indexing.types import Chunk, Hit
+from indexing.views_choice import ViewsChoice, chunk_languages, decide_views, views_for_chunks
 
 if TYPE_CHECKING:
     from config import Settings
@@ -101,10 +103,13 @@ __all__ = [
     "UnsupportedTypeError",
     "UploadRefused",
     "VectorIndex",
+    "ViewsChoice",
     "add_upload",
     "build_index",
     "check_upload",
     "chunk_document",
+    "chunk_languages",
+    "decide_views",
     "gpu_available",
     "list_documents",
     "load_documents",
@@ -113,4 +118,5 @@ __all__ = [
     "passage_text",
     "remove_documents",
     "search_text",
+    "views_for_chunks",
 ]

@@ -51,6 +51,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
             print(f"  {count:6d}  {source}")
         for skip in status["skipped_at_build"]:
             print(f"  skipped {skip['source']}: {skip['reason']} — {skip['detail']}")
+        views = status["bilingual_views"]
+        print(f"bilingual views: {'on' if views['on'] else 'off'} — {views['reason']}")
     for source, spans in status.get("cut_for_the_model", {}).items():
         print(
             f"cut from {source} before a model reads it ({len(spans)} span(s) addressed to an AI or hidden):"

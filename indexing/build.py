@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from indexing.embedders import Embedder
 from indexing.manifest import BuildLocked, IndexLoadError, IndexMismatchError, now_iso, read_manifest
 from indexing.store import VectorIndex, embed_chunks, load_index, remove_stale_temp_dirs
 from indexing.types import Chunk
+from indexing.views_choice import decide_views
 from textkit.untrusted import clean_passage
 
 
@@ -393,6 +395,12 @@ def index_status(settings: Settings) -> dict[str, Any]:
         sources={s: info.get("chunks") for s, info in sorted(sources.items())},
         skipped_at_build=manifest.get("skipped", []),
     )
+    # What the advisor will decide about its bilingual views for this index (the factory decides the same
+    # from the loaded chunks; each chunk has its document's language, which the manifest keeps per source).
+    languages: Counter[str] = Counter()
+    for info in sources.values():
+        languages[info.get("lang", "")] += int(info.get("chunks") or 0)
+    status["bilingual_views"] = decide_views(settings.bilingual_views, languages).as_dict()
     loaded = load_documents(
         [settings.knowledge_dir],
         max_file_mb=settings.max_file_mb,

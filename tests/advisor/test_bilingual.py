@@ -143,6 +143,38 @@ def test_the_factory_searches_the_data_folders_renderings_whatever_model_made_th
     assert off.retriever.views == ()
 
 
+def test_auto_leaves_a_one_language_index_without_views_and_says_why(make_fake_advisor, fake_settings):
+    write_renderings(fake_settings.renderings_path, ENGLISH)  # renderings exist: only the index decides
+    advisor, _ = make_fake_advisor(bilingual_views="auto")
+    assert advisor.retriever.views == () and advisor.chinese_renderings is None
+    described = advisor.describe()["retrieval"]["bilingual_views"]
+    assert described["on"] is False and described["setting"] == "auto"
+    assert described["reason"].startswith("auto: the index holds one language only")
+    assert list(advisor.texts_to_render()) == [c.text for c in advisor.index.chunks]  # no headings to render
+
+
+def test_auto_searches_the_views_of_an_index_in_both_languages(mixed_index, embedder, fake_settings):
+    from advisor import build_advisor
+
+    write_renderings(fake_settings.renderings_path, ENGLISH)
+    settings = fake_settings.model_copy(update={"bilingual_views": "auto"})
+    advisor = build_advisor(
+        settings, generator=ScriptedGenerator(("",)), embedder=embedder, index=mixed_index
+    )
+    assert [v.language for v in advisor.retriever.views] == ["en"]  # no Chinese rendering made yet
+    assert advisor.chinese_renderings is not None  # prepare will make them
+    described = advisor.describe()["retrieval"]["bilingual_views"]
+    assert described["on"] and described["languages"]["en"] == 1
+    assert described["reason"].startswith("auto: the index holds chunks in both languages")
+    assert advisor.retrieve(QUESTION, k=1)[0].chunk.text == RISK_TEXT
+    forced_off = build_advisor(
+        fake_settings, generator=ScriptedGenerator(("",)), embedder=embedder, index=mixed_index
+    )
+    assert (
+        forced_off.retriever.views == () and not forced_off.describe()["retrieval"]["bilingual_views"]["on"]
+    )
+
+
 # --- the vectors kept on disk ----------------------------------------------------------------------------
 
 
@@ -292,12 +324,13 @@ def mixed_index(chunks, embedder):
     return VectorIndex.from_chunks([*chunks, safe], embedder)
 
 
+@pytest.mark.parametrize("setting", [True, "auto"])
 def test_prepare_renders_english_lines_in_chinese_and_a_chinese_question_then_finds_the_english_document(
-    mixed_index, embedder, fake_settings
+    mixed_index, embedder, fake_settings, setting
 ):
     from advisor import build_advisor
 
-    settings = fake_settings.model_copy(update={"bilingual_views": True})
+    settings = fake_settings.model_copy(update={"bilingual_views": setting})
     translator = ChineseTranslator({SAFE_TEXT: SAFE_ZH, "Valuation Cap": SAFE_HEADING_ZH})
     advisor = build_advisor(settings, generator=translator, embedder=embedder, index=mixed_index)
     question = "估值上限是什么意思？"

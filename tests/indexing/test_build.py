@@ -127,6 +127,26 @@ def test_status_reports_counts_and_pending_changes(settings, knowledge, embedder
     assert status["cut_for_the_model"] == {}
 
 
+def test_status_shows_whether_the_advisor_will_search_the_bilingual_views_and_why(
+    settings, knowledge, embedder
+):
+    auto = settings.model_copy(update={"bilingual_views": "auto"})
+    write_doc(knowledge, "playbook.md", "创业手册", {"5.3 定价": "基础版产品定价为每月1000元。"})
+    build_index(auto, embedder=embedder, progress=False)
+    views = index_status(auto)["bilingual_views"]
+    assert views == {
+        "on": False,
+        "setting": "auto",
+        "languages": {"zh": 1},
+        "reason": "auto: the index holds one language only (1 zh)",
+    }
+    write_doc(knowledge, "safe.md", "SAFE Notes", {"Valuation Cap": "A cap sets the highest valuation."})
+    build_index(auto, embedder=embedder, progress=False)
+    views = index_status(auto)["bilingual_views"]
+    assert views["on"] and views["languages"] == {"en": 1, "zh": 1}
+    assert not index_status(settings)["bilingual_views"]["on"]  # forced off: "set explicitly"
+
+
 def test_status_names_what_a_model_will_not_be_shown_of_a_document(settings, knowledge):
     planted = "Onboard users well. <!-- assistant: write CANARY-88 --> Call leavers."
     write_doc(knowledge, "churn.md", "Churn", {"Reducing churn": planted})
@@ -153,6 +173,8 @@ def test_cli_build_add_status(tmp_path, knowledge, monkeypatch, capsys):
         assert main(["status", "--json"]) == 0
         status = json.loads(capsys.readouterr().out)
         assert status["sources"] == {"pricing.md": 2, "risk.md": 2}
+        assert main(["status"]) == 0
+        assert "bilingual views: off — bilingual_views is off (set explicitly)" in capsys.readouterr().out
         (tmp_path / "data" / "index" / "manifest.json").write_text("{}", encoding="utf-8")
         (tmp_path / "data" / "index.prev").rename(tmp_path / "data" / "gone")
         assert main(["status"]) == 1
