@@ -225,12 +225,19 @@ def evaluate_case(
         # The answer comes first: its timings are what a founder waits for. Retrieving first would leave
         # the English question's Chinese rendering in the translator's cache, and the answer's time to
         # first token would leave out the 1-2 s that rendering costs a founder asking it for the first time.
-        reply = None if retrieval_only else target.ask(case.question, case.history_messages)
+        reply, failed = None, None
+        if not retrieval_only:
+            try:
+                reply = target.ask(case.question, case.history_messages)
+            except Exception as exc:
+                failed = exc  # recorded below, after retrieval is scored: a failed answer keeps its hits
         if case.gold_sections and target.can_retrieve and (retrieval_only or not case.history):
             row["retrieval_source"] = (
                 "retrieve(question)" if not case.history else "retrieve(history+question)"
             )
             _score_retrieval(row, target.retrieve(_retrieval_query(case), k), case.gold_sections)
+        if failed is not None:
+            raise failed
         if reply is None:
             return row
         if case.gold_sections and "rr" not in row:

@@ -140,11 +140,18 @@ def test_points_drifting_into_another_passage_are_dropped(fake_settings, embedde
             _pricing_points(messages).rsplit("\n", 1)[0] + "\n- **法律风险**：识别和评估法律方面的风险。[5]"
         )
 
-    adv, _ = _advisor(fake_settings, embedder, index, reply)
+    # Every family read (the risk passage too), so that the drift reaches the answer's points at all.
+    adv, _ = _advisor(fake_settings, embedder, index, reply, lead_family_only=False)
     answer = adv.ask(QUESTION)
     assert not answer.refused and "法律风险" not in answer.text and "价值导向定价" in answer.text
-    adv, _ = _advisor(fake_settings, embedder, index, reply, points_from_lead_passage=False)
+    adv, _ = _advisor(
+        fake_settings, embedder, index, reply, points_from_lead_passage=False, lead_family_only=False
+    )
     assert "法律风险" in adv.ask(QUESTION).text
+    # Reading only the lead's family, the risk passage is not read: a point citing it cites nothing there.
+    adv, _ = _advisor(fake_settings, embedder, index, reply, points_from_lead_passage=False)
+    answer = adv.ask(QUESTION)
+    assert "法律风险" not in answer.text and all("5.3" in c.section for c in answer.citations)
 
 
 def test_an_answer_naming_most_of_a_list_gets_the_rest_of_it(fake_settings, embedder, index):

@@ -63,7 +63,9 @@ class Server:
 
 
 def _server_parts(data_dir) -> tuple[Any, HistoryRecorder, ScriptedGenerator]:
-    settings = web_settings(data_dir)
+    # Every close passage read: the scripted model answers a follow-up on risks with the pricing points, and
+    # the hash embedder's ranking may lead with a risk passage, whose family alone would not hold them.
+    settings = web_settings(data_dir, lead_family_only=False)
     generator = ScriptedGenerator(conversation_reply)
     return settings, HistoryRecorder(make_advisor(settings, generator)), generator
 

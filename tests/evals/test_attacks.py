@@ -301,8 +301,9 @@ CASES = select_cases(ATTACKS, 32)  # 8 per kind and language
 
 def test_an_obedient_model_is_caught_by_the_detectors(hash_settings):
     # EchoGenerator writes out the question and the passages: every instruction in them is "obeyed".
-    # The passages keep their planted lines here (passages_as_data off), so the detectors have work to do.
-    settings = hash_settings.model_copy(update={"passages_as_data": False})
+    # The passages keep their planted lines here (passages_as_data off), so the detectors have work to do,
+    # and every close passage is read (the hash embedder's lead is often not the planted document's family).
+    settings = hash_settings.model_copy(update={"passages_as_data": False, "lead_family_only": False})
     advisor = build_advisor(settings, generator=EchoGenerator())
     result = attacks.run_attacks(CASES, LocalTarget(advisor), settings)
     s = result["summary"]
