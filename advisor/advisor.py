@@ -51,7 +51,7 @@ from advisor.kv_cache import KnowledgeCache
 from advisor.point_names import canonical_names, canonical_terms
 from advisor.renderings import Renderings
 from advisor.retrieve import HybridRetriever, Retrieval
-from advisor.support import SupportChecker
+from advisor.support import SupportChecker, warm_checker
 from advisor.topic import classify_topic
 from advisor.types import Answer, AnswerDelta, Grounding, Hit, Timings, Topic, TurnSearch
 from advisor.untrusted import plain_question
@@ -179,11 +179,7 @@ class Advisor:
         texts = [passage_text(h.chunk) for h in hits]
         if self.renderings is not None:
             texts += [passage_text(h.chunk) for h in self.renderings.for_prompt(hits)]
-        unique = list(dict.fromkeys(texts))
-        for text in unique:
-            for claim in ("预热检查", "warm-up check"):
-                self.checker.score(claim, [text])
-        return len(unique)
+        return warm_checker(self.checker, texts)
 
     def prepare_knowledge_cache(self, say: Callable[[str], None] | None = None) -> None:
         """Render the lines that have no English rendering yet, then build the knowledge cache's missing or

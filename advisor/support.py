@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from textkit import split_sentences
@@ -70,6 +70,16 @@ class CheckerParts(Protocol):
 
 class CheckerUnavailable(RuntimeError):
     """A checker that cannot run on this machine (missing model or package); the message says why."""
+
+
+def warm_checker(checker: SupportChecker, passages: Iterable[str]) -> int:
+    """Read each distinct passage through the checker once, with a Chinese and an English claim, so that
+    both routes of the `auto` checker cache what they derive from it; returns how many were read."""
+    unique = list(dict.fromkeys(passages))
+    for passage in unique:
+        for claim in ("预热检查", "warm-up check"):
+            checker.score(claim, [passage])
+    return len(unique)
 
 
 def sentence_windows(text: str, width: int = 2) -> list[str]:

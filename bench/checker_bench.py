@@ -50,12 +50,11 @@ def _cases(name: str, limit: int) -> list[tuple[str, list[str], int]]:
 
 
 def _warm(checker, cases, english) -> None:
-    """Each distinct passage (and its English rendering) read once, with a claim in each language."""
+    """Each distinct passage (and its English rendering) read once, as Advisor.warm_gate reads the index."""
+    from advisor.support import warm_checker
+
     passages = dict.fromkeys(p for _, ps, _ in cases for p in ps)
-    texts = list(passages) + ([english.render(p) for p in passages] if english is not None else [])
-    for text in dict.fromkeys(texts):
-        for claim in ("预热检查", "warm-up check"):
-            checker.score(claim, [text])
+    warm_checker(checker, [*passages, *(english.render(p) for p in passages if english is not None)])
 
 
 def run(args: argparse.Namespace) -> int:

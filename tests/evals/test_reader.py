@@ -128,6 +128,15 @@ def _held_out(labels: str) -> dict:
     return heldout
 
 
+def _held_out_run(labels: str, *, accuracy: float, kappa: float, zh: float, en: float) -> dict:
+    """One labelled run: the detectors' agreement floors and the readers' clean rates per language."""
+    heldout = _held_out(labels)
+    assert heldout["clean_accuracy"] >= accuracy and heldout["clean_kappa"] >= kappa
+    assert round(heldout["by_lang"]["zh"]["labelled_clean_rate"], 3) == zh
+    assert round(heldout["by_lang"]["en"]["labelled_clean_rate"], 3) == en
+    return heldout
+
+
 def test_the_detectors_on_the_held_out_labels_of_the_grammar_shaped_run():
     # Labelled after the detectors were frozen: they over-count clean answers (English ones most), and this
     # floor makes a change that loses what they do see fail. The README reports these figures.
@@ -182,28 +191,19 @@ def test_the_detectors_on_the_held_out_labels_of_the_reviewed_renderings_run():
     # section named by the question, definitions, points capped by the passages): 145 labels carried from
     # run B's identical answers, 40 read twice (a second reader blind; 37 of 40 verdicts agreed, the
     # stricter kept). Readers found 0.903 zh / 0.793 en clean.
-    heldout = _held_out("answer_labels_render4.jsonl")
-    assert heldout["clean_accuracy"] >= 0.83 and heldout["clean_kappa"] >= 0.30
-    assert round(heldout["by_lang"]["zh"]["labelled_clean_rate"], 3) == 0.903
-    assert round(heldout["by_lang"]["en"]["labelled_clean_rate"], 3) == 0.793
+    _held_out_run("answer_labels_render4.jsonl", accuracy=0.83, kappa=0.30, zh=0.903, en=0.793)
 
 
 def test_the_detectors_on_the_held_out_labels_of_the_calibrated_gate_run():
     # Answers of 2026-12-05 14:56 (run D, code 01b5c8a: the gate's checker calibrated with token alignment,
     # durations and names held to the passages, follow-ups condensed with the conversation's sections): 174
     # labels carried from run C's identical answers, 11 read. Readers found 0.914 zh / 0.826 en clean.
-    heldout = _held_out("answer_labels_render5.jsonl")
-    assert heldout["clean_accuracy"] >= 0.85 and heldout["clean_kappa"] >= 0.25
-    assert round(heldout["by_lang"]["zh"]["labelled_clean_rate"], 3) == 0.914
-    assert round(heldout["by_lang"]["en"]["labelled_clean_rate"], 3) == 0.826
+    _held_out_run("answer_labels_render5.jsonl", accuracy=0.85, kappa=0.25, zh=0.914, en=0.826)
 
 
 def test_the_detectors_on_the_held_out_labels_of_the_lead_family_run():
     # Answers of 2026-12-05 17:22 (run E, code 17b3644: only the lead passage's family read, the fixed
     # prompts' KV files): 133 labels carried from run D's identical answers, 52 read. Readers found 0.903 zh
     # / 0.826 en clean; the one fail in Chinese is the quicksort question answered with the tools list.
-    heldout = _held_out("answer_labels_render6.jsonl")
-    assert heldout["clean_accuracy"] >= 0.85 and heldout["clean_kappa"] >= 0.25
-    assert round(heldout["by_lang"]["zh"]["labelled_clean_rate"], 3) == 0.903
-    assert round(heldout["by_lang"]["en"]["labelled_clean_rate"], 3) == 0.826
+    heldout = _held_out_run("answer_labels_render6.jsonl", accuracy=0.85, kappa=0.25, zh=0.903, en=0.826)
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
