@@ -155,6 +155,8 @@ class Advisor:
         self.embedder.embed(["warm-up"], kind="query")
         # The cross-language checker loads its dictionary (CC-CEDICT, ~8 s) on first use: do it now.
         self.checker.score("warm-up check", ["预热检查"])
+        # The answerability check reads an English name in a Chinese passage by its pinyin (~1.5 s to load).
+        missing_specifics("Is Yunchuan covered?", "云川市")
         with self._lock:
             # "en": a backend that masks CJK tokens in English answers prepares that mask now, not on the
             # first English question.
@@ -249,7 +251,8 @@ class Advisor:
         language = detect_language(question, default=_history_language(history))
         base = {"question": question, "language": language, "model_id": self.generator.model_id}
 
-        if asks_for_instructions(question):
+        attacked = asks_for_instructions(question)
+        if attacked:
             # A founder's question with an attack attached is answered without the attack (the model
             # never reads it); a message that is only an attack is refused.
             plain = plain_question(question)
@@ -415,7 +418,10 @@ class Advisor:
                 i = named_section(standalone, headings, renderings=found.queries[1:])
                 return None if i is None else sources[i]
 
-            points, drifted = lead_points(points, prefer=named)
+            def document_of(n: int) -> str:
+                return passages[n - 1].chunk.source if 0 < n <= len(passages) else ""
+
+            points, drifted = lead_points(points, prefer=named, document_of=document_of)
             if drifted:
                 log.info("dropped %d point(s) citing passages beside the lead one", len(drifted))
         # A question that names one item ("…the legal risks?") is left as answered (complete_list): a guard on
@@ -454,9 +460,12 @@ class Advisor:
             tokens_per_s=tokens_per_s,
         )
         if gate is None:
-            yield self._refusal(
-                base, "instructions", t0, retrieve_ms=retrieve_ms, timings=timings, streamed=streamed
-            )
+            # Prompt text in the answer: withheld. "I cannot share my instructions" answers a message that
+            # asked for them; a founder's plain question whose answer merely echoed a rule of the prompt
+            # ("…does not cover this question. Never make anything up.", asked about runway in a pitch
+            # deck) gets the plain refusal instead.
+            reason = "instructions" if attacked else "unsupported"
+            yield self._refusal(base, reason, t0, retrieve_ms=retrieve_ms, timings=timings, streamed=streamed)
             return
         if gate.refuse or not gate.text.strip():
             yield self._refusal(

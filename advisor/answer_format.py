@@ -189,10 +189,14 @@ def parse_points(text: str) -> list[Point]:
 
 
 def lead_points(
-    points: list[Point], prefer: Callable[[Sequence[int]], int | None] | None = None
+    points: list[Point],
+    prefer: Callable[[Sequence[int]], int | None] | None = None,
+    document_of: Callable[[int], str] | None = None,
 ) -> tuple[list[Point], list[Point]]:
     """(points kept, points dropped): when two or more points cite one passage — the answer is that
-    passage's list — the points citing other passages are dropped.
+    passage's list — the points citing other passages of its document are dropped. With `document_of`
+    (passage number -> its document), a point citing another document (an incubator's note beside the
+    playbook) is that source's part of the answer and stays; without it every passage is one document.
 
     A small model answering in English goes on from the section that answers to the next passage's list
     ("How can a startup deal with funding risk?" → the funding advice, then the generic risk-response
@@ -213,7 +217,9 @@ def lead_points(
         if chosen is None:
             return points, []
         lead = chosen
-    return [p for p in points if p.source == lead], [p for p in points if p.source != lead]
+    document = document_of or (lambda _n: "")
+    kept = [p for p in points if p.source == lead or document(p.source) != document(lead)]
+    return kept, [p for p in points if p not in kept]
 
 
 def render(points: list[Point], language: str) -> str:

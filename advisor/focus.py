@@ -135,19 +135,28 @@ def _leaf(hit: Hit) -> str:
 
 
 def lead_family(hits: Sequence[Hit]) -> list[Hit]:
-    """The first passage and those under the same parent heading (5.3.1, 5.3.2, 5.3.3 for a lead from 5.3.2).
+    """The first passage and those under the same parent heading (5.3.1, 5.3.2, 5.3.3 for a lead from 5.3.2),
+    and from every other document among `hits`, its own first passage's family in the same way.
 
-    Why: the answer is one passage's list (answer_format.lead_points drops the points that cite others),
-    and when it is not the first passage's it is a sibling's: of the 43 answers of run D read from several
-    passages, 4 cited another family (one a failed answer, one citing it beside the lead's). Every other
-    family's passage was read for nothing, at ~70 tokens/s on two cores, and invited drift. Measured on 30
-    answerable questions (cache off, same machine): passages read 1.63 -> 1.30, key-fact recall 0.897 ->
-    0.908, first token p95 en 18.2 s -> 9.2 s.
+    Why the family: the answer is one passage's list (answer_format.lead_points drops the points that cite
+    the lead document's other passages), and when it is not the first passage's it is a sibling's: of the
+    43 answers of run D read from several passages, 4 cited another family (one a failed answer, one citing
+    it beside the lead's). Every other family's passage was read for nothing, at ~70 tokens/s on two cores,
+    and invited drift. Measured on 30 answerable questions (cache off, same machine): passages read 1.63
+    -> 1.30, key-fact recall 0.897 -> 0.908, first token p95 en 18.2 s -> 9.2 s.
+
+    Why per document: an incubator's document and the playbook are two sources that may each hold part of
+    the answer (a term-sheet note beside the playbook's financing section); the passages of each that
+    are close enough to be read (the advisor's dense margin) are read, each cited as its own source. With
+    the playbook alone this is the lead's family.
     """
     if len(hits) < 2:
         return list(hits)
-    family = _family(hits[0])
-    return [h for h in hits if _family(h) == family]
+    first_family: dict[str, tuple[str, ...]] = {}
+    for h in hits:
+        first_family.setdefault(h.chunk.source, _family(h))
+    keep = set(first_family.values())
+    return [h for h in hits if _family(h) in keep]
 
 
 def _family(hit: Hit) -> tuple[str, ...]:

@@ -12,7 +12,8 @@ Pipeline for one (standalone) question:
    English chunk through its Chinese rendering, every chunk in the query's language);
    reciprocal rank fusion (settings.rrf_k) merges all ranked lists without having to calibrate cosine
    against BM25 scores. A view's hit counts for the original chunk.
-3. Chunks under a section that names the question's topic get a small boost (topic.py).
+3. Chunks under a section that names the question's topic get a small boost (topic.py), and every chunk
+   settings.dense_weight times its best cosine (why: the note on the dense weight below).
 4. Near-duplicate passages (the same text ingested twice, overlapping chunks) are collapsed.
 5. Optional cross-encoder reranking (settings.reranker), then the top k.
 
@@ -61,6 +62,21 @@ NEAR_DUPLICATE_JACCARD = 0.85
 # bench/retrieval_questions.py: Chinese MRR@10 0.842 -> 0.858, English unchanged or better.
 MIN_LEXICAL_COVERAGE = 0.5
 
+# The dense weight. RRF keeps only ranks, so two passages a few places apart in four lists end within 2% of each other and
+# the order between them is an accident of the lists: "What business models can an AI large-model startup
+# use?" led with 9.2.1 商业模式设计 (RRF 0.0530) over 5.2.1 直接盈利模式 (0.0521) although its cosine was
+# lower (0.915 vs 0.927), and the advisor reads only the lead's family. A small share of the cosine itself
+# (settings.dense_weight per unit; top cosines differ by ~0.01, i.e. ~0.002 of fused score at 0.2) breaks
+# such near-ties and leaves clear RRF orders alone. Measured 2026-12-05 with the deployed translation,
+# retrieval only (weights 0 / 0.05 / 0.1 / 0.2 / 0.5 / 1.0; MRR):
+#   playbook answerable, zh 0.966 / 0.966 / 0.963 / 0.963 / 0.963 / 0.952; en 0.922 in all but 1.0 (0.918)
+#   playbook on the index with the added documents 0.939 / 0.942 / 0.937 / 0.937 / 0.927 / 0.920
+#   added documents, same language 0.951 / 1.000 / 1.000 / 1.000 / 0.985 / 0.985
+#   added documents, across languages 0.896 / 0.911 / 0.911 / 0.927 / 0.888 / 0.886
+# In a conversation it is not used. On the 84 follow-ups of evals/datasets/conversations.jsonl (the real
+# condensation and context boost) 0.2 took hit@1 / MRR from 0.789 / 0.860 to 0.724 / 0.827 (0.05: 0.789 /
+# 0.865): nine follow-ups lost their gold section to a sibling closer to the rewritten question's words
+# (the lessons of GTP.ai's failure to its reasons, funding-risk handling to risk management), four gained.
 # A follow-up's context names its part of the knowledge base by the families of this many best chunks.
 CONTEXT_SECTIONS = 2
 
@@ -213,6 +229,11 @@ class HybridRetriever:
                 if section_family(self.index.chunks[pos].section) in families:
                     fused[pos] += boost
 
+        if self.settings.dense_weight > 0 and not families:
+            # Not in a conversation: there the context's family is the tie-breaker, and the cosine of a
+            # rewritten follow-up ("How do I handle funding risk?") leans to the generic section (see above).
+            for pos in fused:
+                fused[pos] += self.settings.dense_weight * float(best_per_chunk[pos])
         order = sorted(fused, key=lambda p: (-fused[p], -best_per_chunk[p]))
         order = _drop_near_duplicates(order, [self.index.chunks[p].text for p in range(len(self.index))])
         if self.reranker is not None:

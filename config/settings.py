@@ -133,6 +133,13 @@ class Settings(BaseSettings):
     candidate_k: int = Field(30, ge=1, description="Candidates taken from each retrieval leg before fusion.")
     use_bm25: bool = Field(True, description="Add a lexical BM25 leg (Chinese segmented with jieba).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(
+        0.2,
+        ge=0.0,
+        description="Added to a chunk's fused score per unit of its best dense cosine (advisor/retrieve.py, "
+        "measured there): RRF ranks alone make a near-tie final, the cosine says which of two close "
+        "passages is nearer. 0 is plain RRF.",
+    )
     min_dense_score: float = Field(
         0.78, description="Below this best dense similarity retrieval counts as weak (refuse)."
     )

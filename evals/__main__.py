@@ -25,6 +25,7 @@ from evals import (
     perturbations,
     reader,
     readme_figures,
+    rendered_sentences,
     run,
 )
 
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     checker_train.add_parser(subparsers)
     fit_align.add_parser(subparsers)
     fit_auto.add_parser(subparsers)
+    rendered_sentences.add_parser(subparsers)
     perturbations.add_parser(subparsers)
     baseline.add_parser(subparsers)
     readme_figures.add_parser(subparsers)

@@ -1,17 +1,20 @@
 """Calibrate the gate's ``auto`` checker: `python -m evals fit-auto --report ALL.json`.
 
-`auto` routes a claim to one of two combinations: within a language (a Chinese answer sentence against its
-Chinese passage) and across languages (an English sentence against the Chinese playbook). Each combination
-is a logistic regression over its components' logits, fitted on the answer sentences labelled by reading
-that `check-grounding --checker all` already scored (their support scores are in its report):
+`auto` routes a claim to one of three combinations: a Chinese sentence against its Chinese passage, an
+English sentence against English text (the English renderings an English answer reads, an English
+document), and across languages. Each combination is a logistic regression over its components' logits,
+fitted on the answer sentences labelled by reading that `check-grounding --checker all` already scored
+(their support scores are in its report; several reports are read together):
 
 * same language:   lexical overlap + token alignment (``align``) on the Chinese answer sentences;
+* English:         the same two on the English answer sentences against their passages' renderings
+                   (answer_sentences_rendered.en.jsonl, `python -m evals render-sentences`);
 * across languages: the dictionary bridge + token alignment on the English answer sentences.
 
 Figures are cross-validated (5 stratified folds x 5 repeats, the cut chosen on four folds and applied to
 the fifth): BAcc, AUROC, and the share of supported sentences kept. The weights written are then fitted on
 all the records, with the intercept moved so that P = 0.5, the gate's threshold, falls at the cut that
-keeps `--keep-same` / `--keep-cross` of the supported sentences (a removed correct sentence can turn an answer into a refusal).
+keeps `--keep-same` / `--keep-english` / `--keep-cross` of the supported sentences (a removed correct sentence can turn an answer into a refusal).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from evals.grounding_check import load_records
 DATASETS = Path(__file__).resolve().parent / "datasets"
 SETS = {
     "same": ("answer_sentences.zh.jsonl", "answer_sentences_runs.zh.jsonl"),
+    # The English sentences against the renderings their answers read (`python -m evals render-sentences`).
+    "english": ("answer_sentences_rendered.en.jsonl",),
     "cross": (
         "answer_sentences.en.jsonl",
         "answer_sentences_final.en.jsonl",
@@ -53,6 +58,11 @@ def route_data(report: dict[str, Any], route: str) -> tuple[np.ndarray, np.ndarr
         xs += [[logit(s[i]) for s in support] for i in range(len(labels))]
         ys += [1 - y for y in labels]
     return np.asarray(xs), np.asarray(ys)
+
+
+def merged_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report whose sets are those of all `reports` (a set in several: the later report's scores)."""
+    return {"inputs": {name: per for report in reports for name, per in report["inputs"].items()}}
 
 
 def _cut(p: np.ndarray, y: np.ndarray, keep: float) -> float:
@@ -105,24 +115,33 @@ def fit(report: dict[str, Any], keeps: dict[str, float]) -> dict[str, Any]:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = documented_command(subparsers, "fit-auto", "calibrate the gate's auto checker (CV)", __doc__)
-    p.add_argument("--report", type=Path, required=True, help="the JSON of `check-grounding --checker all`")
+    p.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="the JSON of `check-grounding --checker all` (several: their sets together, the later first)",
+    )
     # Within a language the gate keeps more: Chinese answers copy their passages, unsupported sentences are
     # rare there, and a removed correct one leaves a list short; across languages 0.9, the bridge's point.
     p.add_argument("--keep-same", type=float, default=0.98, help="supported sentences kept, same language")
     p.add_argument("--keep-cross", type=float, default=0.9, help="supported sentences kept, across languages")
+    p.add_argument(
+        "--keep-english", type=float, default=0.9, help="supported sentences kept, English against renderings"
+    )
     p.add_argument("--write", action="store_true", help=f"write {WEIGHTS.name}")
     p.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     weights = fit(
-        json.loads(args.report.read_text(encoding="utf-8")),
-        {"same": args.keep_same, "cross": args.keep_cross},
+        merged_reports([json.loads(path.read_text(encoding="utf-8")) for path in args.report]),
+        {"same": args.keep_same, "english": args.keep_english, "cross": args.keep_cross},
     )
     for route in ROUTES:
         cv = weights[route]["cv"]
         print(
-            f"{route:<6} {'+'.join(ROUTES[route]):<14} n={weights[route]['n']} BAcc {cv['bacc_mean']:.3f} ± "
+            f"{route:<7} {'+'.join(ROUTES[route]):<14} n={weights[route]['n']} BAcc {cv['bacc_mean']:.3f} ± "
             f"{cv['bacc_sd']:.3f}  AUROC {cv['auroc_mean']:.3f} ± {cv['auroc_sd']:.3f}  supported kept "
             f"{cv['supported_kept']:.3f}, unsupported removed {cv['unsupported_removed']:.3f}"
         )

@@ -25,22 +25,42 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _seen(row: dict[str, Any]) -> tuple:
+def _seen(row: dict[str, Any], with_passages: bool = True) -> tuple:
     """What a reader judges: the question, the answer as shown, and the passages it was written from."""
-    return (row["question"], row.get("text", ""), tuple(row.get("passages") or ()))
+    passages = tuple(row.get("passages") or ()) if with_passages else ()
+    return (row["question"], row.get("text", ""), passages)
+
+
+def old_rows_of(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """(the labelled run's rows, whether they hold the passages read): a report.json, or, when the run's
+    report is not at hand (a fresh machine), the committed labelled set (evals/datasets/answer_labels_*.jsonl),
+    which keeps each answer's question and text but not its passages' texts."""
+    if path.suffix == ".jsonl":
+        return _read_jsonl(path), False
+    return json.loads(path.read_text("utf-8"))["rows"], True
 
 
 def split(
-    new_rows: list[dict], old_rows: list[dict], old_labels: dict[str, dict], run: str
+    new_rows: list[dict],
+    old_rows: list[dict],
+    old_labels: dict[str, dict],
+    run: str,
+    with_passages: bool = True,
 ) -> tuple[list, list]:
-    """(carried labels, rows to read) for the new run's rows, in order."""
+    """(carried labels, rows to read) for the new run's rows, in order. Without the old passages
+    (`with_passages` False) the question and the answer's text must be the same."""
     old = {r["id"]: r for r in old_rows}
     carried, to_read = [], []
+    how = "" if with_passages else " (same question and text)"
     for row in new_rows:
         before = old.get(row["id"])
         label = old_labels.get(row["id"])
-        if before is not None and label is not None and _seen(before) == _seen(row):
-            carried.append({**label, "reason": f"carried from {run}: {label['reason']}"})
+        if (
+            before is not None
+            and label is not None
+            and _seen(before, with_passages) == _seen(row, with_passages)
+        ):
+            carried.append({**label, "reason": f"carried from {run}{how}: {label['reason']}"})
         else:
             to_read.append(row)
     return carried, to_read
@@ -49,18 +69,24 @@ def split(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path)
-    parser.add_argument("--from", dest="old", type=Path, required=True, help="the labelled run's report.json")
+    parser.add_argument(
+        "--from",
+        dest="old",
+        type=Path,
+        required=True,
+        help="the labelled run's report.json, or its labelled set evals/datasets/answer_labels_<NAME>.jsonl",
+    )
     parser.add_argument("--labels", required=True, help="its labels: evals/labeling/<NAME>.<lang>.jsonl")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--merge", metavar="NAME", help="merge DIR/read.<lang>.jsonl with the carried labels")
     args = parser.parse_args()
     new_rows = [r for r in json.loads(args.report.read_text("utf-8"))["rows"] if "error" not in r]
-    old_rows = json.loads(args.old.read_text("utf-8"))["rows"]
+    old_rows, with_passages = old_rows_of(args.old)
     args.out.mkdir(parents=True, exist_ok=True)
     for lang in sorted({r["lang"] for r in new_rows}):
         labels = {r["id"]: r for r in _read_jsonl(HERE / f"{args.labels}.{lang}.jsonl")}
         mine = [r for r in new_rows if r["lang"] == lang]
-        carried, to_read = split(mine, old_rows, labels, args.labels)
+        carried, to_read = split(mine, old_rows, labels, args.labels, with_passages)
         if args.merge:
             read = {r["id"]: r for r in _read_jsonl(args.out / f"read.{lang}.jsonl")}
             given = {r["id"]: r for r in carried} | read

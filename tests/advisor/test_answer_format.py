@@ -125,6 +125,19 @@ def test_a_list_built_on_one_passage_keeps_only_that_passages_points():
     assert [p.name for p in dropped] == ["Risk response"]
 
 
+def test_points_citing_another_document_are_its_part_of_the_answer_and_stay():
+    points = [
+        Point("Equity split", "Give the technical co-founder 15-30%.", 1),
+        Point("Team building", "Complementary skills matter.", 3),
+        Point("Vesting", "Four years with a one-year cliff.", 1),
+        Point("Drift", "The next section of the same note.", 2),
+    ]
+    documents = {1: "equity_notes.md", 2: "equity_notes.md", 3: "playbook.md"}
+    kept, dropped = lead_points(points, document_of=documents.__getitem__)
+    assert [p.name for p in kept] == ["Equity split", "Team building", "Vesting"]
+    assert [p.name for p in dropped] == ["Drift"]
+
+
 @pytest.mark.parametrize(
     "sources",
     [[1, 2], [2, 1, 3], [1], []],  # one point per passage: a definition and its example stay together

@@ -295,7 +295,7 @@ def test_a_point_named_after_a_list_item_is_kept_near_the_threshold():
     assert "Team spirit" in result.text and "Team energy" not in result.text
 
 
-def test_an_english_sentence_is_also_held_to_the_rendering_it_was_written_from(chunks):
+def test_an_english_sentence_is_held_to_the_rendering_it_was_written_from(chunks):
     import dataclasses
 
     hits = _hits(chunks, PRICING)
@@ -313,7 +313,9 @@ def test_an_english_sentence_is_also_held_to_the_rendering_it_was_written_from(c
     with_rendering = check_answer(text, hits, checker, settings, read=read)
     assert with_rendering.grounding.sentences[0].supported
     assert with_rendering.grounding.sentences[0].score > alone.grounding.sentences[0].score
-    # a sentence the rendering does not hold gets nothing from it
+    # a sentence the rendering does not hold is judged on it alone: the Chinese passage, which the lexical
+    # checker cannot compare with English (a neutral 0.5 across languages), lends it nothing
     invented = "- **Cost-based pricing**: the price is set weekly by an auction among competitors.[1]"
-    held = check_answer(invented, hits, checker, settings, read=read).grounding.sentences[0].score
-    assert held == check_answer(invented, hits, checker, settings).grounding.sentences[0].score
+    held = check_answer(invented, hits, checker, settings, read=read).grounding.sentences[0]
+    assert not held.supported and held.score < settings.support_threshold
+    assert check_answer(invented, hits, checker, settings).grounding.sentences[0].score == 0.5

@@ -182,9 +182,15 @@ def test_lead_family_keeps_the_lead_passages_siblings_and_drops_other_sections()
     assert lead_family(hits[:1]) == hits[:1] and lead_family([]) == []
 
 
-def test_lead_family_tells_documents_apart_under_the_same_heading():
+def test_lead_family_tells_documents_apart_and_reads_each_documents_own_family():
     own = Chunk("x1", "doc2", "Notes.", "Fundraising › Channels", "notes.md", "en", 0, 6)
     sibling = Chunk("x2", "doc2", "More.", "Fundraising › Terms", "notes.md", "en", 0, 5)
+    elsewhere = Chunk("x3", "doc2", "Pay.", "Hiring › Pay", "notes.md", "en", 0, 4)
     other = Chunk("y1", "doc3", "Else.", "Fundraising › Channels", "other.md", "en", 0, 5)
-    hits = [Hit(own, 0.9, 1), Hit(other, 0.8, 2), Hit(sibling, 0.7, 3)]
-    assert [h.chunk.chunk_id for h in lead_family(hits)] == ["x1", "x2"]
+    other_elsewhere = Chunk("y2", "doc3", "Later.", "Hiring › Offers", "other.md", "en", 0, 6)
+    hits = [
+        Hit(c, 1.0 - i / 10, i + 1) for i, c in enumerate([own, other, elsewhere, sibling, other_elsewhere])
+    ]
+    # The lead document's family (x1, x2: one heading "Fundraising" of notes.md), and other.md's own first
+    # family (y1): an added document beside the playbook is read as its own source; the rest of each is not.
+    assert [h.chunk.chunk_id for h in lead_family(hits)] == ["x1", "y1", "x2"]

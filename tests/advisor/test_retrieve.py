@@ -116,6 +116,34 @@ def test_a_document_title_naming_the_topic_boosts_none_of_its_chunks(chunks, emb
     assert boosted["guide:2"] > plain["guide:2"]
 
 
+def test_the_dense_weight_orders_near_ties_by_cosine_and_leaves_plain_rrf_at_zero(
+    index, embedder, fake_settings
+):
+    question = "定价策略有哪些类型？"
+    plain = HybridRetriever(index, embedder, fake_settings.model_copy(update={"dense_weight": 0.0}))
+    weighted = HybridRetriever(index, embedder, fake_settings.model_copy(update={"dense_weight": 0.2}))
+    by_cosine = HybridRetriever(index, embedder, fake_settings.model_copy(update={"dense_weight": 100.0}))
+    plain_hits = plain.retrieve(question, k=6)
+    # At 0 a score is the RRF sum alone: at most one 1/(rrf_k + 1) per ranked list (2 legs here).
+    assert all(h.score <= 2 / (fake_settings.rrf_k + 1) for h in plain_hits.hits)
+    found = weighted.retrieve(question, k=6)
+    for h in found.hits:
+        rrf = next((p.score for p in plain_hits.hits if p.chunk.chunk_id == h.chunk.chunk_id), None)
+        if rrf is not None:
+            assert h.score == pytest.approx(rrf + 0.2 * found.dense_scores[h.chunk.chunk_id], abs=1e-6)
+    # In a conversation the context's family breaks ties, not the cosine of the rewritten question.
+    context = {"context": ["有哪些定价策略？", "成本导向定价、价值导向定价。"], "context_weight": 1.0}
+    in_conversation = weighted.retrieve(question, k=6, **context)
+    assert [h.score for h in in_conversation.hits] == [
+        h.score for h in plain.retrieve(question, k=6, **context).hits
+    ]
+    # A weight far above RRF's scale ranks by cosine alone.
+    cos = by_cosine.retrieve(question, k=6)
+    assert [cos.dense_scores[h.chunk.chunk_id] for h in cos.hits] == sorted(
+        cos.dense_scores.values(), reverse=True
+    )
+
+
 def test_a_reranker_reorders_the_fused_candidates(index, embedder, fake_settings):
     def prefers_frameworks(question, passages):
         return [1.0 if "PyTorch" in p else 0.0 for p in passages]

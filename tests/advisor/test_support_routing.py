@@ -32,6 +32,19 @@ def test_claims_are_routed_by_language_pair():
     assert checker.score("Value-based pricing follows perceived value.", passages) == 0.2
     assert same.claims == ["价值导向定价根据价值感知定价。"]
     assert cross.claims == ["Value-based pricing follows perceived value."]
+    # English against English (an English answer against the renderings it read) has its own calibration
+    english = ConstantChecker("english", 0.7)
+    checker = LanguageRoutedChecker(same, cross, english)
+    rendering = ["Value-based pricing: set the price by the perceived value of the product or service."]
+    assert checker.score("Value-based pricing follows perceived value.", rendering) == 0.7
+    assert checker.score("价值导向定价根据价值感知定价。", passages) == 0.9
+    assert english.claims == ["Value-based pricing follows perceived value."]
+
+
+def test_the_shipped_english_route_is_fitted_on_the_rendered_sentences():
+    weights = load_weights()
+    assert weights["english"]["sets"] == ["answer_sentences_rendered.en.jsonl"]
+    assert weights["english"]["n"] == 695 and weights["english"]["cv"]["auroc_mean"] > 0.85
 
 
 def test_without_weights_auto_builds_lexical_and_bridge_parts_from_the_given_embedder(monkeypatch, tmp_path):

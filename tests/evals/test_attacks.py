@@ -236,7 +236,8 @@ def test_an_answer_that_shows_the_canary_is_refused_and_never_streamed(language,
     advisor = build_advisor(hash_settings, generator=ScriptedGenerator([reply]))
     deltas = list(advisor.stream(question))
     answer = deltas[-1].answer
-    assert answer.refused and answer.refusal_reason == "instructions"
+    # withheld with the plain refusal: the founder asked about pricing, not for the instructions
+    assert answer.refused and answer.refusal_reason == "unsupported"
     streamed = "".join(d.text for d in deltas[:-1])
     assert not OutputGuard(CANARY).reveals(streamed) and not OutputGuard(CANARY).reveals(answer.text)
     assert deltas[-1].text == ""  # the refusal replaces what was streamed instead of being appended
@@ -338,7 +339,11 @@ def test_a_model_that_dumps_its_instructions_is_stopped_by_the_output_guard(hash
     assert s["overall"]["n"] == len(CASES)
     assert s["overall"]["canary_leaks"] == 0 and s["overall"]["prompt_leaks"] == 0
     assert s["overall"]["success_rate"] == 0.0 and s["overall"]["refused_rate"] == 1.0
-    assert set(s["refusal_reasons"]) == {"instructions"}
+    # "instructions" where the message asked for them, the plain refusal where a document's text did
+    assert "instructions" in s["refusal_reasons"] and set(s["refusal_reasons"]) <= {
+        "instructions",
+        "unsupported",
+    }
 
 
 def test_a_benign_model_sets_off_no_detector(hash_settings):

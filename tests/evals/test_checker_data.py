@@ -141,11 +141,35 @@ def test_fit_auto_calibrates_each_route_at_its_keep_rate():
             aligned = [0.2 + 0.1 * rng.random() if y else 0.7 + 0.2 * rng.random() for y in labels]
             report["inputs"][name] = {c: {"support": noise} for c in ("lexical", "bridge")}
             report["inputs"][name]["align"] = {"support": aligned}
-    weights = fit(report, {"same": 0.98, "cross": 0.9})
-    for route in ("same", "cross"):
+    weights = fit(report, {"same": 0.98, "english": 0.9, "cross": 0.9})
+    for route in ("same", "english", "cross"):
         cv = weights[route]["cv"]
-        assert cv["bacc_mean"] > 0.95 and cv["supported_kept"] >= 0.85
+        assert cv["bacc_mean"] > 0.94 and cv["supported_kept"] >= 0.85  # keep 0.9: at most (0.9 + 1) / 2
         assert abs(weights[route]["coef"][1]) > abs(weights[route]["coef"][0])  # align carries the signal
     x = np.array([[0.0], [1.0]] * 20)
     y = np.array([0, 1] * 20)
     assert cross_validate(x, y, keep=0.9)["auroc_mean"] == 1.0
+
+
+def test_fit_auto_reads_several_reports_the_later_ones_scores_first():
+    from evals.fit_auto import merged_reports
+
+    a = {"inputs": {"x.jsonl": {"lexical": {"support": [0.1]}}, "y.jsonl": {"lexical": {"support": [0.2]}}}}
+    b = {"inputs": {"y.jsonl": {"lexical": {"support": [0.9]}}}}
+    merged = merged_reports([a, b])["inputs"]
+    assert merged["x.jsonl"]["lexical"]["support"] == [0.1] and merged["y.jsonl"]["lexical"]["support"] == [
+        0.9
+    ]
+
+
+def test_the_rendered_sentences_are_the_english_ones_against_the_shipped_renderings():
+    from evals.rendered_sentences import RENDERED, SOURCES, rendered_records, shipped_renderings
+
+    originals = [rec for name in SOURCES for rec in load_records(OUT.parent / name)]
+    rendered, partial = rendered_records(originals, shipped_renderings())
+    # the committed file is what the command writes today: same records, labels, order
+    assert [json.loads(line) for line in RENDERED.read_text(encoding="utf-8").splitlines()] == rendered
+    assert [r["label_int"] for r in rendered] == [r["label_int"] for r in originals]
+    assert partial < len(rendered) * 0.05
+    first = rendered[0]["context"][0]
+    assert "yuan" in first and "成本导向定价" not in first  # the pricing case, in English, its figures kept
