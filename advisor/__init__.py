@@ -16,7 +16,7 @@ from __future__ import annotations
 from advisor.advisor import Advisor
 from advisor.backends import GenerationError
 from advisor.factory import AdvisorSetupError, build_advisor
-from advisor.renderings import Renderings
+from advisor.renderings import Renderings, shipped_renderings
 from advisor.support import CheckerUnavailable, SupportChecker, claim_text, logit
 from advisor.support_align import FEATURES as ALIGN_FEATURES
 from advisor.support_align import WEIGHTS as ALIGN_WEIGHTS
@@ -83,4 +83,5 @@ __all__ = [
     "make_checker",
     "new_cross_encoder",
     "save_trained",
+    "shipped_renderings",
 ]

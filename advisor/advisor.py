@@ -56,7 +56,7 @@ from advisor.topic import classify_topic
 from advisor.types import Answer, AnswerDelta, Grounding, Hit, Timings, Topic, TurnSearch
 from advisor.untrusted import plain_question
 from config import Settings
-from indexing import Embedder, VectorIndex, ViewsChoice, passage_text, views_for_chunks
+from indexing import Embedder, VectorIndex, ViewsChoice, passage_text, search_text, views_for_chunks
 from textkit import detect_language
 
 log = logging.getLogger(__name__)
@@ -301,7 +301,9 @@ class Advisor:
         if self.settings.check_answerability:
             # The passages the model would read must hold what is asked: an answer can only come from them
             # (on the 98 answerable questions this refuses none; on the 40 hard unanswerable ones, 24).
-            missing = missing_specifics(standalone, "\n".join(passage_text(h.chunk) for h in passages))
+            # A passage states what its document's title names: every chunk of 云川市创业补贴政策.txt is about
+            # 云川 even where its text says only "本市" (search_text: title, heading path, text).
+            missing = missing_specifics(standalone, "\n".join(search_text(h.chunk) for h in passages))
             if missing:
                 # The refusal says what the knowledge base does not mention: only what no passage of it has
                 # (OpenAI is in the playbook even when the passages read for "OpenAI是哪年成立的" lack it).

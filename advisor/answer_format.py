@@ -191,12 +191,13 @@ def parse_points(text: str) -> list[Point]:
 def lead_points(
     points: list[Point],
     prefer: Callable[[Sequence[int]], int | None] | None = None,
-    document_of: Callable[[int], str] | None = None,
+    document_of: Callable[[int], str | None] | None = None,
 ) -> tuple[list[Point], list[Point]]:
     """(points kept, points dropped): when two or more points cite one passage — the answer is that
     passage's list — the points citing other passages of its document are dropped. With `document_of`
-    (passage number -> its document), a point citing another document (an incubator's note beside the
-    playbook) is that source's part of the answer and stays; without it every passage is one document.
+    (passage number -> its document, "" for a number no passage has), a point citing another document (an
+    incubator's note beside the playbook) is that source's part of the answer and stays; without it every
+    passage is one document.
 
     A small model answering in English goes on from the section that answers to the next passage's list
     ("How can a startup deal with funding risk?" → the funding advice, then the generic risk-response
@@ -217,8 +218,12 @@ def lead_points(
         if chosen is None:
             return points, []
         lead = chosen
-    document = document_of or (lambda _n: "")
-    kept = [p for p in points if p.source == lead or document(p.source) != document(lead)]
+
+    def another_document(n: int) -> bool:
+        # A marker that points at no passage ("[5]" of 4) is no other source: it is drift like the rest.
+        return document_of is not None and document_of(n) not in (None, "", document_of(lead))
+
+    kept = [p for p in points if p.source == lead or another_document(p.source)]
     return kept, [p for p in points if p not in kept]
 
 

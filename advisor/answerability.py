@@ -274,7 +274,9 @@ _EN_NUMBER = r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
 _FIGURE = re.compile(
     r"(?<![\w.\-])\d+(?:,\d{3})*(?:\.\d+)?(?![\w.\-]|\s*年(?!薪))"
     r"|\d+(?:\.\d+)?\s*[%％元万亿千百倍个家名人折次份天周]|[万亿千百]+(?:美元|元|人民币)"
-    rf"|\b{_EN_NUMBER}(?:\s+(?:to|or)\s+{_EN_NUMBER})?(?:\s+[a-z-]+){{0,2}}?\s+[a-z]+s\b",
+    rf"|\b{_EN_NUMBER}(?:\s+(?:to|or)\s+{_EN_NUMBER})?(?:\s+[a-z-]+){{0,2}}?\s+[a-z]+s\b"
+    # a Chinese amount in words: a span of time or a multiple ("一个月工资左右的奖金", "两倍"), not 一家/一款
+    r"|[一二两三四五六七八九十半]+个?(?:月|周|天|年|小时|倍|成)",
     re.IGNORECASE,
 )
 # Quantities of a kind: a question asking for one needs a figure of that kind in the passages; a price

@@ -199,6 +199,12 @@ class Renderings:
         return {"format": FORMAT, "key": self.key, "model": self.model, "lines": lines}
 
 
+def shipped_renderings() -> Renderings:
+    """The English renderings that ship with the code (the model's and the reviewed ones, which win), none of
+    a machine's data folder: the same lines everywhere (evals/rendered_sentences.py builds a dataset on them)."""
+    return Renderings(SHIPPED, None, shipped=None, reviewed=REVIEWED)
+
+
 def render_line(generator: Generator, line: str, target: str = "en") -> str:
     """One Chinese line in English (an English one in Chinese for `target` "zh"), or "" when the model's
     line is not a faithful rendering of it.

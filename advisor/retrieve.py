@@ -62,21 +62,25 @@ NEAR_DUPLICATE_JACCARD = 0.85
 # bench/retrieval_questions.py: Chinese MRR@10 0.842 -> 0.858, English unchanged or better.
 MIN_LEXICAL_COVERAGE = 0.5
 
-# The dense weight. RRF keeps only ranks, so two passages a few places apart in four lists end within 2% of each other and
-# the order between them is an accident of the lists: "What business models can an AI large-model startup
-# use?" led with 9.2.1 商业模式设计 (RRF 0.0530) over 5.2.1 直接盈利模式 (0.0521) although its cosine was
-# lower (0.915 vs 0.927), and the advisor reads only the lead's family. A small share of the cosine itself
-# (settings.dense_weight per unit; top cosines differ by ~0.01, i.e. ~0.002 of fused score at 0.2) breaks
-# such near-ties and leaves clear RRF orders alone. Measured 2026-12-05 with the deployed translation,
-# retrieval only (weights 0 / 0.05 / 0.1 / 0.2 / 0.5 / 1.0; MRR):
+# The dense weight. RRF keeps only ranks, so two passages a few places apart in four lists end within 2%
+# of each other and the order between them is an accident of the lists: an added document's section that
+# the cosine puts first can trail a playbook passage that BM25 and the Chinese rendering both list. A share
+# of the cosine itself (settings.dense_weight per unit of cosine) breaks such near-ties and leaves clear RRF
+# orders alone. Measured 2026-12-05 with the deployed translation, retrieval only (MRR at weights
+# 0 / 0.05 / 0.1 / 0.2 / 0.5 / 1.0):
 #   playbook answerable, zh 0.966 / 0.966 / 0.963 / 0.963 / 0.963 / 0.952; en 0.922 in all but 1.0 (0.918)
 #   playbook on the index with the added documents 0.939 / 0.942 / 0.937 / 0.937 / 0.927 / 0.920
 #   added documents, same language 0.951 / 1.000 / 1.000 / 1.000 / 0.985 / 0.985
 #   added documents, across languages 0.896 / 0.911 / 0.911 / 0.927 / 0.888 / 0.886
+# 0.05 is kept. At 0.2 a cosine gap of noise size (0.879 vs 0.872) put 7.3.2 成长策略 before 3.3.3 for
+# "初创企业缺少算力和数据时可以采取什么策略？", and the full run answered it with market-expansion steps
+# (run F, 2026-12-05 20:38); 0.2 did lead "What business models can an AI large-model startup use?" with
+# 5.2.1 (cosine 0.927) instead of 9.2.1 (0.915, RRF 0.0530 vs 0.0521), 0.05 does not.
 # In a conversation it is not used. On the 84 follow-ups of evals/datasets/conversations.jsonl (the real
 # condensation and context boost) 0.2 took hit@1 / MRR from 0.789 / 0.860 to 0.724 / 0.827 (0.05: 0.789 /
 # 0.865): nine follow-ups lost their gold section to a sibling closer to the rewritten question's words
 # (the lessons of GTP.ai's failure to its reasons, funding-risk handling to risk management), four gained.
+
 # A follow-up's context names its part of the knowledge base by the families of this many best chunks.
 CONTEXT_SECTIONS = 2
 

@@ -1,8 +1,8 @@
 """``python -m bench checker``: what the grounding gate pays per answer sentence, checker by checker.
 
-The gate scores every sentence of an answer against the passages it cites, as stored and, for an English
-answer, as the model read them (the playbook's English renderings); when that fails it tries the other
-passages. This replays the first part on the project's own labelled answer sentences (real sentences,
+The gate scores every sentence of an answer against the passages it cites as the model read them: an
+English answer's against the playbook's English renderings, a Chinese answer's against the passages as
+stored (advisor/ground.py _score); when that fails it tries the other passages. This replays the first part on the project's own labelled answer sentences (real sentences,
 real passages) with each checker, one sentence at a time, cold cache or (``--warm``) after every
 passage was read once as the app's start-up does (Advisor.warm_gate), and prints wall milliseconds per
 sentence (p50 / p95) side by side, with the agreement with the labels at the shipped threshold. Sentences
@@ -79,11 +79,10 @@ def run(args: argparse.Namespace) -> int:
             if args.warm:
                 _warm(checker, cases, english if set_name.endswith(".en.jsonl") else None)
             for claim, passages, label in cases:
-                versions = [passages]
-                if set_name.endswith(".en.jsonl"):  # an English answer is also held to what it read
-                    versions.append([english.render(p) for p in passages])
+                if set_name.endswith(".en.jsonl"):  # an English answer is held to what it read
+                    passages = [english.render(p) for p in passages]
                 t0 = time.perf_counter()
-                score = max(checker.score(claim, v) for v in versions)
+                score = checker.score(claim, passages)
                 ms.append((time.perf_counter() - t0) * 1000)
                 correct.append((score < settings.support_threshold) == bool(label))
             y = np.array([label for _, _, label in cases])

@@ -134,7 +134,7 @@ class Settings(BaseSettings):
     use_bm25: bool = Field(True, description="Add a lexical BM25 leg (Chinese segmented with jieba).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(
-        0.2,
+        0.05,
         ge=0.0,
         description="Added to a chunk's fused score per unit of its best dense cosine (advisor/retrieve.py, "
         "measured there): RRF ranks alone make a near-tie final, the cosine says which of two close "

@@ -20,18 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from advisor.renderings import REVIEWED, SHIPPED, Renderings
+from advisor import Renderings, shipped_renderings
 from evals.cli import documented_command
 from evals.grounding_check import load_records, passages_of
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
 SOURCES = ("answer_sentences.en.jsonl", "answer_sentences_final.en.jsonl", "answer_sentences_focus.en.jsonl")
 RENDERED = DATASETS / "answer_sentences_rendered.en.jsonl"
-
-
-def shipped_renderings() -> Renderings:
-    """The renderings that ship with the code, none of this machine's: the file is the same everywhere."""
-    return Renderings(SHIPPED, None, shipped=None, reviewed=REVIEWED)
 
 
 def rendered_records(

@@ -186,3 +186,10 @@ def test_a_repeated_line_of_free_text_is_shown_once():
     text = "- GTP.ai lagged behind GPT-3.[1]\n- GTP.ai lagged behind GPT-3. [1]\n- Another point.[2]"
     assert unique_lines(text) == "- GTP.ai lagged behind GPT-3.[1]\n- Another point.[2]"
     assert unique_lines("a\n\nb\n\nc") == "a\n\nb\n\nc"  # blank lines are not repeats
+
+
+def test_a_point_citing_no_passage_is_not_another_documents_part():
+    points = [Point("a", "x.", 1), Point("b", "y.", 1), Point("c", "z.", 5)]
+    documents = {1: "playbook.md"}
+    kept, dropped = lead_points(points, document_of=lambda n: documents.get(n, ""))
+    assert [p.name for p in kept] == ["a", "b"] and [p.name for p in dropped] == ["c"]

@@ -136,6 +136,7 @@ def test_a_figure_of_the_asked_kind_answers_it(question, passages):
         ("销售周期一般有多长？", "A sales cycle of three to nine months is normal."),
         ("怎么预测未来两个季度的收入？", "Multiply qualified deals by the win rate to forecast revenue."),
         ("How many engineers should the first team have?", "Hire two or three senior engineers first."),
+        ("内推奖金一般给多少？", "内推成功可以给推荐人发放一个月工资左右的奖金。"),
     ],
 )
 def test_an_english_document_states_quantities_and_attributes_in_its_own_words(question, passages):

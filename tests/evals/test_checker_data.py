@@ -163,7 +163,8 @@ def test_fit_auto_reads_several_reports_the_later_ones_scores_first():
 
 
 def test_the_rendered_sentences_are_the_english_ones_against_the_shipped_renderings():
-    from evals.rendered_sentences import RENDERED, SOURCES, rendered_records, shipped_renderings
+    from advisor import shipped_renderings
+    from evals.rendered_sentences import RENDERED, SOURCES, rendered_records
 
     originals = [rec for name in SOURCES for rec in load_records(OUT.parent / name)]
     rendered, partial = rendered_records(originals, shipped_renderings())

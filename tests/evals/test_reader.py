@@ -207,3 +207,13 @@ def test_the_detectors_on_the_held_out_labels_of_the_lead_family_run():
     # / 0.826 en clean; the one fail in Chinese is the quicksort question answered with the tools list.
     heldout = _held_out_run("answer_labels_render6.jsonl", accuracy=0.85, kappa=0.25, zh=0.903, en=0.826)
     assert heldout["per_class"]["answered_unanswerable"]["recall"] == 1.0
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_english_route_run():
+    # Answers of 2026-12-05 20:38 (run F, code 27049ee: English sentences held to their renderings in a route
+    # of their own, near-ties by cosine at 0.2, documents read side by side, English figures and names read
+    # in an added document's own words): 157 labels carried from run E's identical question and text, 28
+    # read. Readers found 0.903 zh / 0.848 en clean; no unanswerable question is answered any more (the
+    # quicksort one is refused), and 7.3.2 leading "缺少算力和数据" by a noise-size cosine gap lost
+    # zh-risk-06 (the weight is 0.05 since).
+    _held_out_run("answer_labels_render7.jsonl", accuracy=0.87, kappa=0.30, zh=0.903, en=0.848)
