@@ -318,7 +318,7 @@ class Advisor:
         labels: list[int] | None = None
         if self.knowledge_cache is not None and self.knowledge_cache.ready(language):
             arranged = self.knowledge_cache.arrange(passages)
-            if self.knowledge_cache.restore(language, arranged.passages[0]):
+            if self.knowledge_cache.restore(language, arranged.passages[0], arranged.passages[1:]):
                 passages, labels = arranged.passages, arranged.labels
             else:
                 # No whole passage (focus cut the lead to one item): at least the system prompt is not read

@@ -160,8 +160,7 @@ def lead_family(hits: Sequence[Hit]) -> list[Hit]:
 
 
 def _family(hit: Hit) -> tuple[str, ...]:
-    parts = [p.strip() for p in (hit.chunk.section or "").split("›")]
-    return (hit.chunk.source, *(parts[:-1] if len(parts) > 1 else parts))
+    return hit.chunk.family
 
 
 def _focus_section(hits: list[Hit], matcher: _Matcher) -> list[Hit]:

@@ -2,19 +2,24 @@
 
 On two CPU cores the model reads a prompt at ~40-70 tokens/s, so an answer's ~500-1,200 prompt tokens
 kept founders waiting 5-15 s for the first word; the system prompt (~220 tokens) was the only part
-llama.cpp's prompt cache served. So for every chunk of the index and each answer language, the start of
-the answer prompt with that chunk as its first passage — system message, the sources header, the
-passage under a label it keeps everywhere ("[41]", its position in the index) — is read once and
-llama.cpp's KV cache of it saved to a file (`python -m advisor prepare`; ~13-15 MB each).
+llama.cpp's prompt cache served. So for every chunk of the index and each answer language, the answer
+prompt with that chunk as its first passage and no question — system message, the sources header, the
+passage under a label it keeps everywhere ("[41]", its position in the index), the instructions — is read
+once and llama.cpp's KV cache of it saved to a file (`python -m advisor prepare`). A chunk with siblings
+(the other chunks under its parent heading: 5.3.1-5.3.3) also gets a family file: the chunk, then its
+siblings in playbook order, then the instructions.
 
-Per answer, the file of the answer's lead passage (its best-ranked whole one) is restored into the model's
-slot (~0.05 s) and the prompt starts with exactly those tokens: llama.cpp's plain prefix match reuses
-them and reads only the rest (the other passages, the question, the instructions after it). The model's
-"[41]" markers turn back into the answer's 1..n as they stream (answer_format.Relabel).
+Per answer, the file whose prompt starts as the answer's does is restored into the model's slot (~0.05 s):
+the lead passage's (its best-ranked whole one), or its family file when its siblings follow it. llama.cpp's
+plain prefix match reuses those tokens and reads only the rest: the topic line and the question when the
+file covers every passage read, else the other passages too. The model's "[41]" markers turn back into
+the answer's 1..n as they stream (answer_format.Relabel).
 
-Measured and rejected: moving the fixed instructions before the passages, so that a file covers them
-too (the 1.5B then answered from the first passage whatever the question: "有哪些定价策略" from the
-pricing case study; English clean rate -0.03 on the full run).
+The instructions sit between the passages and the question (prompts/answer.*.txt), so that a file covers
+them. Measured and rejected: the instructions before the passages (the 1.5B then answered from the first
+passage whatever the question: "有哪些定价策略" from the pricing case study; English clean rate -0.03 on
+the full run); the topic line after the question, last before the answer (the risk line's "以及资料给出的应对
+办法" then made the model invent a countermeasure under every risk of a passage that gives none).
 
 Why not one cache of the whole knowledge base with llama.cpp's `n_cache_reuse` (which shifts matching runs
 of a restored cache into place, so every passage would be reused): measured on the full evaluation, it
@@ -147,30 +152,47 @@ class KnowledgeCache:
             if estimate_tokens(c.section or "") + estimate_tokens(c.text) + _MARGIN_TOKENS <= context_tokens
         ]
         self._by_id = {c.chunk_id: c for c in self._chunks}
+        # A chunk's siblings (its family's other chunks, index order = playbook order) when the whole family
+        # fits the context: the family file holds the chunk followed by them.
+        self._siblings: dict[str, list[Chunk]] = {}
+        families: dict[tuple[str, ...], list[Chunk]] = {}
+        for c in self._chunks:
+            families.setdefault(c.family, []).append(c)
+        for members in families.values():
+            tokens = sum(estimate_tokens(c.section or "") + estimate_tokens(c.text) for c in members)
+            if len(members) > 1 and tokens + _MARGIN_TOKENS <= context_tokens:
+                for c in members:
+                    self._siblings[c.chunk_id] = [m for m in members if m is not c]
+        # Off only to measure what the family files save (bench generation's "lead file only" pass).
+        self.use_family_files = True
         self._checked: dict[str, tuple[float, int]] = {}  # file name -> (mtime, size) when its sha256 passed
         self._keys: dict[str, str] = {}
         self._manifests: dict[str, dict[str, Any]] = {}
 
     # --- what is cached ------------------------------------------------------------------------------
-    def messages(self, language: str, chunk: Chunk) -> list[Message]:
-        """The answer prompt with `chunk` as its one passage and no question: what its file holds."""
+    def messages(self, language: str, chunk: Chunk, *, family: bool = False) -> list[Message]:
+        """The answer prompt with `chunk` as its one passage (`family`: followed by its siblings in playbook
+        order) and no question: what its file holds."""
+        passages = [chunk, *(self._siblings.get(chunk.chunk_id, []) if family else [])]
         return answer_messages(
             "",
-            [Hit(chunk=self._render(language, chunk), score=0.0, rank=1)],
+            [Hit(chunk=self._render(language, c), score=0.0, rank=i) for i, c in enumerate(passages, 1)],
             language,
             "other",
-            context_tokens=10**9,  # never trimmed: the chunk was chosen to fit
+            context_tokens=10**9,  # never trimmed: the chunks were chosen to fit
             max_new_tokens=1,
             canary=self.canary,
-            labels=[self._label[chunk.chunk_id]],
+            labels=[self._label[c.chunk_id] for c in passages],
         )
 
     def key(self, language: str) -> str:
         """Changes whenever a KV file would: the prompts' text, the model file, the llama.cpp build."""
         if language not in self._keys:
             h = hashlib.sha256()
-            for chunk in self._chunks:
-                h.update(json.dumps(self.messages(language, chunk), ensure_ascii=False).encode("utf-8"))
+            for chunk, family in self._writes():
+                h.update(
+                    json.dumps(self.messages(language, chunk, family=family), ensure_ascii=False).encode()
+                )
             for name in self._fixed(language):
                 h.update(json.dumps(fixed_messages(name, self.canary), ensure_ascii=False).encode("utf-8"))
             h.update(model_identity(Path(self.generator.model_path)).encode("utf-8"))
@@ -183,8 +205,19 @@ class KnowledgeCache:
         self._keys.clear()
         self._manifests.clear()
 
-    def file_name(self, language: str, chunk: Chunk) -> str:
-        return f"knowledge-{language}-{self._label[chunk.chunk_id]:04d}.bin"
+    def file_name(self, language: str, chunk: Chunk, *, family: bool = False) -> str:
+        suffix = "-family" if family else ""
+        return f"knowledge-{language}-{self._label[chunk.chunk_id]:04d}{suffix}.bin"
+
+    def _writes(self) -> list[tuple[Chunk, bool]]:
+        """Every passage file, a chunk's family file (if it has siblings) before its own: the family file
+        leaves the chunk in the slot, so its own file reads only the instructions after it."""
+        writes: list[tuple[Chunk, bool]] = []
+        for chunk in self._chunks:
+            if chunk.chunk_id in self._siblings:
+                writes.append((chunk, True))
+            writes.append((chunk, False))
+        return writes
 
     @staticmethod
     def fixed_file_name(name: str) -> str:
@@ -195,8 +228,8 @@ class KnowledgeCache:
         return [name for name, lang in FIXED_PROMPTS.items() if lang == language]
 
     def _files(self, language: str) -> list[str]:
-        """Every file a language's build writes: one per passage, one per fixed prompt."""
-        return [self.file_name(language, c) for c in self._chunks] + [
+        """Every file a language's build writes: one or two per passage, one per fixed prompt."""
+        return [self.file_name(language, c, family=f) for c, f in self._writes()] + [
             self.fixed_file_name(n) for n in self._fixed(language)
         ]
 
@@ -237,13 +270,15 @@ class KnowledgeCache:
         started = time.perf_counter()
         files: dict[str, dict[str, Any]] = {}
         total = 0
-        writes = [(self.file_name(language, c), self.messages(language, c)) for c in self._chunks] + [
-            (self.fixed_file_name(n), fixed_messages(n, self.canary)) for n in self._fixed(language)
-        ]
+        writes = [
+            (self.file_name(language, c, family=f), self.messages(language, c, family=f))
+            for c, f in self._writes()
+        ] + [(self.fixed_file_name(n), fixed_messages(n, self.canary)) for n in self._fixed(language)]
         for name, messages in writes:
             tmp = self.directory / f".tmp-{os.getpid()}-{name}"
             try:
-                # The system prompt is still in the slot from the previous file: only the passage is read.
+                # What the previous file shares with this one is still in the slot: the system prompt, or
+                # the passage whose family file came just before.
                 tokens = self.generator.save_prefix(messages, tmp.name)
                 os.replace(tmp, self.directory / name)
             finally:
@@ -295,25 +330,46 @@ class KnowledgeCache:
     def arrange(self, passages: Sequence[Hit]) -> Arranged:
         """The passages in rank order, except that the best-ranked one with a file leads (a passage cut by
         focus is not its chunk's text, so its file is no prefix of the prompt); each with its stable label.
+        When every other passage is a whole sibling of the lead, they follow it in playbook order, as in
+        the lead's family file, so that the file covers them too.
 
-        Rank order is kept because the 1.5B answers from the first passage it reads: leading with the
+        The lead is kept first because the 1.5B answers from the first passage it reads: leading with the
         longest passage instead put a pricing case study before the list of pricing types, and the full
         evaluation lost answers to that (false refusals 0.036 -> 0.081, key-fact recall 0.853 -> 0.820).
         """
         lead = next((h for h in passages if self._whole(h)), None)
-        ordered = [lead, *(h for h in passages if h is not lead)] if lead is not None else list(passages)
+        if lead is None:
+            ordered = list(passages)
+        else:
+            rest = [h for h in passages if h is not lead]
+            siblings = [c.chunk_id for c in self._siblings.get(lead.chunk.chunk_id, [])]
+            if rest and all(self._whole(h) and h.chunk.chunk_id in siblings for h in rest):
+                rest.sort(key=lambda h: siblings.index(h.chunk.chunk_id))
+            ordered = [lead, *rest]
         # A passage that is not an index chunk (none is today) still gets a label no chunk has.
         labels = [
             self._label.get(h.chunk.chunk_id) or len(self._label) + 1 + i for i, h in enumerate(ordered)
         ]
         return Arranged(ordered, labels)
 
-    def restore(self, language: str, lead: Hit) -> bool:
-        """Load the lead passage's file into the model's slot; False (logged) when it cannot be used."""
-        chunk = self._by_id.get(lead.chunk.chunk_id)
+    def restore(self, language: str, lead: Hit, following: Sequence[Hit] = ()) -> bool:
+        """Load into the model's slot the file whose prompt starts as this answer's does: the lead's family
+        file when the next passage is its first sibling (the prompt then matches at least through that
+        sibling, and through the instructions when the whole family is read), else the lead's own file
+        (lead and instructions). False (logged) when it cannot be used."""
         if not self._whole(lead):
             return False
-        return self._restore(language, self.file_name(language, chunk))
+        chunk = self._by_id[lead.chunk.chunk_id]
+        siblings = self._siblings.get(chunk.chunk_id, [])
+        nxt = following[0] if following else None
+        family = (
+            self.use_family_files
+            and bool(siblings)
+            and nxt is not None
+            and self._whole(nxt)
+            and nxt.chunk.chunk_id == siblings[0].chunk_id
+        )
+        return self._restore(language, self.file_name(language, chunk, family=family))
 
     def restore_fixed(self, name: str) -> bool:
         """Load a fixed prompt's file (FIXED_PROMPTS) before the call it starts; False when it cannot be."""

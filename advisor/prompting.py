@@ -226,9 +226,10 @@ def answer_messages(
     chunk once, so a passage reads the same in every prompt). n is len(hits) unless the context budget
     forces the last passages out: the passage labelled labels[i] (or i+1) is always hits[i].
 
-    The instructions stay after the question: moved before the passages (so that a knowledge-cache file
-    would cover them) the 1.5B answered "AI大模型创业公司有哪些定价策略？" from the pricing case study
-    instead of the list of pricing types, and English answers lost 0.03 in clean rate on the full run.
+    The instructions sit between the passages and the question, so that a knowledge-cache file (passages,
+    instructions, no question) covers all but the question and its topic line. Not before the passages:
+    there the 1.5B answered "AI大模型创业公司有哪些定价策略？" from the pricing case study instead of the list
+    of pricing types, and English answers lost 0.03 in clean rate on the full run.
     """
     _check_language(language)
     if not hits:

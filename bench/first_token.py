@@ -8,10 +8,12 @@ so every pass pays for it as a founder would):
   pipeline on this model can wait for a first word;
 * **full prompt** — the advisor with its knowledge cache switched off: the whole answer prompt is read
   (what shipped before issue 14, with the prompt's fixed part already moved before the question);
-* **cache, every family** — the knowledge cache with every close passage read, whatever its section
-  (`lead_family_only` off: what shipped before the passages were narrowed to the lead's family);
-* **knowledge cache** — as shipped: the passages' KV restored (the lead's family read), the fixed start
-  of the English rendering and of the condensation restored from their files, the rest read anew.
+* **lead file only** — the knowledge cache without its family files: only the lead passage's own file is
+  restored, so an answer that reads the lead's siblings too reads them and the instructions anew (what
+  shipped before the family files);
+* **knowledge cache** — as shipped: the file whose prompt starts as the answer's (the lead's family file
+  when its siblings follow it) restored, the fixed start of the English rendering and of the condensation
+  restored from their files, the rest (the topic line and the question) read anew.
 
 Quality beside speed, on the same answers: key-fact recall (evals' rule), the reader's clean verdict
 (evals.reader's detectors, without the judge's sentence support), and refusals.
@@ -27,7 +29,7 @@ import numpy as np
 
 from evals.tables import markdown_table, quantity
 
-PASSES = ("floor", "full_prompt", "cache_every_family", "knowledge_cache")
+PASSES = ("floor", "full_prompt", "lead_file_only", "knowledge_cache")
 
 
 def measure(adv: Any, cases: Sequence[Any], log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
@@ -36,23 +38,26 @@ def measure(adv: Any, cases: Sequence[Any], log: Callable[[str], None] = lambda 
     log(f"first token: the floor (question alone) for {len(cases)} questions ...")
     for i, case in enumerate(cases):
         rows["floor"].append({"id": case.id, "lang": case.lang, "first_token_ms": _floor_ms(adv, case, i)})
-    cache, settings = adv.knowledge_cache, adv.settings
+    cache = adv.knowledge_cache
     passes = (
-        ("full_prompt", None, {}),
-        ("cache_every_family", cache, {"lead_family_only": False}),
-        ("knowledge_cache", cache, {}),
+        ("full_prompt", None, False),
+        ("lead_file_only", cache, False),
+        ("knowledge_cache", cache, True),
     )
-    for name, knowledge_cache, changes in passes:
+    for name, knowledge_cache, family_files in passes:
         if name != "full_prompt" and cache is None:
             continue  # a backend without KV files: nothing to compare
         log(f"first token: {name.replace('_', ' ')} for {len(cases)} questions ...")
         _forget_renderings(adv)
         adv.knowledge_cache = knowledge_cache
-        adv.settings = settings.model_copy(update=changes)
+        if knowledge_cache is not None:
+            knowledge_cache.use_family_files = family_files
         try:
             rows[name] = [_answer_row(adv, case) for case in cases]
         finally:
-            adv.knowledge_cache, adv.settings = cache, settings
+            adv.knowledge_cache = cache
+            if cache is not None:
+                cache.use_family_files = True
     summary = {name: _summaries(r) for name, r in rows.items() if r}
     return {"questions": rows, "summary": summary, "cache_built": cache is not None}
 
@@ -147,8 +152,8 @@ def render(section: dict[str, Any]) -> list[str]:
         "## 5. Time to first token: the floor, the full prompt, the knowledge cache (same model, same questions)",
         "",
         "Floor = the bare model on the question alone. Full prompt = the advisor with its knowledge cache off. "
-        "Cache every family = the knowledge cache reading every close passage (lead_family_only off). "
-        "Knowledge cache = as shipped (passages' KV restored, the lead's family read). Clean = evals.reader's "
+        "Lead file only = the knowledge cache restoring the lead passage's own file, never a family file. "
+        "Knowledge cache = as shipped (the lead's family file when its siblings follow it). Clean = evals.reader's "
         "detectors without the judge's sentence support.",
         "",
     ]

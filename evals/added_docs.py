@@ -1,4 +1,5 @@
-"""Retrieval of an incubator's own documents, measured beside the playbook's (`--dataset added_docs`).
+"""An incubator's own documents, measured beside the playbook (`--dataset added_docs`): retrieval, and in
+a full run the answers too.
 
 The documents (evals/datasets/added_docs/: Markdown, text, HTML, PDF, DOCX, English and Chinese) are added
 to a throw-away copy of the knowledge base (evals/injection_index.py), and every question of the run, the
@@ -37,6 +38,8 @@ _PATH_PARTS = re.compile(r"\s*›\s*")
 ADDED_DOCS_RENDERINGS = {lang: DATASET_DIR / f"added_docs_renderings.{lang}.json" for lang in ("en", "zh")}
 KS = (1, 3, 5)
 ADDED_KEYS = ("hit@1", "hit@3", "hit@5", "rr", "ndcg@5", "doc_hit@1", "doc_hit@3", "doc_rr")
+# With answers (a full run): answered = not refused; the citations' gold document and heading.
+ANSWER_KEYS = ("answered", "cites_gold_document", "cites_gold_heading", "cites_other_source")
 WORST_SHOWN = 10
 
 Located = tuple[str, str]  # (source file, heading path) of one retrieved passage
@@ -175,6 +178,20 @@ def score_row(row: dict[str, Any], case: Case, located: Sequence[Located]) -> No
     )
 
 
+def score_answer(row: dict[str, Any], case: Case, cited: Sequence[Located], refused: bool) -> None:
+    """Fill a report row with how an added-document question was answered: given or refused, and whether
+    a citation points at the gold document (and at its gold heading) or only elsewhere (`cited`: the
+    answer's citations as (source file, heading path))."""
+    in_doc = [section for source, section in cited if source.rsplit("/", 1)[-1] == case.gold_document]
+    row.update(
+        answered=0.0 if refused else 1.0,
+        cites_gold_document=1.0 if in_doc and not refused else 0.0,
+        cites_gold_heading=1.0 if any(heading_matches(s, case.gold_heading) for s in in_doc) else 0.0,
+        # An answer may combine sources: the added document's and the playbook's, each cited as its own.
+        cites_other_source=1.0 if len(in_doc) < len(cited) else 0.0,
+    )
+
+
 # --- the summary --------------------------------------------------------------------------------
 
 
@@ -212,8 +229,9 @@ def worst_misses(rows: Sequence[dict[str, Any]], n: int = WORST_SHOWN) -> list[d
 
 def summarise_added(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The added-documents block of a run's summary: overall, same vs cross language, per question
-    language, both together, per document format, and the worst misses."""
-    return {
+    language, both together, per document format, and the worst misses; with answers (a full run), how
+    many were answered and cited the gold document, and why the others were refused."""
+    summary = {
         "overall": _means(rows),
         "by_crossing": _grouped(rows, lambda r: r["crossing"]),
         "by_lang": _grouped(rows, lambda r: r["lang"]),
@@ -221,3 +239,29 @@ def summarise_added(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "by_format": _grouped(rows, lambda r: r["document_format"]),
         "worst": worst_misses(rows),
     }
+    answered = [r for r in rows if "answered" in r]
+    if answered:
+        summary["answers"] = {
+            "overall": _answer_means(answered),
+            "by_crossing": {
+                name: _answer_means([r for r in answered if r["crossing"] == name])
+                for name in sorted({r["crossing"] for r in answered})
+            },
+            "refusal_reasons": {
+                reason: sum(1 for r in answered if r.get("refusal_reason") == reason)
+                for reason in sorted({r.get("refusal_reason") or "" for r in answered if not r["answered"]})
+            },
+            "refused": [
+                {"id": r["id"], "question": r["question"], "reason": r.get("refusal_reason") or ""}
+                for r in answered
+                if not r["answered"]
+            ],
+        }
+    return summary
+
+
+def _answer_means(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {"n": len(rows)}
+    for key in ANSWER_KEYS:
+        out[key] = sum(float(r[key]) for r in rows) / len(rows) if rows else float("nan")
+    return out

@@ -37,6 +37,12 @@ HEADLINE: tuple[tuple[str, int, str], ...] = (
     ("added_docs.overall.rr", +1, "added documents MRR"),
     ("added_docs.by_crossing.same_language.rr", +1, "added documents MRR same language"),
     ("added_docs.by_crossing.cross_language.rr", +1, "added documents MRR cross language"),
+    ("added_docs.answers.overall.answered", +1, "added documents answered"),
+    (
+        "added_docs.answers.overall.cites_gold_document",
+        +1,
+        "added documents answers citing the gold document",
+    ),
     ("answers.overall.key_fact_recall_all", +1, "key-fact recall (all answerable)"),
     ("answers.overall.key_fact_recall", +1, "key-fact recall (answered)"),
     ("answers.overall.faithfulness", +1, "faithfulness"),
@@ -230,6 +236,20 @@ def added_docs_lines(block: dict[str, Any]) -> list[str]:
                 f"    {miss['id']}: {miss['question']}\n      gold {miss['gold']} "
                 f"(rank {miss['gold_rank'] or '-'} / doc {miss['doc_rank'] or '-'}); first: {miss['first']}"
             )
+    if "answers" in block:
+        answers = block["answers"]
+        lines.append(
+            "  answers               n     answered  cites gold doc  cites gold heading  cites another source"
+        )
+        for name, b in [("all", answers["overall"]), *answers["by_crossing"].items()]:
+            lines.append(
+                f"  {name:<19} {b['n']:>3}  {figure(b['answered']):<8}  {figure(b['cites_gold_document']):<14}  "
+                f"{figure(b['cites_gold_heading']):<18}  {figure(b['cites_other_source'])}"
+            )
+        if answers["refused"]:
+            reasons = ", ".join(f"{k or '?'} {v}" for k, v in answers["refusal_reasons"].items())
+            lines.append(f"  refused ({reasons}):")
+            lines.extend(f"    {r['id']} ({r['reason']}): {r['question']}" for r in answers["refused"])
     return lines
 
 

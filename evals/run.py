@@ -4,12 +4,13 @@
                         [--translate-queries] [--url http://host:port] [--checker NAME] [--baseline FILE]
                         [--out DIR]
     python -m evals run --retrieval-only --dataset added_docs   # an incubator's own documents (+ playbook)
+    python -m evals run --dataset added_docs                    # the same, answered (~1 h on 2 cores)
 
 One row per case (every figure the metrics need, plus the answer text), then a summary: retrieval per
 language and topic, answer quality (key facts, faithfulness, ALCE citations), refusal, injection,
-latency. `--dataset added_docs` (retrieval only) adds the documents of evals/datasets/added_docs/ to a
-throw-away index and measures them beside the playbook's answerable questions on that same index
-(evals/added_docs.py). `report.py` turns that into report.json / report.html and compares it with a baseline: by
+latency. `--dataset added_docs` adds the documents of evals/datasets/added_docs/ to a throw-away index
+and measures them beside the playbook's answerable questions on that same index (evals/added_docs.py):
+retrieval, and without --retrieval-only the answers too (answered or refused, citing the gold document). `report.py` turns that into report.json / report.html and compares it with a baseline: by
 default the committed evals/baselines/full.json (retrieval.json with --retrieval-only).
 
 The full report goes to DIR, by default a new folder per run under the ignored data folder
@@ -218,9 +219,15 @@ def evaluate_case(
     t0 = time.perf_counter()
     try:
         if case.gold_document:
-            # An added document is known by its file and heading, not by a playbook section number.
+            # An added document is known by its file and heading, not by a playbook section number. In a
+            # full run the question is answered first (its timings are a founder's, as below).
+            reply = None if retrieval_only else target.ask(case.question, case.history_messages)
             located = target.retrieve_located(case.question, k)  # type: ignore[attr-defined]
             added_docs.score_row(row, case, located)
+            if reply is not None:
+                _score_answer(row, case, reply, judge)
+                cited = [(c.source, c.section) for c in reply.citations]
+                added_docs.score_answer(row, case, cited, reply.refused)
             return row
         # The answer comes first: its timings are what a founder waits for. Retrieving first would leave
         # the English question's Chinese rendering in the translator's cache, and the answer's time to
@@ -427,8 +434,8 @@ def _dataset_names(args: argparse.Namespace) -> tuple[str, ...]:
 def _usage_error(args: argparse.Namespace) -> str:
     if args.url and args.retrieval_only:
         return "--retrieval-only needs a local advisor (a deployment exposes no ranked list)"
-    if ADDED_DOCS in (args.dataset or ()) and not args.retrieval_only:
-        return f"{ADDED_DOCS} is a retrieval set: run it with --retrieval-only"
+    if args.url and ADDED_DOCS in (args.dataset or ()):
+        return f"{ADDED_DOCS} needs a local advisor (it indexes the documents in a throw-away copy)"
     if getattr(args, "translate_queries", False) and not args.retrieval_only:
         return (
             "--translate-queries belongs to --retrieval-only (a full run always uses the configured setting)"

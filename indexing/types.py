@@ -23,6 +23,13 @@ class Chunk:
     # (store.search_text), not part of `section`, which a citation shows; "" in indexes built before it.
     title: str = ""
 
+    @property
+    def family(self) -> tuple[str, ...]:
+        """Its source and parent headings: the chunks under one parent heading (5.3.1-5.3.3) are siblings.
+        A chunk without a heading path above its own is a family of its document's top-level chunks."""
+        parts = [p.strip() for p in (self.section or "").split("›")]
+        return (self.source, *(parts[:-1] if len(parts) > 1 else parts))
+
 
 @dataclass(frozen=True, slots=True)
 class Hit:

@@ -13,8 +13,9 @@ from advisor import build_advisor
 from advisor.answer_format import Relabel, answer_grammar
 from advisor.generate import ScriptedGenerator
 from advisor.kv_cache import FIXED_PROMPTS, KnowledgeCache, fixed_messages
+from advisor.prompting import answer_messages
 from indexing import Hit, VectorIndex
-from tests.advisor.support import PRICING, PRICING_CASE, TOOLS, make_chunks
+from tests.advisor.support import CORPUS, PRICING, PRICING_CASE, TOOLS, make_chunks
 
 
 class PrefixFileGenerator(ScriptedGenerator):
@@ -57,6 +58,7 @@ def gen(tmp_path, model_file) -> PrefixFileGenerator:
 
 FIXED_ZH = sum(lang == "zh" for lang in FIXED_PROMPTS.values())
 FIXED_EN = sum(lang == "en" for lang in FIXED_PROMPTS.values())
+FAMILY_FILES = 2  # make_chunks: 5.3.2 and 5.3.3 are siblings, each leads a family file
 
 
 def make_cache(gen, chunks, canary="CANARY-1", context_tokens=16384) -> KnowledgeCache:
@@ -67,16 +69,19 @@ def test_built_once_then_reused_after_a_restart(gen, chunks):
     cache = make_cache(gen, chunks)
     assert not cache.ready("zh")
     cache.ensure(["zh", "en"])
-    assert len(gen.saved) == 2 * len(chunks) + FIXED_ZH + FIXED_EN and cache.ready("zh") and cache.ready("en")
+    built = 2 * (len(chunks) + FAMILY_FILES) + FIXED_ZH + FIXED_EN
+    assert len(gen.saved) == built and cache.ready("zh") and cache.ready("en")
     manifest = json.loads((gen.prefix_dir / "knowledge-zh.json").read_text("utf-8"))
-    assert len(manifest["files"]) == len(chunks) + FIXED_ZH and manifest["key"] == cache.key("zh")
+    assert len(manifest["files"]) == len(chunks) + FAMILY_FILES + FIXED_ZH and manifest["key"] == cache.key(
+        "zh"
+    )
     # A file holds the answer prompt with one passage under its index position as label and no
     # question: what an answer led by that passage begins with.
     prompt = cache.messages("zh", chunks[3])[-1]["content"]
     assert prompt.startswith(f"资料：\n[4] 章节：{chunks[3].section}\n{chunks[3].text}")
     restarted = make_cache(gen, chunks)  # a new process: same key, verified files, nothing rebuilt
     restarted.ensure(["zh", "en"])
-    assert len(gen.saved) == 2 * len(chunks) + FIXED_ZH + FIXED_EN
+    assert len(gen.saved) == built
     assert restarted.restore("zh", Hit(chunks[3], 1.0, 1)) and gen.restored == ["knowledge-zh-0004.bin"]
     assert not list(gen.prefix_dir.glob(".tmp-*"))
 
@@ -127,7 +132,7 @@ def test_a_truncated_or_corrupt_file_is_detected_and_rebuilt_never_loaded(gen, c
     cache = make_cache(gen, chunks)  # a new process: checks each file before its first restore
     assert not cache.restore("zh", Hit(chunks[1], 1.0, 1)) and gen.restored == []
     cache.ensure(["zh"])
-    assert len(gen.saved) == 2 * (len(chunks) + FIXED_ZH)
+    assert len(gen.saved) == 2 * (len(chunks) + FAMILY_FILES + FIXED_ZH)
     assert cache.restore("zh", Hit(chunks[1], 1.0, 1)) and path.read_bytes() == data
 
 
@@ -186,6 +191,41 @@ def test_the_best_ranked_whole_passage_leads_and_rank_order_is_kept(gen, chunks)
     assert [h.chunk for h in arranged.passages] == [chunks[1], cut.chunk] and arranged.labels == [2, 6]
     cache.ensure(["zh"])
     assert not cache.restore("zh", cut) and gen.restored == []
+
+
+def test_a_family_read_together_comes_from_one_file_lead_first_then_playbook_order(gen):
+    concept = "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › 5.3.1 定价策略的概念"
+    family = make_chunks([(concept, "定价策略是指公司如何设定价格。"), *CORPUS[:2], *CORPUS[4:]])
+    cache = make_cache(gen, family)
+    cache.ensure(["zh"])
+    case, types, first = family[2], family[1], family[0]
+    # The lead (5.3.3 here) stays first; its siblings follow in playbook order, as its family file holds them.
+    arranged = cache.arrange([Hit(case, 0.9, 1), Hit(types, 0.8, 2), Hit(first, 0.7, 3)])
+    assert [h.chunk for h in arranged.passages] == [case, first, types] and arranged.labels == [3, 1, 2]
+    assert cache.restore("zh", arranged.passages[0], arranged.passages[1:])
+    assert gen.restored[-1] == "knowledge-zh-0003-family.bin"
+    # The family file is the answer prompt up to its question: passages, labels and instructions alike.
+    question = "有哪些定价策略？"
+    asked = answer_messages(
+        question, arranged.passages, "zh", "other", canary="CANARY-1", labels=arranged.labels
+    )
+    cached = cache.messages("zh", case, family=True)
+    assert asked[0] == cached[0]
+    start = cached[-1]["content"].index("问题：") + len("问题：")
+    assert (
+        asked[-1]["content"].startswith(cached[-1]["content"][:start])
+        and "回答要求" in cached[-1]["content"][:start]
+    )
+    # Lead and one sibling: the family file when the sibling is its first, the lead's own file otherwise.
+    assert cache.restore("zh", Hit(case, 0.9, 1), [Hit(first, 0.8, 2)])
+    assert gen.restored[-1] == "knowledge-zh-0003-family.bin"
+    assert cache.restore("zh", Hit(case, 0.9, 1), [Hit(types, 0.8, 2)])
+    assert gen.restored[-1] == "knowledge-zh-0003.bin"
+    # A passage of another family keeps rank order and the lead's own file.
+    arranged = cache.arrange([Hit(types, 0.9, 1), Hit(family[3], 0.8, 2), Hit(first, 0.7, 3)])
+    assert [h.chunk for h in arranged.passages] == [types, family[3], first]
+    assert cache.restore("zh", arranged.passages[0], arranged.passages[1:])
+    assert gen.restored[-1] == "knowledge-zh-0002.bin"
 
 
 def test_nothing_is_built_when_not_one_passage_fits(gen, chunks):

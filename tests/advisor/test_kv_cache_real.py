@@ -1,5 +1,5 @@
 """The knowledge cache with the real offline model on the small test corpus: KV files are written and
-restored by llama.cpp, the answer's prompt up to the end of its lead passage comes from the file, the
+restored by llama.cpp, the answer's prompt up to its question comes from the file, the
 answer starts as the uncached prompt's does, and a damaged file is rebuilt before llama.cpp could see it.
 
 Slow: loads Qwen2.5-Coder-1.5B-Instruct Q4_K_M; six passages of ~150 tokens, so ~1-2 minutes.
@@ -63,7 +63,7 @@ def test_the_answer_reuses_its_lead_passage_and_is_the_uncached_answer(advisor, 
     answer = advisor.ask(QUESTION)
     stats = generator.last_stats
     assert not answer.refused, answer.text
-    # The system prompt, the instructions and the lead passage came from the restored file.
+    # The system prompt, the lead passage (or its family) and the instructions came from the restored file.
     assert stats.cached_prompt_tokens > 300, stats
     assert any(c.section in (PRICING, PRICING_CASE) for c in answer.citations), answer.text
     assert all(1 <= c.n <= len(answer.passages) for c in answer.citations)
@@ -75,7 +75,8 @@ def test_the_answer_reuses_its_lead_passage_and_is_the_uncached_answer(advisor, 
         read_whole = generator.last_stats
     finally:
         advisor.knowledge_cache = cache
-    # Without the file only the system prompt and instructions were in the slot: the lead passage was read.
+    # Without the file only the system prompt was in the slot (another passage's file): the lead passage
+    # and the instructions after it were read.
     assert read_whole.prompt_tokens == stats.prompt_tokens
     assert read_whole.cached_prompt_tokens < stats.cached_prompt_tokens - 50, (read_whole, stats)
     # Same tokens at the same positions, so the same answer up to floating point: llama.cpp's sums over a

@@ -250,7 +250,7 @@ def test_baseline_runs_llama_index_over_real_e5_and_a_streaming_generator(corpus
     ids = [r["id"] for r in first["questions"]["floor"]]
     assert ids and ids == [r["id"] for r in first["questions"]["full_prompt"]]
     assert first["summary"]["floor"]["all"]["ttft_p50_ms"] > 0 and not first["questions"]["knowledge_cache"]
-    assert not first["questions"]["cache_every_family"]
+    assert not first["questions"]["lead_file_only"]
     assert "p50 ÷ floor" in render(report) and "full prompt" in render(report)
 
 

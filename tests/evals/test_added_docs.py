@@ -240,11 +240,41 @@ def _run_args(*argv: str):
     return build_parser().parse_args(["run", *argv, "--no-progress"])
 
 
-def test_added_docs_needs_retrieval_only(capsys):
+def test_added_docs_needs_a_local_advisor(capsys):
     from evals.run import main
 
-    assert main(_run_args("--dataset", "added_docs")) == 2
-    assert "--retrieval-only" in capsys.readouterr().err
+    assert main(_run_args("--dataset", "added_docs", "--url", "http://127.0.0.1:9")) == 2
+    assert "needs a local advisor" in capsys.readouterr().err
+
+
+def test_a_full_run_answers_the_added_documents_questions_and_scores_their_citations(hash_settings, tmp_path):
+    """The copying fake answers with source [1]'s first sentence: an answer cites the gold document when
+    the passage read first is from it. Every row says whether it was answered and what it cites."""
+    from advisor import build_advisor
+    from advisor.generate import ScriptedGenerator
+    from evals.report import added_docs_lines
+    from evals.run import run_suite
+    from tests.evals.conftest import copy_first_source
+
+    base = LocalTarget(build_advisor(hash_settings, generator=ScriptedGenerator(copy_first_source)))
+    target = build_added_docs_target(hash_settings, tmp_path, base=base)
+    cases = [c for c in load_dataset("added_docs") if not c.crosses_language][:6]
+    result = run_suite(cases, target, retrieval_only=False, progress=False)
+    assert result["summary"]["counts"]["errors"] == 0
+    rows = result["rows"]
+    assert all(r["answered"] == (0.0 if r["refused"] else 1.0) for r in rows)
+    for r in rows:  # a citation of the gold document is one of the answer's citations, never invented
+        assert (
+            r["cites_gold_document"] <= r["answered"] and r["cites_gold_heading"] <= r["cites_gold_document"]
+        )
+        if r["cites_gold_heading"]:
+            assert any(heading_matches(s, r["gold_heading"]) for s in r["cited_sections"])
+    assert any(r["cites_gold_document"] for r in rows), [r["text"] for r in rows]
+    answers = result["summary"]["added_docs"]["answers"]
+    assert answers["overall"]["n"] == len(cases)
+    assert answers["overall"]["answered"] == pytest.approx(sum(r["answered"] for r in rows) / len(rows))
+    assert len(answers["refused"]) == sum(1 for r in rows if r["refused"])
+    assert any("cites gold doc" in line for line in added_docs_lines(result["summary"]["added_docs"]))
 
 
 def test_retrieval_only_says_that_english_questions_are_not_translated(hash_settings):
