@@ -315,14 +315,18 @@ class Advisor:
 
         # With the lead passage's prompt restored from the knowledge cache, the prompt begins with exactly
         # its tokens (passages under their stable labels); the labels become 1..n as they stream.
+        # Passages all cut by focus to the item asked about: the instructions go first, so that they come
+        # from the cache's fixed file (no passage file can be a prefix of such a prompt).
+        whole_text = {c.chunk_id: c.text for c in self.index.chunks}
+        item_only = all(whole_text.get(h.chunk.chunk_id) != h.chunk.text for h in passages)
         labels: list[int] | None = None
         if self.knowledge_cache is not None and self.knowledge_cache.ready(language):
             arranged = self.knowledge_cache.arrange(passages)
             if self.knowledge_cache.restore(language, arranged.passages[0], arranged.passages[1:]):
                 passages, labels = arranged.passages, arranged.labels
             else:
-                # No whole passage (focus cut the lead to one item): at least the system prompt is not read
-                # again after a translation or condensation took the slot.
+                # No whole passage with a file: at least the system prompt (and, for cut passages, the
+                # instructions) is not read again after a translation or condensation took the slot.
                 self.knowledge_cache.restore_fixed(f"answer-{language}")
         relabel = Relabel(labels) if labels else None
         # An English answer reads the passages in English (renderings.py); the gate, the quotes and the
@@ -345,6 +349,7 @@ class Advisor:
             max_new_tokens=self.settings.llm_max_new_tokens,
             canary=self.settings.prompt_canary,
             labels=labels,
+            instructions_first=item_only,
         )
         # Only a backend that samples under a grammar gets one; the others write free text (see below).
         grammar = None

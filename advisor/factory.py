@@ -67,6 +67,7 @@ def build_advisor(
             context_tokens=settings.llm_context_tokens,
             canary=settings.prompt_canary,
             render=_prompt_chunk(renderings),
+            families=settings.knowledge_cache_families,
         )
     translator = None
     if settings.translate_queries:

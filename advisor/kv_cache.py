@@ -33,10 +33,12 @@ The fixed start of the other model calls (FIXED_PROMPTS: the English question's 
 the follow-up condensation, the bare system prompt) gets a file of its own in the same build, restored
 right before such a call: each call takes the model's one slot, so whatever ran before had evicted it.
 
-A file is used only if its language's manifest names the same key: a hash of every file's prompt text
-(index chunks, prompts, canary), the model file and the llama.cpp build. Anything else changed means a
-different key, so a stale file is never restored; a truncated or corrupt file fails its size or sha256
-check (sha256 the first time a process restores it) and is rebuilt, never loaded.
+A file is used only if its language's manifest lists it with the same key: a hash of the file's prompt
+text (its passages, the prompts, the canary), the model file and the llama.cpp build. Anything of that
+changed means a different key, so a stale file is never restored, and `prepare` reads again only the files
+whose key changed (a new passage, a changed fixed prompt), deleting those of passages no longer indexed;
+a truncated or corrupt file fails its size or sha256 check (sha256 the first time a process restores it)
+and is rebuilt, never loaded.
 """
 
 from __future__ import annotations
@@ -56,9 +58,9 @@ from advisor.generate import Message
 from advisor.prompting import (
     LANGUAGES,
     answer_messages,
+    answer_start_messages,
     condense_messages,
     estimate_tokens,
-    system_prompt,
     translate_messages,
 )
 from hostkit import file_sha256, write_json_atomic
@@ -69,6 +71,7 @@ log = logging.getLogger(__name__)
 FORMAT = 2  # bump when the knowledge prompt's layout changes in a way the key would not see
 _MODEL_HASH_BYTES = 16 << 20  # the GGUF header and first tensors identify a model file well enough
 _MARGIN_TOKENS = 1024  # room left in the context for the answer's question and new tokens
+_QUESTION_SLOT = "QUESTION-SLOT-0a1f"  # marks where the question goes (plain text: neutralise keeps it)
 
 
 class PrefixFiles(Protocol):
@@ -97,9 +100,9 @@ class Arranged:
 # The fixed start of the other model calls, one KV file each, built with the language that uses them: the
 # English question's Chinese rendering for retrieval (its ~50-token instructions were read anew before
 # every English answer, since the answer before had replaced them in the slot), the follow-up
-# condensation (~200 tokens of instructions), and the answer prompt's system message for an answer whose
-# lead passage has no file (cut down by focus): that one used to re-read the ~220-token system prompt
-# whenever a translation or condensation had run in between.
+# condensation (~200 tokens of instructions), and the start of an answer read from passages that focus
+# has cut to the item asked about (no passage file can be its prefix): system message and instructions,
+# which that prompt puts first (prompts/answer_item.*.txt), ~400 tokens read anew before.
 FIXED_PROMPTS: dict[str, str] = {  # name -> the language whose build makes it
     "translate": "en",
     "condense-en": "en",
@@ -117,10 +120,7 @@ def fixed_messages(name: str, canary: str) -> list[Message]:
     if kind == "condense":
         return condense_messages("", [], language)
     if kind == "answer":
-        return [
-            {"role": "system", "content": system_prompt(language, canary)},
-            {"role": "user", "content": ""},
-        ]
+        return answer_start_messages(language, canary)
     raise ValueError(f"no fixed prompt named {name!r}")
 
 
@@ -135,6 +135,7 @@ class KnowledgeCache:
         context_tokens: int,
         canary: str,
         render: Callable[[str, Chunk], Chunk] | None = None,
+        families: bool = True,
     ):
         if generator.prefix_dir is None:
             raise ValueError("the generator keeps no KV files (prefix_dir is None)")
@@ -155,10 +156,10 @@ class KnowledgeCache:
         # A chunk's siblings (its family's other chunks, index order = playbook order) when the whole family
         # fits the context: the family file holds the chunk followed by them.
         self._siblings: dict[str, list[Chunk]] = {}
-        families: dict[tuple[str, ...], list[Chunk]] = {}
+        groups: dict[tuple[str, ...], list[Chunk]] = {}
         for c in self._chunks:
-            families.setdefault(c.family, []).append(c)
-        for members in families.values():
+            groups.setdefault(c.family, []).append(c)
+        for members in groups.values() if families else ():
             tokens = sum(estimate_tokens(c.section or "") + estimate_tokens(c.text) for c in members)
             if len(members) > 1 and tokens + _MARGIN_TOKENS <= context_tokens:
                 for c in members:
@@ -166,16 +167,18 @@ class KnowledgeCache:
         # Off only to measure what the family files save (bench generation's "lead file only" pass).
         self.use_family_files = True
         self._checked: dict[str, tuple[float, int]] = {}  # file name -> (mtime, size) when its sha256 passed
-        self._keys: dict[str, str] = {}
+        self._plans: dict[str, dict[str, tuple[list[Message], str]]] = {}
+        self._identity: str | None = None
         self._manifests: dict[str, dict[str, Any]] = {}
 
     # --- what is cached ------------------------------------------------------------------------------
     def messages(self, language: str, chunk: Chunk, *, family: bool = False) -> list[Message]:
         """The answer prompt with `chunk` as its one passage (`family`: followed by its siblings in playbook
-        order) and no question: what its file holds."""
+        order), up to where the question goes: what its file holds. What follows the question differs in
+        no file, so it is left out (a change there rebuilds nothing)."""
         passages = [chunk, *(self._siblings.get(chunk.chunk_id, []) if family else [])]
-        return answer_messages(
-            "",
+        messages = answer_messages(
+            _QUESTION_SLOT,
             [Hit(chunk=self._render(language, c), score=0.0, rank=i) for i, c in enumerate(passages, 1)],
             language,
             "other",
@@ -184,25 +187,35 @@ class KnowledgeCache:
             canary=self.canary,
             labels=[self._label[c.chunk_id] for c in passages],
         )
+        user = messages[-1]["content"]
+        return [*messages[:-1], {"role": "user", "content": user[: user.index(_QUESTION_SLOT)]}]
+
+    def _plan(self, language: str) -> dict[str, tuple[list[Message], str]]:
+        """Every file of a language's build, in build order: name -> (the messages it holds, its key). A key
+        changes whenever its file would: its prompt's text, the model file, the llama.cpp build."""
+        if language not in self._plans:
+            if self._identity is None:
+                model = model_identity(Path(self.generator.model_path))
+                self._identity = f"{model};format={FORMAT};llama={_package_version('xllamacpp')}"
+            plan: dict[str, tuple[list[Message], str]] = {}
+            writes = [
+                (self.file_name(language, c, family=f), self.messages(language, c, family=f))
+                for c, f in self._writes()
+            ] + [(self.fixed_file_name(n), fixed_messages(n, self.canary)) for n in self._fixed(language)]
+            for name, messages in writes:
+                h = hashlib.sha256(json.dumps(messages, ensure_ascii=False).encode("utf-8"))
+                h.update(self._identity.encode("utf-8"))
+                plan[name] = (messages, h.hexdigest())
+            self._plans[language] = plan
+        return self._plans[language]
 
     def key(self, language: str) -> str:
-        """Changes whenever a KV file would: the prompts' text, the model file, the llama.cpp build."""
-        if language not in self._keys:
-            h = hashlib.sha256()
-            for chunk, family in self._writes():
-                h.update(
-                    json.dumps(self.messages(language, chunk, family=family), ensure_ascii=False).encode()
-                )
-            for name in self._fixed(language):
-                h.update(json.dumps(fixed_messages(name, self.canary), ensure_ascii=False).encode("utf-8"))
-            h.update(model_identity(Path(self.generator.model_path)).encode("utf-8"))
-            h.update(f"format={FORMAT};llama={_package_version('xllamacpp')}".encode())
-            self._keys[language] = h.hexdigest()
-        return self._keys[language]
+        """One key for a language's whole build (its files' keys together)."""
+        return hashlib.sha256("".join(k for _, k in self._plan(language).values()).encode()).hexdigest()
 
     def refresh(self) -> None:
         """Forget the keys and manifests read so far: what a prompt shows changed (new renderings)."""
-        self._keys.clear()
+        self._plans.clear()
         self._manifests.clear()
 
     def file_name(self, language: str, chunk: Chunk, *, family: bool = False) -> str:
@@ -229,52 +242,86 @@ class KnowledgeCache:
 
     def _files(self, language: str) -> list[str]:
         """Every file a language's build writes: one or two per passage, one per fixed prompt."""
-        return [self.file_name(language, c, family=f) for c, f in self._writes()] + [
-            self.fixed_file_name(n) for n in self._fixed(language)
-        ]
+        return list(self._plan(language))
 
     def _manifest_path(self, language: str) -> Path:
         return self.directory / f"knowledge-{language}.json"
 
     def _manifest(self, language: str) -> dict[str, Any]:
-        """The language's manifest if it names the current key, else {} (read once per process)."""
+        """The language's manifest (read once per process; {} when missing or unreadable)."""
         if language not in self._manifests:
             manifest = _read_json(self._manifest_path(language))
-            self._manifests[language] = manifest if manifest.get("key") == self.key(language) else {}
+            if not isinstance(manifest.get("files"), dict):
+                manifest = {}
+            self._manifests[language] = manifest
         return self._manifests[language]
+
+    def _current(self, language: str, name: str) -> bool:
+        """The manifest lists the file with the key its prompt has now."""
+        entry = (self._manifest(language).get("files") or {}).get(name)
+        planned = self._plan(language).get(name)
+        return bool(entry) and planned is not None and entry.get("key") == planned[1]
 
     # --- build and verify ----------------------------------------------------------------------------
     def ready(self, language: str) -> bool:
-        """The manifest names the current key and lists a file for every passage that gets one."""
-        files = self._manifest(language).get("files") or {}
-        return bool(self._chunks) and all(name in files for name in self._files(language))
+        """The manifest lists every file of the language with its current key."""
+        return bool(self._chunks) and all(self._current(language, name) for name in self._files(language))
 
     def ensure(self, languages: Sequence[str] = LANGUAGES, say: Callable[[str], None] | None = None) -> None:
-        """Build every language whose files are missing, stale or damaged (minutes each on 2 cores)."""
+        """Build every file that is missing, stale or damaged (minutes per language on 2 cores when all
+        are; a changed prompt or passage rebuilds only the files that hold it)."""
         say = say or log.info
         if not self._chunks:
             say("knowledge cache: no passage fits the context (llm_context_tokens); not built")
             return
         for language in languages:
-            if not self.ready(language) or not all(self._intact(language, f) for f in self._files(language)):
-                self.build(language, say)
+            stale = [name for name in self._files(language) if not self._intact(language, name)]
+            if stale:
+                self.build(language, say, only=stale)
+            else:
+                self._prune(language)
 
-    def build(self, language: str, say: Callable[[str], None] | None = None) -> int:
-        """Read every passage's prompt and write its KV file, then the manifest; the tokens read."""
+    def _prune(self, language: str) -> None:
+        """Delete the files of passages no longer in the index, and their manifest entries."""
+        plan = self._plan(language)
+        manifest = self._manifest(language)
+        listed = manifest.get("files") or {}
+        gone = [p for p in self.directory.glob(f"knowledge-{language}-*.bin") if p.name not in plan]
+        if not gone and all(name in plan for name in listed):
+            return
+        kept = {**manifest, "files": {name: entry for name, entry in listed.items() if name in plan}}
+        write_json_atomic(self._manifest_path(language), kept)
+        self._manifests[language] = kept
+        for path in gone:
+            path.unlink(missing_ok=True)
+
+    def build(
+        self, language: str, say: Callable[[str], None] | None = None, *, only: Sequence[str] | None = None
+    ) -> int:
+        """Read the prompt of every file (or of those named in `only`) and write its KV file; the manifest
+        keeps the others' entries; the tokens read."""
         say = say or log.info
         self.directory.mkdir(parents=True, exist_ok=True)
         manifest_path = self._manifest_path(language)
-        manifest_path.unlink(missing_ok=True)  # no manifest, no use: a crash mid-build leaves nothing usable
-        self._manifests.pop(language, None)
-        say(f"reading the knowledge base into the model's cache ({language}, {len(self._chunks)} passages)…")
+        plan = self._plan(language)
+        names = [name for name in plan if only is None or name in set(only)]
+        # The files about to be rewritten leave the manifest first: a crash mid-build leaves them unusable.
+        files: dict[str, dict[str, Any]] = {
+            name: entry
+            for name, entry in (self._manifest(language).get("files") or {}).items()
+            if name in plan and name not in names and self._current(language, name)
+        }
+        self._manifests[language] = {"language": language, "files": dict(files)}
+        write_json_atomic(manifest_path, self._manifests[language])
+        self._prune(language)  # a passage no longer in the index: its file goes
+        say(
+            f"reading the knowledge base into the model's cache ({language}, "
+            f"{len(names)} of {len(plan)} files)…"
+        )
         started = time.perf_counter()
-        files: dict[str, dict[str, Any]] = {}
         total = 0
-        writes = [
-            (self.file_name(language, c, family=f), self.messages(language, c, family=f))
-            for c, f in self._writes()
-        ] + [(self.fixed_file_name(n), fixed_messages(n, self.canary)) for n in self._fixed(language)]
-        for name, messages in writes:
+        for name in names:
+            messages, key = plan[name]
             tmp = self.directory / f".tmp-{os.getpid()}-{name}"
             try:
                 # What the previous file shares with this one is still in the slot: the system prompt, or
@@ -285,13 +332,13 @@ class KnowledgeCache:
                 tmp.unlink(missing_ok=True)
             path = self.directory / name
             stat = path.stat()
-            files[name] = {"tokens": tokens, "bytes": stat.st_size, "sha256": file_sha256(path)}
+            files[name] = {"key": key, "tokens": tokens, "bytes": stat.st_size, "sha256": file_sha256(path)}
             self._checked[name] = (stat.st_mtime, stat.st_size)
             total += tokens
         manifest = {
             "key": self.key(language),
             "language": language,
-            "files": files,
+            "files": {name: files[name] for name in plan if name in files},
             "seconds": round(time.perf_counter() - started, 1),
             "model": Path(self.generator.model_path).name,
         }
@@ -311,7 +358,7 @@ class KnowledgeCache:
             stat = path.stat()
         except OSError:
             return False
-        if not entry or entry.get("bytes") != stat.st_size:
+        if not entry or not self._current(language, name) or entry.get("bytes") != stat.st_size:
             return False
         if self._checked.get(name) == (stat.st_mtime, stat.st_size):
             return True

@@ -219,6 +219,7 @@ def answer_messages(
     max_new_tokens: int = _DEFAULT_MAX_NEW,
     canary: str = _DEFAULT_CANARY,
     labels: Sequence[int] | None = None,
+    instructions_first: bool = False,
 ) -> list[Message]:
     """System + (recent history) + a user message with the passages, the question and the instructions.
 
@@ -230,6 +231,11 @@ def answer_messages(
     instructions, no question) covers all but the question and its topic line. Not before the passages:
     there the 1.5B answered "AI大模型创业公司有哪些定价策略？" from the pricing case study instead of the list
     of pricing types, and English answers lost 0.03 in clean rate on the full run.
+
+    `instructions_first` (prompts/answer_item.*.txt) puts them before the passages instead, for passages
+    that focus has cut to the item the question names: no passage is then an index chunk, so no passage
+    file can be a prefix, and the instructions come from the fixed file that `answer_start_messages`
+    describes. Cut to one item, a passage leaves the model nothing else to answer from.
     """
     _check_language(language)
     if not hits:
@@ -237,7 +243,7 @@ def answer_messages(
     scaffold = _scaffolds(language).get(topic) or _scaffolds(language).get("other", "")
     system = {"role": "system", "content": system_prompt(language, canary)}
     past = _history_messages(history)
-    template = load_template("answer", language)
+    template = load_template("answer_item" if instructions_first else "answer", language)
     numbers = list(labels) if labels is not None else list(range(1, len(hits) + 1))
     if len(numbers) != len(hits):
         raise PromptError(f"{len(numbers)} labels for {len(hits)} passages")
@@ -276,6 +282,20 @@ def answer_messages(
             blocks.append(format_source(n, hit, language, text=cut))
         break
     return [system, *past, user("\n\n".join(blocks))]
+
+
+def answer_start_messages(language: str, canary: str = _DEFAULT_CANARY) -> list[Message]:
+    """How every answer prompt with its instructions first begins: system message and instructions, with
+    no passage and no question (the knowledge cache's fixed file for answers read from cut passages)."""
+    _check_language(language)
+    slot = "SOURCES-SLOT-0a1f"
+    values = {"sources": slot, "question": "", "scaffold": "", "terms": ""}
+    user = _fill(load_template("answer_item", language), **values)
+    # Up to the sources: every such prompt goes on differently from there.
+    return [
+        {"role": "system", "content": system_prompt(language, canary)},
+        {"role": "user", "content": user[: user.index(slot)]},
+    ]
 
 
 def condense_messages(question: str, history: Sequence[Message], language: str) -> list[Message]:

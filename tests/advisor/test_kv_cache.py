@@ -105,15 +105,56 @@ def test_a_changed_index_model_or_prompt_is_never_served_stale(gen, chunks, mode
 
         def edited(name, language, *args):
             text = original(name, language, *args)
-            return text + "\n（新的一行）" if name == "answer" else text
+            return text.replace("回答要求", "回答要求（新）") if name == "answer" else text
 
         monkeypatch.setattr(prompting, "load_template", edited)
         monkeypatch.setattr("advisor.kv_cache.answer_messages", prompting.answer_messages)
         cache = make_cache(gen, chunks)
-    assert not cache.ready("zh") and not cache.restore("zh", Hit(chunks[0], 1.0, 1))
+    assert not cache.ready("zh") and not cache.restore("zh", Hit(chunks[2], 1.0, 1))
     assert gen.restored == []  # a stale file is never loaded
     cache.ensure(["zh"])
-    assert len(gen.saved) == 2 * built and cache.ready("zh")
+    # Only the files whose prompt changed are read again: the changed passage's own (it has no siblings
+    # here); every passage file for a new answer template; every file holding the system prompt for a
+    # new canary (not the condensation's); every file for a new model.
+    passage_files = len(chunks) + FAMILY_FILES
+    rebuilt = {"chunk text": 1, "prompt template": passage_files, "canary": built - 1}.get(change, built)
+    assert len(gen.saved) == built + rebuilt and cache.ready("zh")
+    assert cache.restore("zh", Hit(chunks[2], 1.0, 1))
+
+
+def test_a_passage_gone_from_the_index_takes_its_file_along_and_the_rest_is_kept(gen, chunks):
+    make_cache(gen, chunks).ensure(["zh"])
+    built = len(gen.saved)
+    assert (gen.prefix_dir / "knowledge-zh-0006.bin").exists()
+    cache = make_cache(gen, chunks[:-1])
+    assert cache.ready("zh")  # every remaining file holds the same prompt: still served
+    cache.ensure(["zh"])
+    # Nothing is read again, and the removed passage's file is deleted with its manifest entry.
+    assert len(gen.saved) == built and cache.ready("zh")
+    assert not (gen.prefix_dir / "knowledge-zh-0006.bin").exists()
+    manifest = json.loads((gen.prefix_dir / "knowledge-zh.json").read_text("utf-8"))
+    assert "knowledge-zh-0006.bin" not in manifest["files"] and len(manifest["files"]) == built - 1
+
+
+def test_what_follows_the_question_is_in_no_file_and_changing_it_rebuilds_nothing(gen, chunks, monkeypatch):
+    import advisor.prompting as prompting
+
+    make_cache(gen, chunks).ensure(["zh"])
+    built = len(gen.saved)
+    original = prompting.load_template
+    monkeypatch.setattr(
+        prompting,
+        "load_template",
+        lambda name, language, *a: (
+            original(name, language, *a) + ("\n（新的一行）" if name == "answer" else "")
+        ),
+    )
+    monkeypatch.setattr("advisor.kv_cache.answer_messages", prompting.answer_messages)
+    cache = make_cache(gen, chunks)
+    assert cache.messages("zh", chunks[0])[-1]["content"].endswith("问题：")
+    assert cache.ready("zh")
+    cache.ensure(["zh"])
+    assert len(gen.saved) == built
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped bytes", "file missing", "manifest garbage"])
@@ -132,7 +173,9 @@ def test_a_truncated_or_corrupt_file_is_detected_and_rebuilt_never_loaded(gen, c
     cache = make_cache(gen, chunks)  # a new process: checks each file before its first restore
     assert not cache.restore("zh", Hit(chunks[1], 1.0, 1)) and gen.restored == []
     cache.ensure(["zh"])
-    assert len(gen.saved) == 2 * (len(chunks) + FAMILY_FILES + FIXED_ZH)
+    built = len(chunks) + FAMILY_FILES + FIXED_ZH
+    # The damaged file alone is read again; without a readable manifest no file can be trusted.
+    assert len(gen.saved) == built + (built if damage == "manifest garbage" else 1)
     assert cache.restore("zh", Hit(chunks[1], 1.0, 1)) and path.read_bytes() == data
 
 
@@ -226,6 +269,17 @@ def test_a_family_read_together_comes_from_one_file_lead_first_then_playbook_ord
     assert [h.chunk for h in arranged.passages] == [types, family[3], first]
     assert cache.restore("zh", arranged.passages[0], arranged.passages[1:])
     assert gen.restored[-1] == "knowledge-zh-0002.bin"
+
+
+def test_without_family_files_only_the_passages_own_files_are_built_and_restored(gen, chunks):
+    cache = KnowledgeCache(gen, chunks, context_tokens=16384, canary="CANARY-1", families=False)
+    cache.ensure(["zh"])
+    assert len(gen.saved) == len(chunks) + FIXED_ZH and not any("family" in name for name in gen.saved)
+    assert cache.arrange([Hit(chunks[1], 0.9, 1), Hit(chunks[0], 0.8, 2)]).labels == [2, 1]
+    assert cache.restore("zh", Hit(chunks[1], 0.9, 1), [Hit(chunks[0], 0.8, 2)])
+    assert gen.restored == ["knowledge-zh-0002.bin"]
+    # A different set of files is a different cache: switching families on rebuilds, never mixes.
+    assert cache.key("zh") != make_cache(gen, chunks).key("zh")
 
 
 def test_nothing_is_built_when_not_one_passage_fits(gen, chunks):

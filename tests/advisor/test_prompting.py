@@ -93,7 +93,7 @@ def test_passages_are_capped_to_the_context_budget():
 def test_history_gives_way_before_passages():
     history = [{"role": "user", "content": "很长的历史" * 300}, {"role": "assistant", "content": "好的[1]。"}]
     messages = p.answer_messages(
-        "定价策略？", HITS, "zh", "pricing", history=history, context_tokens=1024, max_new_tokens=400
+        "定价策略？", HITS, "zh", "pricing", history=history, context_tokens=1280, max_new_tokens=400
     )
     assert "很长的历史" not in "".join(m["content"] for m in messages)
     assert "成本导向定价" in messages[-1]["content"]
