@@ -217,3 +217,12 @@ def test_the_detectors_on_the_held_out_labels_of_the_english_route_run():
     # quicksort one is refused), and 7.3.2 leading "缺少算力和数据" by a noise-size cosine gap lost
     # zh-risk-06 (the weight is 0.05 since).
     _held_out_run("answer_labels_render7.jsonl", accuracy=0.87, kappa=0.30, zh=0.903, en=0.848)
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_cached_instructions_run():
+    # Answers of 2026-12-06 00:01 (run H, code be2cbd3: instructions between the passages and the question so
+    # that the knowledge cache's files hold them, a one-line reminder of the list rule after the question,
+    # family files, cut passages read after the instructions): 131 labels carried from run F's identical
+    # question and text, 54 read. Readers found 0.914 zh / 0.880 en clean: non-list questions answered
+    # directly, but two Chinese answers refused by the gate (an odd "依据资料编号为[1]", an embellished point).
+    _held_out_run("answer_labels_render8.jsonl", accuracy=0.88, kappa=0.28, zh=0.914, en=0.880)
