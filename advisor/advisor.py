@@ -39,7 +39,7 @@ from advisor.answer_format import (
 )
 from advisor.answerability import missing_specifics
 from advisor.bilingual import texts_to_render
-from advisor.completion import complete_list, points_held
+from advisor.completion import complete_list, points_held, without_lead_in
 from advisor.condense import condense_question, follow_up_context
 from advisor.definition import with_definition
 from advisor.extract import quoted_answer
@@ -435,6 +435,7 @@ class Advisor:
         # the question's wording instead ("哪些", "what are") missed "What pricing strategies exist?" and
         # "What lessons…" in the 08:43 run, which were given 2 and 3 of 4 items.
         read_texts = [h.chunk.text for h in read]
+        points = without_lead_in(points, read_texts)
         if self.settings.complete_lists:
             points = complete_list(points, read_texts, standalone)
         if self.settings.add_definitions:

@@ -1,4 +1,5 @@
-"""A list answer gets the whole list: the items of the answering passage the model left out are added by code.
+"""A list answer gets the whole list: the items of the answering passage the model left out are added by code;
+and a point that copied its passage's lead-in instead of its item gets the item's words.
 
 Readers marked answers incomplete when the model named most of a section's list and stopped (3 of the 4
 steps of team building, 6 of the 7 business-model elements — the grammar allows 6 points —, 3 of the 4
@@ -105,3 +106,53 @@ def complete_list(points: Sequence[Point], read: Sequence[str], question: str = 
         by_item.get(i) or Point(name=item.name, explanation=end_sentence(item.explanation), source=lead)
         for i, item in enumerate(items)
     ]
+
+
+# Content words of English text (the lead-in test below compares words, not characters).
+_WORD = re.compile(r"[a-z][a-z0-9.'-]+")
+
+
+def without_lead_in(points: Sequence[Point], read: Sequence[str]) -> list[Point]:
+    """Each point whose explanation is its passage's lead-in ("GTP.ai的失败为AI大模型创业公司提供了以下几点教训
+    与反思：", the sentence before the list) instead of its item's words: the lead-in is cut off, and where
+    nothing else is left the explanation becomes the item's own (as the model read it: the English rendering
+    for an English answer). Readers found it in the 2026-12-06 run, in both languages ("Technological
+    innovation is a continuous process: GTP.ai's failure provided lessons and reflections…"). A point whose
+    name means no item of its passage is left alone.
+    """
+    out = []
+    for point in points:
+        text = read[point.source - 1] if 1 <= point.source <= len(read) else ""
+        first = _ITEM_LINE.search(text)
+        lead = text[: first.start()].strip().rstrip(":：").strip() if first else ""
+        items = _items(text)
+        index = _item_of(point.name, items) if lead else None
+        if index is None:
+            out.append(point)
+            continue
+        rest = _after_lead_in(point.explanation, lead)
+        if rest is None:
+            out.append(point)
+        else:
+            words = rest or items[index].explanation
+            out.append(Point(name=point.name, explanation=end_sentence(words), source=point.source))
+    return out
+
+
+def _after_lead_in(explanation: str, lead: str) -> str | None:
+    """What follows the lead-in when the explanation starts with it ("" when it is nothing else), else None.
+    Chinese: the lead-in's own characters; English (the model's paraphrase of a rendered lead-in): most of
+    the explanation's words are the lead-in's and it says nothing more."""
+    expl = explanation.strip()
+    if has_han(lead):
+        key = fold(lead)
+        if fold(expl).startswith(key):
+            # Cut after the lead-in's last character and its colon, in the original text.
+            end = expl.find(lead[-1], len(lead) - 1)
+            return expl[end + 1 :].lstrip(":：，, ") if end >= 0 else None
+        return None
+    said = _WORD.findall(expl.lower())
+    known = set(_WORD.findall(lead.lower()))
+    if len(said) >= 4 and sum(w in known for w in said) >= 0.7 * len(said):
+        return ""
+    return None

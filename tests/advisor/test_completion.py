@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from advisor.answer_format import Point
-from advisor.completion import complete_list
+from advisor.completion import complete_list, without_lead_in
 
 STEPS = (
     "创业团队的组建流程包括以下几个步骤：\n\n"
@@ -99,3 +99,38 @@ def test_the_answer_may_have_as_many_points_as_its_passages_hold():
     assert points_held([one_item, defined], 2) == 2  # never above the configured most
     assert points_held([one_item, "OpenAI是一家初创公司。"], 6) == 6  # prose: nothing to count
     assert points_held([], 6) == 6
+
+
+LESSONS = (
+    "GTP.ai的失败为AI大模型创业公司提供了以下几点教训与反思：\n\n"
+    "- **技术创新是持续的过程**：技术竞争激烈，创业公司需要持续投入研发。\n"
+    "- **市场定位要准确**：要选择有明确市场需求和潜在客户的领域。\n"
+)
+LESSONS_EN = (
+    "GTP.ai's failure provided lessons and reflections for AI large model startup companies.\n\n"
+    "- **Technological innovation is a continuous process**: Technological competition is fierce; startups "
+    "need to keep investing in R&D.\n"
+    "- **Precise market positioning**: Select a domain with clear market demand and potential customers.\n"
+)
+
+
+def test_a_point_that_copied_its_passages_lead_in_keeps_its_items_words():
+    lead = "GTP.ai的失败为AI大模型创业公司提供了以下几点教训与反思："
+    points = [
+        Point("技术创新是持续的过程", lead + "技术竞争激烈，创业公司需要持续投入研发。", 1),
+        Point("市场定位要准确", "要选择有明确市场需求和潜在客户的领域。", 1),
+    ]
+    fixed = without_lead_in(points, [LESSONS])
+    assert fixed[0].explanation == "技术竞争激烈，创业公司需要持续投入研发。" and fixed[1] == points[1]
+    # English: the model's copy of the rendered lead-in is all the point says: the item's words replace it.
+    copied = Point(
+        "Technological innovation is a continuous process",
+        "GTP.ai's failure provided lessons and reflections for AI large model startup companies.",
+        1,
+    )
+    (done,) = without_lead_in([copied], [LESSONS_EN])
+    assert done.explanation == "Technological competition is fierce; startups need to keep investing in R&D."
+    # A point naming no item of its passage, or explaining in its own words, is left alone.
+    own = Point("Precise market positioning", "Choose a market with clear demand for AI models.", 1)
+    stray = Point("Funding", "GTP.ai's failure provided lessons and reflections for startups.", 1)
+    assert without_lead_in([own, stray], [LESSONS_EN]) == [own, stray]
