@@ -317,7 +317,7 @@ class Advisor:
         # its tokens (passages under their stable labels); the labels become 1..n as they stream.
         # Passages all cut by focus to the item asked about: the instructions go first, so that they come
         # from the cache's fixed file (no passage file can be a prefix of such a prompt).
-        whole_text = {c.chunk_id: c.text for c in self.index.chunks}
+        whole_text = {h.chunk.chunk_id: h.chunk.text for h in found.hits}  # the passages' uncut chunks
         item_only = all(whole_text.get(h.chunk.chunk_id) != h.chunk.text for h in passages)
         labels: list[int] | None = None
         if self.knowledge_cache is not None and self.knowledge_cache.ready(language):

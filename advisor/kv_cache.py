@@ -304,7 +304,8 @@ class KnowledgeCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         manifest_path = self._manifest_path(language)
         plan = self._plan(language)
-        names = [name for name in plan if only is None or name in set(only)]
+        wanted = set(plan if only is None else only)
+        names = [name for name in plan if name in wanted]
         # The files about to be rewritten leave the manifest first: a crash mid-build leaves them unusable.
         files: dict[str, dict[str, Any]] = {
             name: entry
