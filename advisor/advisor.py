@@ -295,6 +295,7 @@ class Advisor:
                 passages,
                 renderings=found.queries[1:],
                 drop_examples=self.settings.drop_redundant_examples,
+                asked=question,
             )
         if self.settings.lead_family_only:
             passages = lead_family(passages)

@@ -68,6 +68,7 @@ def build_advisor(
             canary=settings.prompt_canary,
             render=_prompt_chunk(renderings),
             families=settings.knowledge_cache_families,
+            sibling_sets=settings.knowledge_cache_sibling_sets,
         )
     translator = None
     if settings.translate_queries:

@@ -58,12 +58,20 @@ _LIST_QUESTION = re.compile(
 
 
 def focus_passages(
-    question: str, hits: Sequence[Hit], renderings: Sequence[str] = (), *, drop_examples: bool = True
+    question: str,
+    hits: Sequence[Hit],
+    renderings: Sequence[str] = (),
+    *,
+    drop_examples: bool = True,
+    asked: str = "",
 ) -> list[Hit]:
-    """The passages to read for `question`: all of `hits`, or the part of them it names (see module doc)."""
+    """The passages to read for `question`: all of `hits`, or the part of them it names (see module doc).
+
+    `asked` is a follow-up as the founder wrote it, when `question` is its rewrite: the item it asks about
+    is in its own words, while the rewrite also names what the conversation was about."""
     if not hits:
         return []
-    matcher = _Matcher(question, renderings)
+    matcher = _Matcher(question, renderings, asked)
     hits = _focus_section(list(hits), matcher)
     if drop_examples:
         hits = without_redundant_examples(question, hits, matcher.names)
@@ -84,9 +92,11 @@ class _Matcher:
     """Whether the question names a Chinese word: in its own text, its renderings, by the kind of thing it
     asks for (_ASKED_BY), or via the dictionary."""
 
-    def __init__(self, question: str, renderings: Sequence[str]):
+    def __init__(self, question: str, renderings: Sequence[str], asked: str = ""):
         self.texts = [question.lower(), *(r.lower() for r in renderings if r)]
         self.stems = set(english_stems(question))
+        self.asked = asked.lower() if asked.strip() and asked.strip() != question.strip() else ""
+        self.asked_stems = set(english_stems(asked)) if self.asked else set()
 
     def names(self, word: str) -> bool:
         if any(word.lower() in text for text in self.texts):
@@ -95,6 +105,18 @@ class _Matcher:
         if asked_by is not None and any(asked_by.search(text) for text in self.texts):
             return True
         return bool(self.stems and dictionary().get(word, frozenset()) & self.stems)
+
+    def writes(self, name: str) -> bool:
+        """The name itself is in the question or a rendering, or the question has its glossary English."""
+        english = set(english_stems(glossary().get(name, "")))
+        return any(name.lower() in text for text in self.texts) or bool(english and english <= self.stems)
+
+    def asked_writes(self, name: str) -> bool:
+        """The founder's own follow-up (not its rewrite) writes the name, or its glossary English."""
+        if not self.asked:
+            return False
+        english = set(english_stems(glossary().get(name, "")))
+        return name.lower() in self.asked or bool(english and english <= self.asked_stems)
 
     def names_whole(self, name: str) -> bool:
         """Every word of a list item's name is named, or its glossary English is ("cost-based pricing")."""
@@ -215,6 +237,17 @@ def _focus_items(hits: list[Hit], matcher: _Matcher) -> list[Hit]:
     # The whole name must be named (成本导向定价, not just 优化 of 性能优化): an item word alone is too
     # common in questions that want the whole list ("如何迭代和优化" is answered by all of 4.3.3).
     chosen = {name for name in names if matcher.names_whole(name)}
+    # A name the question writes as it stands beats one whose words it only has somewhere: "如何应对资金风险"
+    # writes 资金风险 and has the words of 9.3.2's 风险应对 only by accident; reading that item too put a
+    # generic risk-management point under a funding-risk question (en-risk-03) and cost ~95 prompt tokens.
+    # In a follow-up, the founder's own words name the item asked; the rewrite adds what the conversation
+    # was about: "那调研完之后产品定位怎么确定？" became "市场调研完成后，产品定位如何确定？", and 9.1.3 was read
+    # with its 市场调研 item too, so the answer restated the research methods (issue conversation 1).
+    verbatim = {name for name in chosen if matcher.asked_writes(name)} or {
+        name for name in chosen if matcher.writes(name)
+    }
+    if verbatim:
+        chosen = verbatim
     if not chosen or len(chosen) > MAX_NAMED_ITEMS or len(chosen) == len(names):
         return hits
     out = []

@@ -7,10 +7,11 @@ prompt with that chunk as its first passage and no question — system message, 
 passage under a label it keeps everywhere ("[41]", its position in the index), the instructions — is read
 once and llama.cpp's KV cache of it saved to a file (`python -m advisor prepare`). A chunk with siblings
 (the other chunks under its parent heading: 5.3.1-5.3.3) also gets a family file: the chunk, then its
-siblings in playbook order, then the instructions.
+siblings in playbook order, then the instructions; and with two siblings, a file with each one alone
+(5.3.3 then 5.3.1, 5.3.3 then 5.3.2), since answers read two of a family of three about as often as three.
 
 Per answer, the file whose prompt starts as the answer's does is restored into the model's slot (~0.05 s):
-the lead passage's (its best-ranked whole one), or its family file when its siblings follow it. llama.cpp's
+the lead passage's (its best-ranked whole one), or the one holding the siblings that follow it. llama.cpp's
 plain prefix match reuses those tokens and reads only the rest: the topic line and the question when the
 file covers every passage read, else the other passages too. The model's "[41]" markers turn back into
 the answer's 1..n as they stream (answer_format.Relabel).
@@ -136,6 +137,7 @@ class KnowledgeCache:
         canary: str,
         render: Callable[[str, Chunk], Chunk] | None = None,
         families: bool = True,
+        sibling_sets: bool = True,
     ):
         if generator.prefix_dir is None:
             raise ValueError("the generator keeps no KV files (prefix_dir is None)")
@@ -164,6 +166,13 @@ class KnowledgeCache:
             if len(members) > 1 and tokens + _MARGIN_TOKENS <= context_tokens:
                 for c in members:
                     self._siblings[c.chunk_id] = [m for m in members if m is not c]
+        # With `sibling_sets`, a chunk with two siblings also gets a file with each one alone (5.3.3 then 5.3.1;
+        # 5.3.3 then 5.3.2): an answer reads two of a family of three as often as all three, and without a
+        # file for its pair it read its second passage and the instructions anew (run H: 4.8-5.6 s to the
+        # first token against 1.3-1.6 s from a file). Larger families keep the whole-family file only.
+        self._sets: dict[str, list[tuple[Chunk, ...]]] = {
+            cid: _sibling_sets(siblings, sibling_sets) for cid, siblings in self._siblings.items()
+        }
         # Off only to measure what the family files save (bench generation's "lead file only" pass).
         self.use_family_files = True
         self._checked: dict[str, tuple[float, int]] = {}  # file name -> (mtime, size) when its sha256 passed
@@ -172,11 +181,14 @@ class KnowledgeCache:
         self._manifests: dict[str, dict[str, Any]] = {}
 
     # --- what is cached ------------------------------------------------------------------------------
-    def messages(self, language: str, chunk: Chunk, *, family: bool = False) -> list[Message]:
-        """The answer prompt with `chunk` as its one passage (`family`: followed by its siblings in playbook
-        order), up to where the question goes: what its file holds. What follows the question differs in
-        no file, so it is left out (a change there rebuilds nothing)."""
-        passages = [chunk, *(self._siblings.get(chunk.chunk_id, []) if family else [])]
+    def messages(
+        self, language: str, chunk: Chunk, *, family: bool = False, following: Sequence[Chunk] = ()
+    ) -> list[Message]:
+        """The answer prompt with `chunk` as its first passage, followed by `following` (`family`: all its
+        siblings) in playbook order, up to where the question goes: what its file holds. What follows the
+        question differs in no file, so it is left out (a change there rebuilds nothing)."""
+        following = self._siblings.get(chunk.chunk_id, []) if family else following
+        passages = [chunk, *following]
         messages = answer_messages(
             _QUESTION_SLOT,
             [Hit(chunk=self._render(language, c), score=0.0, rank=i) for i, c in enumerate(passages, 1)],
@@ -199,7 +211,7 @@ class KnowledgeCache:
                 self._identity = f"{model};format={FORMAT};llama={_package_version('xllamacpp')}"
             plan: dict[str, tuple[list[Message], str]] = {}
             writes = [
-                (self.file_name(language, c, family=f), self.messages(language, c, family=f))
+                (self.file_name(language, c, following=f), self.messages(language, c, following=f))
                 for c, f in self._writes()
             ] + [(self.fixed_file_name(n), fixed_messages(n, self.canary)) for n in self._fixed(language)]
             for name, messages in writes:
@@ -218,18 +230,27 @@ class KnowledgeCache:
         self._plans.clear()
         self._manifests.clear()
 
-    def file_name(self, language: str, chunk: Chunk, *, family: bool = False) -> str:
-        suffix = "-family" if family else ""
+    def file_name(
+        self, language: str, chunk: Chunk, *, family: bool = False, following: Sequence[Chunk] = ()
+    ) -> str:
+        """knowledge-zh-0041.bin (the chunk alone), -family (with all its siblings), -with-0040 (with some)."""
+        siblings = self._siblings.get(chunk.chunk_id, [])
+        if family or (following and [c.chunk_id for c in following] == [c.chunk_id for c in siblings]):
+            suffix = "-family"
+        elif following:
+            suffix = "-with-" + "-".join(f"{self._label[c.chunk_id]:04d}" for c in following)
+        else:
+            suffix = ""
         return f"knowledge-{language}-{self._label[chunk.chunk_id]:04d}{suffix}.bin"
 
-    def _writes(self) -> list[tuple[Chunk, bool]]:
-        """Every passage file, a chunk's family file (if it has siblings) before its own: the family file
-        leaves the chunk in the slot, so its own file reads only the instructions after it."""
-        writes: list[tuple[Chunk, bool]] = []
+    def _writes(self) -> list[tuple[Chunk, tuple[Chunk, ...]]]:
+        """Every passage file, as (chunk, the siblings after it): a chunk's family file first, then its
+        other sibling sets, then its own file. Each leaves in the slot what the next one starts with (the
+        chunk and its first sibling; the chunk), so that only the rest is read."""
+        writes: list[tuple[Chunk, tuple[Chunk, ...]]] = []
         for chunk in self._chunks:
-            if chunk.chunk_id in self._siblings:
-                writes.append((chunk, True))
-            writes.append((chunk, False))
+            writes += [(chunk, following) for following in self._sets.get(chunk.chunk_id, [])]
+            writes.append((chunk, ()))
         return writes
 
     @staticmethod
@@ -401,23 +422,29 @@ class KnowledgeCache:
         return Arranged(ordered, labels)
 
     def restore(self, language: str, lead: Hit, following: Sequence[Hit] = ()) -> bool:
-        """Load into the model's slot the file whose prompt starts as this answer's does: the lead's family
-        file when the next passage is its first sibling (the prompt then matches at least through that
-        sibling, and through the instructions when the whole family is read), else the lead's own file
-        (lead and instructions). False (logged) when it cannot be used."""
+        """Load into the model's slot the file whose prompt starts as this answer's does: the lead's file
+        with exactly the siblings that follow it when there is one (the prompt then matches through the
+        instructions), else the one matching the most passages (5.3.1 and 5.3.2 read with a passage of another
+        family: the file with 5.3.2), else the lead's own file (lead and instructions). False (logged) when
+        it cannot be used."""
         if not self._whole(lead):
             return False
         chunk = self._by_id[lead.chunk.chunk_id]
-        siblings = self._siblings.get(chunk.chunk_id, [])
-        nxt = following[0] if following else None
-        family = (
-            self.use_family_files
-            and bool(siblings)
-            and nxt is not None
-            and self._whole(nxt)
-            and nxt.chunk.chunk_id == siblings[0].chunk_id
-        )
-        return self._restore(language, self.file_name(language, chunk, family=family))
+        tail = []  # the ids of the whole passages after the lead, up to the first that is not a file's
+        for hit in following:
+            if not self._whole(hit):
+                break
+            tail.append(hit.chunk.chunk_id)
+        best: tuple[Chunk, ...] = ()
+        best_rank = (0, False, 0)
+        for option in self._sets.get(chunk.chunk_id, []) if self.use_family_files else []:
+            shared = _common_prefix([c.chunk_id for c in option], tail)
+            # Most passages matched first; then a file that is exactly the passages read (its instructions
+            # are the prompt's too); then the shorter file.
+            rank = (shared, shared == len(option) == len(following), -len(option))
+            if shared and rank > best_rank:
+                best, best_rank = option, rank
+        return self._restore(language, self.file_name(language, chunk, following=best))
 
     def restore_fixed(self, name: str) -> bool:
         """Load a fixed prompt's file (FIXED_PROMPTS) before the call it starts; False when it cannot be."""
@@ -433,6 +460,25 @@ class KnowledgeCache:
             self._checked.pop(name, None)
             return False
         return True
+
+
+def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _sibling_sets(siblings: Sequence[Chunk], every_set: bool) -> list[tuple[Chunk, ...]]:
+    """The sibling runs a chunk's files hold after it, in build order: all siblings (the family file), and
+    with `every_set` for a chunk with two siblings, each alone (the first, which the family file left in the
+    slot, then the second)."""
+    if not siblings:
+        return []
+    sets = [tuple(siblings)]
+    if every_set and len(siblings) == 2:
+        sets += [(siblings[0],), (siblings[1],)]
+    return sets
 
 
 def model_identity(path: Path, *, named: bool = True) -> str:

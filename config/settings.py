@@ -261,6 +261,13 @@ class Settings(BaseSettings):
         "from one passage. Costs about three times the prompt reading to build and 2.4x the disk (for the "
         "playbook ~5 GB, ~27 min on 2 cores, instead of ~2 GB); off, such an answer reads its siblings anew.",
     )
+    knowledge_cache_sibling_sets: bool = Field(
+        True,
+        description="With knowledge_cache_families: a passage with two siblings also gets a file with each sibling "
+        "alone after it (5.3.3 then 5.3.1; 5.3.3 then 5.3.2), since answers read two passages of a family of three "
+        "as often as all three; without it such an answer reads the second passage and the instructions anew "
+        "(~1.3-3 s more on 2 cores). Costs about 1.5x the family files' build time and disk.",
+    )
     english_renderings: bool = Field(
         True,
         description="English answers read an English rendering of each Chinese passage line, made once by the "

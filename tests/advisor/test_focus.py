@@ -82,6 +82,56 @@ def test_an_item_only_one_passage_lists_drops_the_passages_without_it():
     assert "限时优惠" in out[0].chunk.text and "1000元" not in out[0].chunk.text
 
 
+RESPONSE = "AI大模型创业的建议与启示 › 9.3 创业风险与应对 › 9.3.3 应对策略与建议"
+MANAGEMENT = "AI大模型创业的建议与启示 › 9.3 创业风险与应对 › 9.3.2 风险管理策略"
+RESPONSE_TEXT = (
+    "针对AI大模型创业中的常见风险，以下是一些应对策略和建议：\n\n"
+    "- **资金风险**：合理规划资金使用，确保资金链的稳定。\n"
+    "- **法律风险**：遵守相关法律法规，确保合规经营。"
+)
+MANAGEMENT_TEXT = (
+    "风险管理策略是降低创业风险的重要手段，包括以下几个方面：\n\n"
+    "- **风险评估**：定期进行风险评估。\n"
+    "- **风险应对**：制定风险应对策略，如风险转移、风险规避等。"
+)
+
+
+def test_a_name_the_question_writes_beats_one_whose_words_it_only_has():
+    # "应对资金风险" has the words of 风险应对 (应对, 风险), but writes only 资金风险: the management passage
+    # has no 资金风险 item and is not read.
+    hits = [hit(1, RESPONSE, RESPONSE_TEXT), hit(2, MANAGEMENT, MANAGEMENT_TEXT)]
+    for question, renderings in (
+        ("创业公司应该如何应对资金风险？", ()),
+        ("How can a startup deal with funding risk?", ("创业公司如何应对资金风险？",)),
+    ):
+        out = focus_passages(question, hits, renderings)
+        assert sections(out) == [RESPONSE]
+        assert "资金风险" in out[0].chunk.text and "法律风险" not in out[0].chunk.text
+    # With no name written as it stands, the word match still decides: 风险应对 is read.
+    out = focus_passages("风险如何应对？", [hit(1, MANAGEMENT, MANAGEMENT_TEXT)])
+    assert "风险应对" in out[0].chunk.text and "风险评估" not in out[0].chunk.text
+
+
+RESEARCH = "AI大模型创业的建议与启示 › 9.1 创业准备 › 9.1.3 市场调研与定位"
+RESEARCH_TEXT = (
+    "市场调研与定位是创业成功的基础，包括以下几个方面：\n\n"
+    "- **市场调研**：通过问卷调查、访谈等方法，了解市场需求。\n"
+    "- **产品定位**：根据市场调研结果，确定产品的目标市场和核心价值。"
+)
+
+
+def test_a_follow_up_reads_the_item_its_own_words_name_not_the_one_its_rewrite_adds():
+    hits = [hit(1, RESEARCH, RESEARCH_TEXT)]
+    rewrite = "市场调研完成后，产品定位如何确定？"
+    # the rewrite alone writes both names: both items are read
+    assert "问卷调查" in focus_passages(rewrite, hits)[0].chunk.text
+    out = focus_passages(rewrite, hits, asked="那调研完之后产品定位怎么确定？")
+    assert "确定产品的目标市场" in out[0].chunk.text and "问卷调查" not in out[0].chunk.text
+    # "the second one" writes no name: the rewrite's name decides
+    out = focus_passages("产品定位具体是什么意思？", hits, asked="第二个具体是什么意思？")
+    assert "确定产品的目标市场" in out[0].chunk.text and "问卷调查" not in out[0].chunk.text
+
+
 def test_list_questions_and_partial_names_keep_the_whole_list():
     hits = [hit(1, TYPES, TYPES_TEXT)]
     assert focus_passages("有哪些定价策略？", hits) == hits

@@ -259,10 +259,25 @@ def test_a_family_read_together_comes_from_one_file_lead_first_then_playbook_ord
         asked[-1]["content"].startswith(cached[-1]["content"][:start])
         and "回答要求" in cached[-1]["content"][:start]
     )
-    # Lead and one sibling: the family file when the sibling is its first, the lead's own file otherwise.
+    # Lead and one sibling: the file with exactly that sibling after the lead, whichever it is.
     assert cache.restore("zh", Hit(case, 0.9, 1), [Hit(first, 0.8, 2)])
-    assert gen.restored[-1] == "knowledge-zh-0003-family.bin"
+    assert gen.restored[-1] == "knowledge-zh-0003-with-0001.bin"
     assert cache.restore("zh", Hit(case, 0.9, 1), [Hit(types, 0.8, 2)])
+    assert gen.restored[-1] == "knowledge-zh-0003-with-0002.bin"
+    pair = cache.messages("zh", case, following=[types])
+    asked = answer_messages(
+        question, [Hit(case, 0.9, 1), Hit(types, 0.8, 2)], "zh", "other", canary="CANARY-1", labels=[3, 2]
+    )
+    assert asked[-1]["content"].startswith(pair[-1]["content"]) and "回答要求" in pair[-1]["content"]
+    # A sibling then a passage of another family: the file matching the sibling.
+    assert cache.restore("zh", Hit(case, 0.9, 1), [Hit(types, 0.8, 2), Hit(family[3], 0.7, 3)])
+    assert gen.restored[-1] == "knowledge-zh-0003-with-0002.bin"
+    # Without sibling sets, two of three read from the family file as far as it matches, as before.
+    plain = KnowledgeCache(gen, family, context_tokens=16384, canary="CANARY-1", sibling_sets=False)
+    plain.ensure(["zh"])
+    assert plain.restore("zh", Hit(case, 0.9, 1), [Hit(first, 0.8, 2)])
+    assert gen.restored[-1] == "knowledge-zh-0003-family.bin"
+    assert plain.restore("zh", Hit(case, 0.9, 1), [Hit(types, 0.8, 2)])
     assert gen.restored[-1] == "knowledge-zh-0003.bin"
     # A passage of another family keeps rank order and the lead's own file.
     arranged = cache.arrange([Hit(types, 0.9, 1), Hit(family[3], 0.8, 2), Hit(first, 0.7, 3)])

@@ -218,6 +218,8 @@ def test_cli_smoke_run_on_the_fakes_profile_writes_and_compares(hash_settings, t
     indirect = [r for r in first["rows"] if r["kind"] == "indirect"]
     assert indirect and all("skipped" not in r and "error" not in r for r in indirect)
     assert first["meta"]["git"]["commit"] and first["meta"]["settings"]["profile"] == "test"
+    # warmed up before the first case, as the app does before its first founder
+    assert isinstance(first["meta"]["warm_up_s"], float)
     baseline = tmp_path / "baseline.json"
     assert main(["baseline", str(out / "report.json"), "--out", str(baseline)]) == 2  # a --limit run
     assert main(["run", *argv[1:], "--baseline", str(out / "report.json")]) == 0  # compares with the first
