@@ -226,3 +226,10 @@ def test_the_detectors_on_the_held_out_labels_of_the_cached_instructions_run():
     # question and text, 54 read. Readers found 0.914 zh / 0.880 en clean: non-list questions answered
     # directly, but two Chinese answers refused by the gate (an odd "依据资料编号为[1]", an embellished point).
     _held_out_run("answer_labels_render8.jsonl", accuracy=0.88, kappa=0.28, zh=0.914, en=0.880)
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_sibling_files_run():
+    # Answers of 2026-12-06 03:00 (run I, code 5ddf3c5: a KV file per lead with each sibling alone, the item a
+    # question writes as it stands, the lead-in repair of e18b754): 179 labels carried from run H's identical
+    # question and text, 6 read, all clean (four were run H's lead-in echoes). Readers found 0.925 zh / 0.902 en.
+    _held_out_run("answer_labels_render9.jsonl", accuracy=0.91, kappa=0.35, zh=0.925, en=0.902)
