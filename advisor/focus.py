@@ -108,15 +108,11 @@ class _Matcher:
 
     def writes(self, name: str) -> bool:
         """The name itself is in the question or a rendering, or the question has its glossary English."""
-        english = set(english_stems(glossary().get(name, "")))
-        return any(name.lower() in text for text in self.texts) or bool(english and english <= self.stems)
+        return _written(name, self.texts, self.stems)
 
     def asked_writes(self, name: str) -> bool:
         """The founder's own follow-up (not its rewrite) writes the name, or its glossary English."""
-        if not self.asked:
-            return False
-        english = set(english_stems(glossary().get(name, "")))
-        return name.lower() in self.asked or bool(english and english <= self.asked_stems)
+        return bool(self.asked) and _written(name, [self.asked], self.asked_stems)
 
     def names_whole(self, name: str) -> bool:
         """Every word of a list item's name is named, or its glossary English is ("cost-based pricing")."""
@@ -127,6 +123,12 @@ class _Matcher:
 
     def share(self, words: Sequence[str]) -> float:
         return sum(self.names(w) for w in words) / len(words) if words else 0.0
+
+
+def _written(name: str, texts: Sequence[str], stems: set[str]) -> bool:
+    """`name` stands in one of the (lower-cased) texts, or its glossary English is all in `stems`."""
+    english = set(english_stems(glossary().get(name, "")))
+    return any(name.lower() in text for text in texts) or bool(english and english <= stems)
 
 
 @lru_cache(maxsize=4096)

@@ -230,12 +230,10 @@ class KnowledgeCache:
         self._plans.clear()
         self._manifests.clear()
 
-    def file_name(
-        self, language: str, chunk: Chunk, *, family: bool = False, following: Sequence[Chunk] = ()
-    ) -> str:
+    def file_name(self, language: str, chunk: Chunk, *, following: Sequence[Chunk] = ()) -> str:
         """knowledge-zh-0041.bin (the chunk alone), -family (with all its siblings), -with-0040 (with some)."""
         siblings = self._siblings.get(chunk.chunk_id, [])
-        if family or (following and [c.chunk_id for c in following] == [c.chunk_id for c in siblings]):
+        if following and [c.chunk_id for c in following] == [c.chunk_id for c in siblings]:
             suffix = "-family"
         elif following:
             suffix = "-with-" + "-".join(f"{self._label[c.chunk_id]:04d}" for c in following)
@@ -438,7 +436,11 @@ class KnowledgeCache:
         best: tuple[Chunk, ...] = ()
         best_rank = (0, False, 0)
         for option in self._sets.get(chunk.chunk_id, []) if self.use_family_files else []:
-            shared = _common_prefix([c.chunk_id for c in option], tail)
+            ids = [c.chunk_id for c in option]
+            shared = next(
+                (i for i, (a, b) in enumerate(zip(ids, tail, strict=False)) if a != b),
+                min(len(ids), len(tail)),
+            )
             # Most passages matched first; then a file that is exactly the passages read (its instructions
             # are the prompt's too); then the shorter file.
             rank = (shared, shared == len(option) == len(following), -len(option))
@@ -460,13 +462,6 @@ class KnowledgeCache:
             self._checked.pop(name, None)
             return False
         return True
-
-
-def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
 
 
 def _sibling_sets(siblings: Sequence[Chunk], every_set: bool) -> list[tuple[Chunk, ...]]:
