@@ -48,7 +48,7 @@ from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
 from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
 from advisor.kv_cache import KnowledgeCache
-from advisor.point_names import canonical_names, canonical_terms
+from advisor.point_names import canonical_names, canonical_terms, sourced_names
 from advisor.renderings import Renderings
 from advisor.retrieve import HybridRetriever, Retrieval
 from advisor.support import SupportChecker, warm_checker
@@ -56,7 +56,7 @@ from advisor.topic import classify_topic
 from advisor.types import Answer, AnswerDelta, Grounding, Hit, Timings, Topic, TurnSearch
 from advisor.untrusted import plain_question
 from config import Settings
-from indexing import Embedder, VectorIndex, ViewsChoice, passage_text, search_text, views_for_chunks
+from indexing import Embedder, VectorIndex, ViewsChoice, search_text, views_for_chunks
 from textkit import detect_language
 
 log = logging.getLogger(__name__)
@@ -178,9 +178,9 @@ class Advisor:
         touched (a Chinese and an English claim), since each caches its own part.
         """
         hits = [Hit(chunk, 0.0, i + 1) for i, chunk in enumerate(self.index.chunks[:limit])]
-        texts = [passage_text(h.chunk) for h in hits]
+        texts = [search_text(h.chunk) for h in hits]  # as the gate reads them (ground.check_answer)
         if self.renderings is not None:
-            texts += [passage_text(h.chunk) for h in self.renderings.for_prompt(hits)]
+            texts += [search_text(h.chunk) for h in self.renderings.for_prompt(hits)]
         return warm_checker(self.checker, texts)
 
     def prepare_knowledge_cache(self, say: Callable[[str], None] | None = None) -> None:
@@ -446,10 +446,21 @@ class Advisor:
         # A point's bold name that means one list item of the passages is written as that item's term.
         passage_texts = [h.chunk.text for h in passages]
         points = canonical_names(points, passage_texts, language)
+        points = sourced_names(points, [*passage_texts, *read_texts], standalone)
         shaped = canonical_terms(
             render(points, language) if points else unique_lines(raw), passage_texts, language
         )
-        gate = None if leaked else check_answer(shaped, passages, self.checker, self.settings, read=read)
+        # A Chinese answer citing an English document may also be held to its Chinese rendering (ground.py).
+        translated = (
+            self.chinese_renderings.for_prompt(passages)
+            if language == "zh" and self.chinese_renderings is not None
+            else None
+        )
+        gate = (
+            None
+            if leaked
+            else check_answer(shaped, passages, self.checker, self.settings, read=read, translated=translated)
+        )
         if (
             gate is not None
             and (gate.refuse or not gate.text.strip())
@@ -457,7 +468,9 @@ class Advisor:
         ):
             quoted = quoted_answer(points or parse_points(raw), read_texts)
             rescued = (
-                check_answer(quoted, passages, self.checker, self.settings, read=read) if quoted else None
+                check_answer(quoted, passages, self.checker, self.settings, read=read, translated=translated)
+                if quoted
+                else None
             )
             if rescued is not None and not rescued.refuse and rescued.text.strip():
                 gate = rescued

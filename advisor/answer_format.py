@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from textkit import HAN_CLASS, has_han
+from textkit.han import HAN_RANGES, char_class
 from textkit.spans import fold
 
 NOT_COVERED = {
@@ -43,6 +44,23 @@ NOT_COVERED = {
 _ZH_START_FORBIDDEN = r"\n\[\] \t。，、；：:,.;…\-#"
 _EN_START_FORBIDDEN = r"\n\[\] \t。，、；：:,.;…\-#"
 _CURRENCY_SIGNS = "$€£"
+# The prompt labels each passage "[1] 章节：招聘渠道" (prompts/source.zh.txt). A point that begins by copying
+# that label has nothing the grammar lets it write next (a heading is short and a line must reach its
+# [n]), so greedy decoding ran into "章节：招聘渠道-1-2-3-…" (2 of 66 added-document answers, 2026-12-06).
+# Banned only as 章节, the model began "章首：" and "章節：" instead: a Chinese point may not begin with 章 at
+# all (a point opening with 章程 is rarer than the copy).
+_ZH_LABEL_HEAD = "章"
+_HAN_BUT_LABEL = char_class(
+    tuple(
+        part
+        for first, last in HAN_RANGES
+        for part in (
+            ((first, ord(_ZH_LABEL_HEAD) - 1), (ord(_ZH_LABEL_HEAD) + 1, last))
+            if first <= ord(_ZH_LABEL_HEAD) <= last
+            else ((first, last),)
+        )
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,8 @@ class Point:
     source: int  # the passage number the model cited
 
     def markdown(self, language: str) -> str:
+        if not self.name:  # a name the sources never gave (point_names.sourced_names): the point alone
+            return f"- {self.explanation}[{self.source}]"
         sep = "：" if language == "zh" else ": "
         return f"- **{self.name}**{sep}{self.explanation}[{self.source}]"
 
@@ -91,10 +111,11 @@ def answer_grammar(
         # Learning）) was cut at 23 and shown broken.
         name = "namefirst namechar{1,47}"
         extra = [
-            f"namefirst ::= [^\\-*#` \\t：:，,。；\\n\\[\\]…《{ban}] | book",
+            f"namefirst ::= [^\\-*#` \\t：:，,。；\\n\\[\\]…《{_ZH_LABEL_HEAD}{ban}] | book",
             f"namechar ::= [^*`：:，,。；\\n\\[\\]…《{ban}] | book",
             'book ::= "《" [^》\\n\\[\\]]{1,40} "》"',
-            "expl ::= han rest | first latin{0,40} han rest",
+            "expl ::= lead rest | first latin{0,40} han rest",
+            f"lead ::= [{_HAN_BUT_LABEL}]",
             f"han ::= [{HAN_CLASS}]",
             f"latin ::= [^{HAN_CLASS}\\n\\[\\]…*`\\-{ban}] | hyphen",
             # a hyphen only inside a name or figure (GPT-3, A-1): "- " would start a new point in the line
@@ -273,6 +294,15 @@ def end_sentence(expl: str) -> str:
     return expl
 
 
+# A line that runs on in a loop of its own: a short unit said six times in a row once digits are alike
+# ("1.0000000…", "招聘渠道-1-2-3-4-…", "第1条，第2条，第3条，…"). Under the grammar a line must reach its
+# [n], and a model that wanted to end it early (a heading, a bare list item) wrote such runs until its
+# token budget (3 of 66 added-document answers, 2026-12-06); stopping there saves the budget's seconds.
+# One character needs sixteen in a row: 1000000 元 is a figure, not a loop.
+_RUNAWAY = re.compile(r"(.)\1{15,}$|(.{2,6}?)\2{5,}$", re.DOTALL)
+_RUNAWAY_TAIL = 48
+
+
 class LoopGuard:
     """Watches a stream line by line and trips when a point repeats one already written.
 
@@ -287,11 +317,14 @@ class LoopGuard:
         self.tripped = False
 
     def feed(self, piece: str) -> bool:
-        """Add streamed text; True once a completed line repeats an earlier one (stop generating)."""
+        """Add streamed text; True once a completed line repeats an earlier one, or the open line runs on
+        in a loop of its own (stop generating)."""
         self._buffer += piece
         while "\n" in self._buffer and not self.tripped:
             line, self._buffer = self._buffer.split("\n", 1)
             self._check(line)
+        if not self.tripped and _RUNAWAY.search(re.sub(r"\d", "0", self._buffer[-_RUNAWAY_TAIL:])):
+            self.tripped = True
         return self.tripped
 
     def _check(self, line: str) -> None:

@@ -247,9 +247,11 @@ _ATTRIBUTES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (("折扣率", "几折", "打几折", "discount rate", "percent discount", "% discount"), ("折", "%", "％")),
     (
-        ("价格", "售价", "多少钱", "price", "cost per", "costs per", "how much does", "how much do"),
+        ("价格", "售价", "price", "cost per", "costs per", "how much does", "how much do"),
         ("元", "价格", "美元"),
     ),
+    # "账上至少要留多少钱？" is answered by "至少保留三个月的固定支出": an amount of money, not a price.
+    (("多少钱",), ("元", "价格", "美元", "支出", "费用", "成本", "资金", "工资")),
     (("年份", "哪一年", "哪年", "which year", "what year"), ("年",)),
     (("作者", "author", "written by", "who wrote"), ("作者", "合著", "撰写", "所著", "编著", "主编", "著的")),
     (("出版社", "出版方", "publisher", "published by"), ("出版",)),
@@ -276,7 +278,7 @@ _FIGURE = re.compile(
     r"|\d+(?:\.\d+)?\s*[%％元万亿千百倍个家名人折次份天周]|[万亿千百]+(?:美元|元|人民币)"
     rf"|\b{_EN_NUMBER}(?:\s+(?:to|or)\s+{_EN_NUMBER})?(?:\s+[a-z-]+){{0,2}}?\s+[a-z]+s\b"
     # a Chinese amount in words: a span of time or a multiple ("一个月工资左右的奖金", "两倍"), not 一家/一款
-    r"|[一二两三四五六七八九十半]+个?(?:月|周|天|年|小时|倍|成)",
+    r"|[一二两三四五六七八九十半]+个?(?:月|周|天|年|小时|分钟|工作日|倍|成)",
     re.IGNORECASE,
 )
 # Quantities of a kind: a question asking for one needs a figure of that kind in the passages; a price
@@ -304,7 +306,9 @@ _QUANTITY_KINDS: tuple[tuple[str, re.Pattern[str], re.Pattern[str]], ...] = tupl
         (
             "duration",
             r"多久|多长时间|几天|几周|几个月|how long|how many (days|weeks|months|years)",
-            r"\d+\s*(小时|天|周|个月|月|年|hours?|days?|weeks?|months?|years?)\b|[一二三四五六七八九十两半]+(小时|天|周|个月|年)"
+            # (no \b after a Chinese unit: "20个工作日内" goes straight on in Han characters)
+            r"\d+\s*个?(小时|分钟|天|周|月|年|工作日)|\d+\s*(hours?|minutes?|days?|weeks?|months?|years?)\b"
+            r"|[一二三四五六七八九十两半]+个?(小时|分钟|天|周|个月|年|工作日)"
             rf"|\b{_EN_NUMBER}\s+(?:to\s+(?:{_EN_NUMBER}|\d+)\s+)?(hours?|days?|weeks?|months?|years?)\b",
         ),
         (
@@ -352,8 +356,11 @@ def missing_specifics(question: str, passages: str) -> list[str]:
         if has_han(name) and not has_han(passages):
             continue  # a Chinese word is never written in an English document: no evidence either way
         forms = (name.lower(), *_ALIASES.get(name.lower(), ()))
-        if not any(form in text for form in forms) and not _written_in_chinese(name, passages):
-            missing.append(name)
+        if any(form in text for form in forms) or _written_in_chinese(name, passages):
+            continue
+        if name.lower() in _HOME_COUNTRY and _speaks_of_home(passages):
+            continue
+        missing.append(name)
     if _NUMERIC_ASK.search(asking) and not _FIGURE.search(passages):
         missing.append("数字" if has_han(question) else "a figure")
     for kind, asks, figure in _QUANTITY_KINDS:
@@ -371,6 +378,26 @@ def missing_specifics(question: str, passages: str) -> list[str]:
         if asked and not any(e.lower() in scope for e in (*evidence, *words)):
             missing.append(asked.strip())
     return list(dict.fromkeys(missing))
+
+
+# A Chinese document about rules and practice speaks of China without naming it ("期限不得超过二年", "国家网信
+# 部门"): an English question asking about "China" or "Chinese" law of it was refused as not covered (three
+# added-document questions, 2026-12-06). Such a question is covered by passages written in Chinese, unless
+# they name another country, which the question did not ask about.
+_HOME_COUNTRY = {"china", "chinese", "prc"}
+_OTHER_COUNTRIES = re.compile(
+    "|".join(
+        sorted(
+            {form for key, forms in _ALIASES.items() if key not in _HOME_COUNTRY for form in forms}
+            - {"国内", "上海", "北京", "深圳", "杭州", "香港"}
+        )
+    )
+)
+
+
+def _speaks_of_home(passages: str) -> bool:
+    han = sum(1 for ch in passages if has_han(ch))
+    return han > len(passages) / 3 and not _OTHER_COUNTRIES.search(passages)
 
 
 def _written_in_chinese(name: str, passages: str) -> bool:

@@ -41,7 +41,7 @@ from advisor.prompting import glossary_english
 from advisor.support import SupportChecker
 from advisor.types import Citation, Grounding, SentenceSupport
 from config import Settings
-from indexing import Hit, passage_text
+from indexing import Hit, search_text
 from textkit import sentence_spans
 
 UNSUPPORTED_MARK = "⚠"
@@ -127,6 +127,7 @@ def check_answer(
     checker: SupportChecker,
     settings: Settings,
     read: Sequence[Hit] | None = None,
+    translated: Sequence[Hit] | None = None,
 ) -> GateResult:
     """Clean markers, score every sentence, apply the policy and build the citations of what is shown.
 
@@ -138,12 +139,30 @@ def check_answer(
     资金链断裂：由于业绩不佳…) and removed them (two answers of the 2026-12-05 run). Within one language the
     checker is lexical: only a sentence close to the words of the rendering passes there, and a rendering
     is a checked translation (every figure kept; the playbook's read by a bilingual reviewer).
+
+    `translated`: the passages in the answer's language where the model read them in the other (a Chinese
+    answer citing an English document: the document's Chinese rendering, made by prepare for search). A
+    sentence is supported by the text it was written from or by that rendering, whichever scores higher:
+    across languages the checker's dictionary bridge scored "销售周期一般为3到9个月" 0.0 against "a sales cycle
+    of three to nine months" and "二十人以下的团队…最多应该设三个OKR目标" 0.08 against "A team of under 20 people
+    should have no more than three objectives per quarter" (the added-documents run of 2026-12-06).
+    The rendering is only a second chance: the model never reads it, so its slips cannot enter an answer.
     """
-    texts = [[passage_text(h.chunk)] for h in hits]
+    # A passage is checked with its document's title in front where the reader searched it so (search_text):
+    # "云川市创业扶持资金每年3月1日至3月31日申报" names the document's 云川市, which the section's text calls
+    # 本市 or leaves out, and scored 0.27 without the title, 0.53 with it. The playbook's passages carry
+    # their context in their heading path and read the same either way.
+    texts = [[search_text(h.chunk)] for h in hits]
     if read is not None and len(read) == len(hits):
         for versions, as_read in zip(texts, read, strict=True):
-            if passage_text(as_read.chunk) != versions[0]:
-                versions.append(passage_text(as_read.chunk))
+            if search_text(as_read.chunk) != versions[0]:
+                versions.append(search_text(as_read.chunk))
+    seconds: list[str | None] = [None] * len(hits)
+    if translated is not None and len(translated) == len(hits):
+        seconds = [
+            text if text != versions[-1] else None
+            for text, versions in zip((search_text(h.chunk) for h in translated), texts, strict=True)
+        ]
     # Split the raw text: a sentence whose markers all point nowhere ("[6]" of 5 sources) was still meant
     # to be cited, so it gets the same re-pointing chance as one cited to the wrong passage.
     text = raw_text
@@ -157,11 +176,11 @@ def check_answer(
         shown = clean_markers(sentence.text, n_sources)  # also normalises 【1】 and [1, 2]
         score = 0.0
         if cited:
-            score = _score(checker, sentence.claim, [texts[n - 1] for n in cited])
+            score = _score(checker, sentence.claim, cited, texts, seconds)
         if score < threshold:
             # Cited to the wrong passage, or not cited at all (small models often drop the markers,
             # in English answers especially): attribute the claim to the passage that supports it.
-            better = _better_source(sentence, texts, checker, threshold)
+            better = _better_source(sentence, texts, seconds, checker, threshold)
             if better is not None:
                 cited, score = (better[0],), better[1]
                 shown = _with_markers(sentence.text, cited)
@@ -315,8 +334,16 @@ def _drop_bare_marker_lines(text: str) -> str:
     return "\n".join(kept).strip()
 
 
-def _score(checker: SupportChecker, claim: str, cited: Sequence[Sequence[str]]) -> float:
-    """The claim's support in the cited passages as the model read them (each version list's last).
+def _score(
+    checker: SupportChecker,
+    claim: str,
+    cited: Sequence[int],
+    texts: Sequence[Sequence[str]],
+    seconds: Sequence[str | None],
+) -> float:
+    """The claim's support in the cited passages (1-based numbers into `texts`) as the model read them
+    (each version list's last), or in their renderings in the answer's language (`seconds`, where there
+    are any), whichever is higher.
 
     An English answer is written from the English renderings, so its sentences are held to them, in the
     checker's English route (support_auto.py). Taking the better of the Chinese passage and its rendering
@@ -325,11 +352,20 @@ def _score(checker: SupportChecker, claim: str, cited: Sequence[Sequence[str]]) 
     rendering alone with its own calibration, which removes 0.63 of the unsupported sentences (0.60 before)
     while keeping 0.90 of the supported ones.
     """
-    return float(checker.score(claim, [versions[-1] for versions in cited]))
+    as_read = [texts[n - 1][-1] for n in cited]
+    score = float(checker.score(claim, as_read))
+    if any(seconds[n - 1] for n in cited):
+        rendered = [seconds[n - 1] or text for n, text in zip(cited, as_read, strict=True)]
+        score = max(score, float(checker.score(claim, rendered)))
+    return score
 
 
 def _better_source(
-    sentence: AnswerSentence, texts: Sequence[Sequence[str]], checker: SupportChecker, threshold: float
+    sentence: AnswerSentence,
+    texts: Sequence[Sequence[str]],
+    seconds: Sequence[str | None],
+    checker: SupportChecker,
+    threshold: float,
 ) -> tuple[int, float] | None:
     """(n, score) of the best other passage that supports a sentence its own citation does not.
 
@@ -341,7 +377,7 @@ def _better_source(
     for n in range(1, len(texts) + 1):
         if n in sentence.cited:
             continue
-        score = _score(checker, sentence.claim, [texts[n - 1]])
+        score = _score(checker, sentence.claim, (n,), texts, seconds)
         if score >= threshold and (best is None or score > best[1]):
             best = (n, score)
     return best

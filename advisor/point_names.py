@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from difflib import SequenceMatcher
+from itertools import pairwise
 
 from advisor.answer_format import Point
 from advisor.focus import item_names, term_words
@@ -44,6 +45,25 @@ def canonical_names(points: Sequence[Point], passages: Sequence[str], language: 
     for point in points:
         better = fix(point.name, names)
         out.append(dataclasses.replace(point, name=better) if better and better != point.name else point)
+    return out
+
+
+def sourced_names(points: Sequence[Point], passages: Sequence[str], question: str) -> list[Point]:
+    """The points, each Chinese name that shares no two characters in a row with the passages or the
+    question taken off (the point is shown as its explanation alone).
+
+    Told to name a listed item by the passage's own words, the model, over a passage that lists nothing
+    ("早期招聘最有效的渠道是创始人的人脉和员工内推…"), invented names in bold: "端点", "中点", "起点"
+    (added-document answers, 2026-12-06). A name from the sources repeats their words; one that repeats
+    none of them is the model's, and bold is where a founder looks for the playbook's terms.
+    """
+    said = "\n".join([*passages, question])
+    out = []
+    for point in points:
+        han = [ch if is_han(ch) else " " for ch in point.name]
+        pairs = {a + b for a, b in pairwise(han) if a != " " and b != " "}
+        unsourced = bool(pairs) and not any(pair in said for pair in pairs)
+        out.append(dataclasses.replace(point, name="") if unsourced else point)
     return out
 
 

@@ -26,7 +26,7 @@ from string import Template
 from advisor.generate import Message
 from config import PROJECT_ROOT, Settings
 from indexing.types import Hit
-from textkit import CJK_SCRIPT
+from textkit import CJK_SCRIPT, has_han
 
 PROMPTS_DIR = PROJECT_ROOT / "prompts"
 LANGUAGES = ("zh", "en")
@@ -357,7 +357,11 @@ def refusal_text(
     unique = list(dict.fromkeys(s.strip() for s in closest_sections if s and s.strip()))
     sections = ""
     if unique:
-        sections = blocks.get("sections", "") + "\n" + "\n".join(f"- {s}" for s in unique)
+        header = blocks.get("sections", "")
+        if not any(has_han(s) for s in unique):
+            # the playbook's headings are Chinese; an incubator's English document's are not
+            header = header.replace(" (in Chinese)", "")
+        sections = header + "\n" + "\n".join(f"- {s}" for s in unique)
     body = blocks[reason]
     if reason == "not_covered" and missing:
         quote = (

@@ -59,14 +59,45 @@ _CHINESE_DIGITS = {
 }
 
 
+# An English document writes small numbers in words: "a sales cycle of three to nine months" states the
+# 9 of a Chinese answer's "3到9个月".
+_ENGLISH_DIGITS = {
+    1: "one|a|an", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
+    10: "ten", 11: "eleven", 12: "twelve",
+}  # fmt: skip
+# A duration's unit in either language, by what it measures: "3到9周" is not "three to nine months".
+_UNIT_KINDS = {
+    "month": r"months?|个月|月",
+    "year": r"years?|年",
+    "week": r"weeks?|周|星期",
+    "day": r"days?|天|日",
+    "hour": r"hours?|小时",
+}
+# How far after its number a passage may write the unit: "three to nine months", "3至6个月".
+_UNIT_REACH = 16
+
+
+def _unit_kind(unit: str) -> str:
+    return next(kind for kind, forms in _UNIT_KINDS.items() if re.fullmatch(forms, unit, re.IGNORECASE))
+
+
 def duration_mismatches(claim: str, passages: Sequence[str]) -> list[str]:
-    """The claim's small durations ("6 months") whose number the passages never write (as 6 or 六)."""
+    """The claim's small durations ("6 months") that the passages never write with the same number (as 6, 六
+    or six) and the same unit (months, 个月) right after it."""
     text = "\n".join(passages)
     out = []
     for m in _DURATION.finditer(claim):
         n = int(m.group("n"))
-        spelled = _CHINESE_DIGITS.get(n, "")
-        if not re.search(rf"(?<!\d){n}(?!\d)", text) and not any(ch in text for ch in spelled):
+        forms = [rf"(?<!\d){n}(?!\d)", *_CHINESE_DIGITS.get(n, "")]
+        if words := _ENGLISH_DIGITS.get(n):
+            forms.append(rf"\b(?:{words})\b")
+        unit = re.compile(_UNIT_KINDS[_unit_kind(m.group("unit"))], re.IGNORECASE)
+        stated = any(
+            unit.search(text, found.end(), found.end() + _UNIT_REACH)
+            for form in forms
+            for found in re.finditer(form, text, re.IGNORECASE)
+        )
+        if not stated:
             out.append(m.group(0))
     return out
 

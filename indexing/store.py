@@ -68,7 +68,8 @@ def search_text(chunk: Chunk) -> str:
     every question about the document better than the section that answered it ("本指南由孵化器人力资源
     导师编写" ranked first for questions on interviews, referrals, demo day; evals/README.md, "Added
     documents, heading level"). With the title on every chunk no section has it to itself, and the
-    section's own words decide. The reader and the grounding gate read `passage_text`, without it.
+    section's own words decide. The reader reads `passage_text`, without it; the grounding gate reads
+    this (a sentence may name what the title names).
 
     Only a path of one heading gets the title: a deeper path already has its context in the headings above
     its section (the playbook's "AI大模型商业模式设计 › 5.3 AI大模型定价策略 › …"), and there the title only

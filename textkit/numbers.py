@@ -104,3 +104,78 @@ def unstated(fig: Figure, known: dict[float, set[str]]) -> str | None:
     if fig.unit in CURRENCIES and fig.unit not in units and set(CURRENCIES) & units:
         return "currency changed"
     return None
+
+
+# --- numbers written in words, as digits ----------------------------------------------------------
+_EN_UNITS = {
+    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_EN_TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
+_EN_WORD_NUMBER = re.compile(
+    rf"\b(?:(?P<tens>{'|'.join(_EN_TENS)})(?:[- ](?P<unit>{'|'.join(k for k, v in _EN_UNITS.items() if v < 10)}))?"
+    rf"|(?P<small>{'|'.join(_EN_UNITS)}))\b",
+    re.IGNORECASE,
+)
+_ZH_DIGITS = {
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+# A Chinese numeral below a thousand that is a number, not part of a word: it starts with a digit from
+# two up or with 十 (一 starts too many words: 统一, 一些), and 十分 is "very" unless minutes follow.
+_ZH_NUMBER = re.compile(
+    r"(?:[二两三四五六七八九]|一(?=[十百]))[零一二两三四五六七八九十百]*|十(?!分(?!钟))[一二三四五六七八九]?"
+)
+
+
+def _zh_value(numeral: str) -> int | None:
+    total, digit = 0, None
+    for ch in numeral:
+        if ch in _ZH_DIGITS:
+            if digit is not None:
+                return None  # 二三 is not a number (a range, "两三个" is kept as written)
+            digit = _ZH_DIGITS[ch]
+        elif ch == "十":
+            total += (digit if digit is not None else 1) * 10
+            digit = None
+        elif ch == "百":
+            total += (digit if digit is not None else 1) * 100
+            digit = None
+    return total + (digit or 0)
+
+
+def spelled_as_digits(text: str) -> str:
+    """`text` with numbers written in words as digits: "three to nine months" -> "3 to 9 months", "二十人以下"
+    -> "20人以下", "七分钟" -> "7分钟". A support checker compares words: "三个OKR目标" shares nothing with
+    "three objectives" until both say 3. One (a, an, 一) is left alone: it is an article as often as a count."""
+
+    def english(m: re.Match[str]) -> str:
+        if m.group("small"):
+            return str(_EN_UNITS[m.group("small").lower()])
+        value = _EN_TENS[m.group("tens").lower()]
+        return str(value + (_EN_UNITS[m.group("unit").lower()] if m.group("unit") else 0))
+
+    def chinese(m: re.Match[str]) -> str:
+        value = _zh_value(m.group(0))
+        return m.group(0) if value is None else str(value)
+
+    return _ZH_NUMBER.sub(chinese, _EN_WORD_NUMBER.sub(english, text))

@@ -193,3 +193,34 @@ def test_a_point_citing_no_passage_is_not_another_documents_part():
     documents = {1: "playbook.md"}
     kept, dropped = lead_points(points, document_of=lambda n: documents.get(n, ""))
     assert [p.name for p in kept] == ["a", "b"] and [p.name for p in dropped] == ["c"]
+
+
+def test_a_chinese_point_cannot_begin_with_the_passage_label():
+    # "[1] 章节：招聘渠道": a point that copied the label was driven into "招聘渠道-1-2-3-…" by the grammar
+    rules = dict(line.split(" ::= ", 1) for line in answer_grammar("zh", 2, 4, "").splitlines())
+    assert "章" in rules["namefirst"].split(" | ")[0]  # inside the negated class: a name cannot start with it
+    lead = re.compile(rules["lead"].replace("\\n", "\n"))
+    assert lead.fullmatch("创") and lead.fullmatch("第") and not lead.fullmatch("章")
+    assert rules["expl"].startswith("lead rest")
+
+
+@pytest.mark.parametrize(
+    "runaway",
+    [
+        "- 章节：招聘渠道-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16-17-18-19-20",
+        "- Title: 1.000000000000000000000000000",
+        "- 免收工位租金：第1章，第1节，第1条，第2条，第3条，第4条，第5条，第6条，第7条",
+    ],
+)
+def test_loop_guard_trips_on_a_line_that_runs_on_in_a_loop_of_its_own(runaway):
+    guard = LoopGuard()
+    assert any(guard.feed(ch) for ch in runaway)
+
+
+def test_loop_guard_lets_figures_and_ordinary_lines_run():
+    guard = LoopGuard()
+    text = (
+        "- 基础版每月1000元，专业版每月5000元，企业版每月10000元，旗舰版每月100000元。[1]\n"
+        "- The plan costs 1,000,000 yuan (1000000) per year and 100% of it is paid up front. [1]"
+    )
+    assert not any(guard.feed(ch) for ch in text)

@@ -157,3 +157,34 @@ def test_an_english_name_is_found_where_a_chinese_document_writes_it_in_chinese(
     # a name written in neither form is still missing
     assert "Beijing" in missing_specifics("What did GTP.ai do in Beijing?", "GTP.ai在上海成立。")
     assert "Anthropic" in missing_specifics("What did Anthropic build?", "某公司推出了大模型。")
+
+
+@pytest.mark.parametrize(
+    ("question", "passages"),
+    [
+        # a duration in Chinese numerals or working days (the added-documents run refused both)
+        (
+            "How long does each team get to present at the roadshow?",
+            "孵化器路演日每个团队有七分钟陈述时间和五分钟问答。",
+        ),
+        ("审核需要多久？", "区人社部门在受理截止后20个工作日内完成审核。"),
+        # an amount of money given as months of spending, not as a price
+        ("账上至少要留多少钱？", "银行账户中至少保留三个月的固定支出作为安全垫。"),
+    ],
+)
+def test_durations_in_words_and_amounts_of_spending_answer(question, passages):
+    assert missing_specifics(question, passages) == []
+
+
+def test_a_chinese_document_speaks_of_china_unless_it_names_another_country():
+    rule = "竞业限制期限不得超过二年。在竞业限制期内，公司必须按月向离职员工支付经济补偿。"
+    assert missing_specifics("How long can a non-compete last in China?", rule) == []
+    assert missing_specifics("What must Chinese companies pay during a non-compete?", rule) == []
+    # a Chinese passage about another country does not answer for China
+    assert "China" in missing_specifics("How long can a non-compete last in China?", "美国的" + rule)
+    # an English passage never speaks of China by default
+    assert "China" in missing_specifics(
+        "How long can a non-compete last in China?", "A non-compete may last at most two years."
+    )
+    # the price of a product still needs a price
+    assert "多少钱" in missing_specifics("GTP.ai的产品卖多少钱？", "GTP.ai成立后专注于大模型。")

@@ -319,3 +319,25 @@ def test_an_english_sentence_is_held_to_the_rendering_it_was_written_from(chunks
     held = check_answer(invented, hits, checker, settings, read=read).grounding.sentences[0]
     assert not held.supported and held.score < settings.support_threshold
     assert check_answer(invented, hits, checker, settings).grounding.sentences[0].score == 0.5
+
+
+def test_a_chinese_sentence_may_also_be_held_to_an_english_documents_chinese_rendering(chunks):
+    import dataclasses
+
+    base = _hits(chunks, PRICING)[0]
+
+    def hit(text: str) -> Hit:
+        return dataclasses.replace(base, chunk=dataclasses.replace(base.chunk, text=text))
+
+    english = [hit("For a first enterprise product, a sales cycle of three to nine months is normal.")]
+    chinese = [hit("对于第一款企业产品，销售周期通常为三到九个月。")]
+    settings = settings_for_tests(unsupported_policy="remove", checker="lexical")
+    checker = LexicalChecker()
+    text = "- 对于第一款企业产品，销售周期通常为三到九个月。[1]"
+    alone = check_answer(text, english, checker, settings).grounding.sentences[0]
+    second = check_answer(text, english, checker, settings, translated=chinese).grounding.sentences[0]
+    assert second.supported and second.score > alone.score
+    # the rendering is a second chance, not a licence: a sentence it does not hold stays unsupported
+    invented = "- 销售团队应当每天给每位客户打三次电话，直到签约为止。[1]"
+    held = check_answer(invented, english, checker, settings, translated=chinese).grounding.sentences[0]
+    assert not held.supported

@@ -66,3 +66,23 @@ def test_an_item_name_altered_inside_a_chinese_sentence_is_put_back():
     both = "- 竞争导向定价和成本导向定价都常见。[1]"
     assert canonical_terms(both, passages, "zh") == both
     assert canonical_terms("值量导向定价", passages, "en") == "值量导向定价"  # English answers: names only
+
+
+def test_a_chinese_name_the_sources_never_give_is_taken_off():
+    from advisor.answer_format import render
+    from advisor.point_names import sourced_names
+
+    passage = "早期招聘最有效的渠道是创始人的人脉和员工内推，其次是垂直社区和招聘网站。"
+    points = [
+        Point("端点", "创始人的人脉和员工内推。", 1),  # invented (seen in the added-documents run)
+        Point("招聘渠道", "创始人的人脉。", 1),  # the question's words
+        Point("员工内推", "其次是垂直社区。", 1),  # the passage's words
+        Point("Referrals", "Ask the team.", 1),  # an English name is a translation: never judged here
+    ]
+    shown = render(sourced_names(points, [passage], "早期公司招聘最有效的渠道是什么？"), "zh")
+    assert shown.splitlines() == [
+        "- 创始人的人脉和员工内推。[1]",
+        "- **招聘渠道**：创始人的人脉。[1]",
+        "- **员工内推**：其次是垂直社区。[1]",
+        "- **Referrals**：Ask the team.[1]",
+    ]

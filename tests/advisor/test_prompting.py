@@ -153,3 +153,12 @@ def test_refusals_list_the_closest_sections_once(language):
     assert p.refusal_text(language, "instructions") != no_sections
     expected = {"zh": "知识库没有涵盖", "en": "does not cover"}[language]
     assert expected in p.refusal_text(language, "weak_retrieval", [])
+
+
+def test_the_closest_sections_are_said_to_be_chinese_only_when_they_are():
+    from advisor.prompting import refusal_text
+
+    playbook = refusal_text("en", "unsupported", ["5.2.1 直接盈利模式"])
+    assert "(in Chinese)" in playbook
+    added = refusal_text("en", "unsupported", ["Consent and Lawful Basis", "Slide Order"])
+    assert "(in Chinese)" not in added and "- Slide Order" in added

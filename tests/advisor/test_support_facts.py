@@ -78,3 +78,17 @@ def test_durations_and_names_must_be_the_passages_own():
         "6 months",
         "PaLM",
     ]
+
+
+def test_a_duration_holds_its_number_in_words_and_its_unit():
+    from advisor.support_facts import duration_mismatches
+
+    english = ["For a first enterprise product, a sales cycle of three to nine months is normal."]
+    # the Chinese answer's digits against the English document's words (the gate scored this 0 before)
+    assert duration_mismatches("销售周期一般为3到9个月。", english) == []
+    # the number with another unit is not what the document says
+    assert duration_mismatches("销售周期一般为3到9周。", english) == ["9周"]
+    assert duration_mismatches("销售周期一般为3到12个月。", english) == ["12个月"]
+    chinese = ["每周更新一次未来十三周的现金流预测。至少保留三个月的固定支出。"]
+    assert duration_mismatches("Keep three months of fixed costs: 3 months.", chinese) == []
+    assert duration_mismatches("Keep 3 years of fixed costs.", chinese) == ["3 years"]

@@ -158,3 +158,21 @@ def test_windows_are_the_shortest_reaching_the_weight_with_han_counting_double()
     assert list(weighted_windows("abcdef", 4)) == [(0, 4), (1, 5), (2, 6)]
     assert list(weighted_windows("知识ab", 4)) == [(0, 2), (1, 4)]
     assert list(weighted_windows("abc", 4)) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [
+        ("a sales cycle of three to nine months", "a sales cycle of 3 to 9 months"),
+        ("twenty-five people", "25 people"),
+        ("二十人以下的团队最多设三个目标", "20人以下的团队最多设3个目标"),
+        ("七分钟陈述和五分钟问答", "7分钟陈述和5分钟问答"),
+        ("十三周，一百二十个", "13周，120个"),
+        # words that hold a numeral but are not numbers stay as written
+        ("十分重要，统一管理，一些人，两三个人", "十分重要，统一管理，一些人，两三个人"),
+    ],
+)
+def test_numbers_in_words_become_digits(text, digits):
+    from textkit.numbers import spelled_as_digits
+
+    assert spelled_as_digits(text) == digits
