@@ -446,7 +446,7 @@ class Advisor:
         # A point's bold name that means one list item of the passages is written as that item's term.
         passage_texts = [h.chunk.text for h in passages]
         points = canonical_names(points, passage_texts, language)
-        points = sourced_names(points, [*passage_texts, *read_texts], standalone)
+        points = sourced_names(points, passage_texts, standalone)
         shaped = canonical_terms(
             render(points, language) if points else unique_lines(raw), passage_texts, language
         )

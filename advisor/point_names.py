@@ -26,7 +26,7 @@ from advisor.answer_format import Point
 from advisor.focus import item_names, term_words
 from advisor.prompting import glossary_english
 from advisor.support_bridge import dictionary, english_stems
-from textkit import is_han
+from textkit import has_han, is_han
 
 MIN_ZH_RATIO = 0.75
 # Shorter names are too close to ordinary words for a two-character edit to mean the item.
@@ -49,20 +49,23 @@ def canonical_names(points: Sequence[Point], passages: Sequence[str], language: 
 
 
 def sourced_names(points: Sequence[Point], passages: Sequence[str], question: str) -> list[Point]:
-    """The points, each Chinese name that shares no two characters in a row with the passages or the
-    question taken off (the point is shown as its explanation alone).
+    """The points, each Chinese name that shares no two characters in a row with the Chinese passages or
+    the question taken off (the point is shown as its explanation alone). `passages`: the texts the
+    points cite, in their numbering ([1] is passages[0]).
 
     Told to name a listed item by the passage's own words, the model, over a passage that lists nothing
     ("早期招聘最有效的渠道是创始人的人脉和员工内推…"), invented names in bold: "端点", "中点", "起点"
     (added-document answers, 2026-12-06). A name from the sources repeats their words; one that repeats
-    none of them is the model's, and bold is where a founder looks for the playbook's terms.
+    none of them is the model's, and bold is where a founder looks for the playbook's terms. A point citing
+    an English document names its item in translation ("分析工具" for "analytics tools"): it is left alone.
     """
-    said = "\n".join([*passages, question])
+    said = "\n".join([*(p for p in passages if has_han(p)), question])
     out = []
     for point in points:
+        cited = passages[point.source - 1] if 0 < point.source <= len(passages) else ""
         han = [ch if is_han(ch) else " " for ch in point.name]
         pairs = {a + b for a, b in pairwise(han) if a != " " and b != " "}
-        unsourced = bool(pairs) and not any(pair in said for pair in pairs)
+        unsourced = has_han(cited) and bool(pairs) and not any(pair in said for pair in pairs)
         out.append(dataclasses.replace(point, name="") if unsourced else point)
     return out
 

@@ -86,3 +86,11 @@ def test_a_chinese_name_the_sources_never_give_is_taken_off():
         "- **员工内推**：其次是垂直社区。[1]",
         "- **Referrals**：Ask the team.[1]",
     ]
+
+
+def test_a_chinese_name_of_an_english_documents_item_is_a_translation_and_stays():
+    from advisor.point_names import sourced_names
+
+    passage = "List every place where you store personal data: the product database, analytics tools."
+    points = [Point("分析工具", "记录数据分析用到的工具。", 1)]
+    assert sourced_names(points, [passage], "怎样建立个人数据清单？") == points

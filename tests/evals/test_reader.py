@@ -233,3 +233,11 @@ def test_the_detectors_on_the_held_out_labels_of_the_sibling_files_run():
     # question writes as it stands, the lead-in repair of e18b754): 179 labels carried from run H's identical
     # question and text, 6 read, all clean (four were run H's lead-in echoes). Readers found 0.925 zh / 0.902 en.
     _held_out_run("answer_labels_render9.jsonl", accuracy=0.91, kappa=0.35, zh=0.925, en=0.902)
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_added_documents_fixes_run():
+    # Answers of 2026-12-06 05:57 (run J, code 4447f85: the gate reads an added document's title and numbers in
+    # words as digits, a Chinese point cannot begin with the passage label, China implied by a Chinese
+    # document): 184 labels carried from run I's identical question and text, 1 read (a hard refusal that no
+    # longer names "Chinese" as missing). The playbook's answers did not change.
+    _held_out_run("answer_labels_render10.jsonl", accuracy=0.91, kappa=0.35, zh=0.925, en=0.902)
