@@ -130,7 +130,8 @@ class SlowGenerator(ScriptedGenerator):
                     return
                 time.sleep(self.delay_s)
                 self.produced += 1
-                yield "成本导向定价" if i else PRICING_REPLY
+                # a new clause each time: the same word over and over is a loop the advisor's guard stops
+                yield f"，成本导向定价的第{i}种说法" if i else PRICING_REPLY
         finally:
             self.finished.set()
 
