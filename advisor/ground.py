@@ -152,16 +152,13 @@ def check_answer(
     # "云川市创业扶持资金每年3月1日至3月31日申报" names the document's 云川市, which the section's text calls
     # 本市 or leaves out, and scored 0.27 without the title, 0.53 with it. The playbook's passages carry
     # their context in their heading path and read the same either way.
-    texts = [[search_text(h.chunk)] for h in hits]
-    if read is not None and len(read) == len(hits):
-        for versions, as_read in zip(texts, read, strict=True):
-            if search_text(as_read.chunk) != versions[0]:
-                versions.append(search_text(as_read.chunk))
+    as_read = read if read is not None and len(read) == len(hits) else hits
+    texts = [search_text(h.chunk) for h in as_read]  # what each sentence is held to
     seconds: list[str | None] = [None] * len(hits)
     if translated is not None and len(translated) == len(hits):
         seconds = [
-            text if text != versions[-1] else None
-            for text, versions in zip((search_text(h.chunk) for h in translated), texts, strict=True)
+            rendered if rendered != text else None
+            for rendered, text in zip((search_text(h.chunk) for h in translated), texts, strict=True)
         ]
     # Split the raw text: a sentence whose markers all point nowhere ("[6]" of 5 sources) was still meant
     # to be cited, so it gets the same re-pointing chance as one cited to the wrong passage.
@@ -338,11 +335,11 @@ def _score(
     checker: SupportChecker,
     claim: str,
     cited: Sequence[int],
-    texts: Sequence[Sequence[str]],
+    texts: Sequence[str],
     seconds: Sequence[str | None],
 ) -> float:
-    """The claim's support in the cited passages (1-based numbers into `texts`) as the model read them
-    (each version list's last), or in their renderings in the answer's language (`seconds`, where there
+    """The claim's support in the cited passages (1-based numbers into `texts`) as the model read them,
+    or in their renderings in the answer's language (`seconds`, where there
     are any), whichever is higher.
 
     An English answer is written from the English renderings, so its sentences are held to them, in the
@@ -352,17 +349,17 @@ def _score(
     rendering alone with its own calibration, which removes 0.63 of the unsupported sentences (0.60 before)
     while keeping 0.90 of the supported ones.
     """
-    as_read = [texts[n - 1][-1] for n in cited]
-    score = float(checker.score(claim, as_read))
+    read = [texts[n - 1] for n in cited]
+    score = float(checker.score(claim, read))
     if any(seconds[n - 1] for n in cited):
-        rendered = [seconds[n - 1] or text for n, text in zip(cited, as_read, strict=True)]
+        rendered = [seconds[n - 1] or text for n, text in zip(cited, read, strict=True)]
         score = max(score, float(checker.score(claim, rendered)))
     return score
 
 
 def _better_source(
     sentence: AnswerSentence,
-    texts: Sequence[Sequence[str]],
+    texts: Sequence[str],
     seconds: Sequence[str | None],
     checker: SupportChecker,
     threshold: float,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from textkit.numbers import CURRENCIES, Figure, figures, known_figures, unstated
+from textkit.numbers import CURRENCIES, ENGLISH_UNITS, Figure, figures, known_figures, unstated
 
 __all__ = [
     "NOT_NAMES",
@@ -61,10 +61,7 @@ _CHINESE_DIGITS = {
 
 # An English document writes small numbers in words: "a sales cycle of three to nine months" states the
 # 9 of a Chinese answer's "3到9个月".
-_ENGLISH_DIGITS = {
-    1: "one|a|an", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine",
-    10: "ten", 11: "eleven", 12: "twelve",
-}  # fmt: skip
+_ENGLISH_DIGITS = {1: "one|a|an", **{value: word for word, value in ENGLISH_UNITS.items()}}
 # A duration's unit in either language, by what it measures: "3到9周" is not "three to nine months".
 _UNIT_KINDS = {
     "month": r"months?|个月|月",

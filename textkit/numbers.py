@@ -107,7 +107,7 @@ def unstated(fig: Figure, known: dict[float, set[str]]) -> str | None:
 
 
 # --- numbers written in words, as digits ----------------------------------------------------------
-_EN_UNITS = {
+ENGLISH_UNITS = {
     "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
     "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
     "seventeen": 17, "eighteen": 18, "nineteen": 19,
@@ -123,8 +123,8 @@ _EN_TENS = {
     "ninety": 90,
 }
 _EN_WORD_NUMBER = re.compile(
-    rf"\b(?:(?P<tens>{'|'.join(_EN_TENS)})(?:[- ](?P<unit>{'|'.join(k for k, v in _EN_UNITS.items() if v < 10)}))?"
-    rf"|(?P<small>{'|'.join(_EN_UNITS)}))\b",
+    rf"\b(?:(?P<tens>{'|'.join(_EN_TENS)})(?:[- ](?P<unit>{'|'.join(k for k, v in ENGLISH_UNITS.items() if v < 10)}))?"
+    rf"|(?P<small>{'|'.join(ENGLISH_UNITS)}))\b",
     re.IGNORECASE,
 )
 _ZH_DIGITS = {
@@ -170,9 +170,9 @@ def spelled_as_digits(text: str) -> str:
 
     def english(m: re.Match[str]) -> str:
         if m.group("small"):
-            return str(_EN_UNITS[m.group("small").lower()])
+            return str(ENGLISH_UNITS[m.group("small").lower()])
         value = _EN_TENS[m.group("tens").lower()]
-        return str(value + (_EN_UNITS[m.group("unit").lower()] if m.group("unit") else 0))
+        return str(value + (ENGLISH_UNITS[m.group("unit").lower()] if m.group("unit") else 0))
 
     def chinese(m: re.Match[str]) -> str:
         value = _zh_value(m.group(0))
