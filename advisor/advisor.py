@@ -286,7 +286,7 @@ class Advisor:
         if found.weak or not found.hits:
             yield self._refusal(base, "weak_retrieval", t0, retrieve_ms=retrieve_ms)
             return
-        passages = _answer_passages(found, self.settings)
+        passages = _answer_passages(found, self.settings, language)
         if self.settings.focus_passages:
             # found.queries[1:] are the question's Chinese renderings (English questions), which name the
             # playbook's headings in its own words.
@@ -622,16 +622,17 @@ def _history_language(history: Sequence[Message]) -> str:
     return "en"
 
 
-def _answer_passages(found: Any, settings: Settings) -> list[Hit]:
+def _answer_passages(found: Any, settings: Settings, language: str = "zh") -> list[Hit]:
     """The retrieved passages the model reads: those close to the best one (at least min_passages).
 
     Passages far below the best match mostly invite points that answer another question (an answer on
     pricing drifting into marketing), and every passage costs ~200 prompt tokens, read at ~70 tokens/s.
     On the 98 answerable questions a margin of 0.025 in dense similarity keeps ~2.8 of 5 passages and
-    drops no gold passage (0.01 would drop two).
+    drops no gold passage (0.01 would drop two). An English question's cosines are English ones (the
+    English view), spread wider: its margin is passage_score_margin_en.
     """
     hits = list(found.hits)
-    margin = settings.passage_score_margin
+    margin = settings.passage_score_margin_en if language == "en" else settings.passage_score_margin
     if margin <= 0 or not found.dense_scores:
         return hits
     return [

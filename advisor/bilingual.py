@@ -62,8 +62,9 @@ def render_chunk(renderings: Renderings, chunk: Chunk) -> Chunk:
 def texts_to_render(chunks: Sequence[Chunk]) -> Iterator[str]:
     """What a view needs rendered: each chunk's text, and each heading of an added document's section path
     (the heading names the topic: "Valuation Cap" is what a Chinese question about 估值上限 matches). The
-    shipped playbook's headings are left out: ~110 more model calls in a fresh install's `prepare`; its
-    English view was measured without them (evals/README.md, "Bilingual views")."""
+    shipped playbook's headings are left out: their renderings ship (renderings_seed.en.json, corrected in
+    renderings_reviewed.en.json where the model erred), and a view takes any model's rendering, so another
+    answering model need not make them again."""
     for chunk in chunks:
         yield chunk.text
         if chunk.source.rsplit("/", 1)[-1] not in BUILT_IN_SOURCES:

@@ -34,6 +34,12 @@ lines and rejected 44 — meaning inverted ("The core resources of the startup t
 copy these lines, so each error was a wrong answer (readers marked four such term errors in the 2026-12-05
 run). A reviewed line is a person's translation: it holds whatever model renders the rest, is never
 overwritten by `build`, and is not exported as the model's. Each carries the reason it replaced the model's.
+
+The playbook's 111 heading parts ship too (2026-12-06), for search only: English questions meet the
+playbook through its English view (advisor/bilingual.py), where a heading left in Chinese is a section
+an English question cannot name. A reader corrected 20 of them ("转换器架构" is the Transformer
+architecture, not a "Converter"; headings the model turned into sentences with claims). No prompt shows a
+heading's rendering, so they change no answer prompt and no knowledge-cache file.
 """
 
 from __future__ import annotations

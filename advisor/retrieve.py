@@ -2,10 +2,11 @@
 
 Pipeline for one (standalone) question:
 
-1. Queries: the question itself, plus, for an English question with settings.translate_queries and a
-   translator (the factory gives the LLM one, see llm_translator for the measurement), a Chinese
-   rendering: the knowledge base is Chinese; BM25 cannot cross languages at all and the multilingual
-   embedder only approximately.
+1. Queries: the question itself, plus, for an English question with settings.translate_queries (off by
+   default) and a translator (the factory gives the LLM one), the model's Chinese rendering of it. The
+   knowledge base is Chinese, BM25 cannot cross languages and the multilingual embedder only
+   approximately; the English view (step 2) now bridges that with no model call before retrieval, as
+   well as the rendering did (config/settings.py, translate_queries).
 2. Each query runs through both legs (settings.candidate_k candidates each), over the chunks and over the
    knowledge base's view in the query's language when there is one (settings.bilingual_views,
    bilingual.py: an English query meets a Chinese chunk through its English rendering, a Chinese query an

@@ -267,6 +267,8 @@ def retrieval(adv: Any, baseline: Any, cases: Sequence[Any]) -> dict[str, Any]:
         "baseline_hit@2_default_k": rates("base2"),
         "ours_ms_per_question": ms["ours"] / total,
         "baseline_ms_per_question": ms["baseline"] / total,
+        # English questions wait for the model's Chinese rendering only with this setting on (off by default).
+        "ours_translates_english": bool(adv.settings.translate_queries),
     }
 
 

@@ -167,8 +167,13 @@ def render(report: dict[str, Any]) -> str:
     )
     out += [
         "",
-        f"Retrieval time per question: ours {ret['ours_ms_per_question']:.0f} ms (English questions include the "
-        f"model's Chinese rendering), baseline {ret['baseline_ms_per_question']:.0f} ms.",
+        f"Retrieval time per question: ours {ret['ours_ms_per_question']:.0f} ms ("
+        + (
+            "English questions include the model's Chinese rendering"
+            if ret.get("ours_translates_english", True)
+            else "no model call: English questions search the English view"
+        )
+        + f"), baseline {ret['baseline_ms_per_question']:.0f} ms.",
         "",
         f"## 4. Off-topic questions ({un['n']}): ours refuses, the baseline has no refusal",
         "",

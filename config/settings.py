@@ -57,6 +57,7 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
         "device": "cpu",
         # A hash embedder's cosines carry no meaning: the model gets every retrieved passage.
         "passage_score_margin": 0.0,
+        "passage_score_margin_en": 0.0,
         # A scripted generator's replies are the answers a test scripts, not translations of each line
         # (tests/advisor/test_renderings.py turns renderings on with a translating fake).
         "english_renderings": False,
@@ -144,21 +145,26 @@ class Settings(BaseSettings):
         0.78, description="Below this best dense similarity retrieval counts as weak (refuse)."
     )
     translate_queries: bool = Field(
-        True, description="Also search an English question through a Chinese rendering of it."
+        False,
+        description="Also search an English question through the LLM's Chinese rendering of it (one model call "
+        "before retrieval, 1.0-3.0 s of an English answer's first-token wait on two cores). Off by default: the "
+        "English view (bilingual_views, the playbook's lines and headings in English) finds English questions' "
+        "sections as well with no model call (55 English questions: hit@1 0.855 / MRR 0.909 with the view alone, "
+        "0.836 / 0.892 with the rendering and no view; 84 follow-ups: 0.789 / 0.871 against 0.789 / 0.860; "
+        "evals/README.md 'English view instead of the question's rendering').",
     )
     bilingual_views: BilingualViews = Field(
         "auto",
         description="Also search every chunk through its rendering in the other language (advisor/bilingual.py): "
-        "auto (the default) turns this on exactly when the index holds chunks in both Chinese and English "
-        "(indexing/views_choice.py; decided again at each start; `python -m indexing status` shows the decision), "
-        "true/false force it (env FA_BILINGUAL_VIEWS=auto|1|0). With an incubator's documents beside the playbook "
-        "the views make cross-language questions find them (hit@3 0.125 -> 1.000, evals/README.md 'Added "
-        "documents at heading level'); on the one-language playbook index they cost English playbook MRR beside "
-        "query translation (0.922 -> 0.900) and raise the best cosine that decides weak retrieval, so they stay "
-        "off there. The renderings searched: Chinese lines in English (those of english_renderings), an added "
-        "document's English lines in Chinese (made by `python -m advisor prepare`; any model's, for search); no "
-        "model call at question time. The views' vectors are embedded once and kept under the data folder "
-        "(views/).",
+        "auto (the default) turns this on for every index that holds Chinese chunks (indexing/views_choice.py; "
+        "decided again at each start; `python -m indexing status` shows the decision), true/false force it "
+        "(env FA_BILINGUAL_VIEWS=auto|1|0). The English view is how English questions meet the Chinese playbook "
+        "(its headings and lines ship rendered); with an incubator's English documents beside the playbook the "
+        "Chinese view makes Chinese questions find them (hit@3 0.125 -> 1.000, evals/README.md 'Added documents "
+        "at heading level'). The renderings searched: Chinese lines in English (those of english_renderings), an "
+        "added document's English lines in Chinese (made by `python -m advisor prepare`; any model's, for "
+        "search); no model call at question time. The views' vectors are embedded once and kept under the data "
+        "folder (views/).",
     )
     reranker: str | None = Field(None, description="Optional cross-encoder reranker (HF id or folder).")
     passage_score_margin: float = Field(
@@ -168,6 +174,16 @@ class Settings(BaseSettings):
         description="Passages whose dense similarity is more than this below the best one are not given to the "
         "model (at least min_passages are): far passages only invite off-question points and cost prompt time. "
         "0 gives the model all top_k.",
+    )
+    passage_score_margin_en: float = Field(
+        0.035,
+        ge=0.0,
+        le=1.0,
+        description="passage_score_margin for an English question. It searches English text (the Chinese "
+        "playbook's English view, English documents), whose cosines spread wider than the Chinese ones: on the "
+        '49 English answerable questions 0.025 kept 2.35 passages and dropped the gold one from two ("What '
+        'lessons does the OpenAI case offer to founders?" lost 6.1.3), 0.035 keeps 3.1 and drops none '
+        "(evals/README.md 'English view instead of the question's rendering').",
     )
     min_passages: int = Field(
         1, ge=1, description="Passages always given to the model, whatever their score."

@@ -1,12 +1,19 @@
 """Whether the advisor searches an index through its bilingual views (settings.bilingual_views), and why.
 
-The views (advisor/bilingual.py) make a question meet every chunk in its own language. They pay off only
-where the index holds both languages: an incubator's English document beside the Chinese playbook is
-found by Chinese questions (cross-language hit@3 0.125 -> 1.000 with views, evals/README.md "Added
-documents at heading level"). On a one-language index they buy little and cost something measured: on the
-playbook alone (all Chinese) they cost English playbook MRR beside query translation (0.922 -> 0.900) and
-raise the best cosine that decides weak retrieval, so fewer unanswerable English questions are refused
-early. So "auto", the default, turns them on exactly for a two-language index.
+The views (advisor/bilingual.py) make a question meet every chunk in its own language. "auto", the
+default, turns them on for every index that holds Chinese chunks:
+- the English view is what an English question searches the Chinese playbook through. With the playbook's
+  headings rendered too (they ship, advisor/renderings_seed.en.json), the view alone finds English
+  questions' sections as well as the LLM's Chinese rendering of each question did (55 English questions:
+  hit@1 0.855 / MRR 0.909 against 0.836 / 0.892, evals/README.md "English view instead of the question's
+  rendering"), with no model call between the question and its answer (issue 14: that call was 1.0-3.0 s
+  of an English answer's first-token wait). Its renderings are the English answers' own, so it costs no
+  extra `prepare` work;
+- the Chinese view (an English document's lines in Chinese, made by `prepare`) exists only where the index
+  holds English chunks: an incubator's English document is found by Chinese questions (cross-language
+  hit@3 0.125 -> 1.000, evals/README.md "Added documents at heading level").
+An index with no Chinese chunk (or none at all) has nothing for the English view to show; the views stay
+off there, so an English-only knowledge base is not translated into Chinese by `prepare` unasked.
 
 The rule lives here, below the advisor, because two places state it: the advisor's factory decides it from
 the loaded index's chunks, and `python -m indexing status` shows it from the manifest (no index loaded).
@@ -58,10 +65,16 @@ def decide_views(setting: BilingualViews, languages: Mapping[str, int]) -> Views
         return ViewsChoice(False, setting, shown, "bilingual_views is off (set explicitly)")
     if setting != "auto":
         raise ValueError(f"bilingual_views must be true, false or 'auto', not {setting!r}")
-    both = all(held.get(lang, 0) for lang in VIEW_LANGUAGES)
     described = ", ".join(f"{n} {lang}" for lang, n in shown.items()) or "no chunks"
-    if both:
+    if all(held.get(lang, 0) for lang in VIEW_LANGUAGES):
         return ViewsChoice(
             True, setting, shown, f"auto: the index holds chunks in both languages ({described})"
         )
-    return ViewsChoice(False, setting, shown, f"auto: the index holds one language only ({described})")
+    if held.get("zh", 0):
+        return ViewsChoice(
+            True,
+            setting,
+            shown,
+            f"auto: English questions meet the Chinese chunks in their English renderings ({described})",
+        )
+    return ViewsChoice(False, setting, shown, f"auto: the index holds no Chinese chunk ({described})")

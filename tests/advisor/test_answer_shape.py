@@ -109,12 +109,14 @@ def test_the_model_reads_only_passages_close_to_the_best(chunks):
     hits = [Hit(chunk=c, score=1.0 / (i + 1), rank=i + 1) for i, c in enumerate(chunks[:4])]
     dense = {c.chunk_id: s for c, s in zip(chunks[:4], (0.90, 0.89, 0.86, 0.80), strict=True)}
     found = SimpleNamespace(hits=tuple(hits), dense_scores=dense, best_dense=0.90)
-    settings = SimpleNamespace(passage_score_margin=0.025, min_passages=1)
-    assert [h.rank for h in _answer_passages(found, settings)] == [1, 2]
+    settings = SimpleNamespace(passage_score_margin=0.025, passage_score_margin_en=0.05, min_passages=1)
+    assert [h.rank for h in _answer_passages(found, settings, "zh")] == [1, 2]
+    # An English question's cosines (English view, English documents) spread wider: its own margin.
+    assert [h.rank for h in _answer_passages(found, settings, "en")] == [1, 2, 3]
     settings.passage_score_margin = 0.0  # off: all of them
-    assert len(_answer_passages(found, settings)) == 4
+    assert len(_answer_passages(found, settings, "zh")) == 4
     settings.passage_score_margin, settings.min_passages = 0.001, 3
-    assert [h.rank for h in _answer_passages(found, settings)] == [1, 2, 3]
+    assert [h.rank for h in _answer_passages(found, settings, "zh")] == [1, 2, 3]
 
 
 def test_make_chunks_is_the_shared_corpus():

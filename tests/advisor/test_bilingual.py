@@ -143,14 +143,17 @@ def test_the_factory_searches_the_data_folders_renderings_whatever_model_made_th
     assert off.retriever.views == ()
 
 
-def test_auto_leaves_a_one_language_index_without_views_and_says_why(make_fake_advisor, fake_settings):
-    write_renderings(fake_settings.renderings_path, ENGLISH)  # renderings exist: only the index decides
+def test_auto_searches_the_english_view_of_the_chinese_playbook_and_says_why(
+    make_fake_advisor, fake_settings
+):
+    write_renderings(fake_settings.renderings_path, ENGLISH)
     advisor, _ = make_fake_advisor(bilingual_views="auto")
-    assert advisor.retriever.views == () and advisor.chinese_renderings is None
+    assert [v.language for v in advisor.retriever.views] == ["en"]  # no English line: no Chinese view
     described = advisor.describe()["retrieval"]["bilingual_views"]
-    assert described["on"] is False and described["setting"] == "auto"
-    assert described["reason"].startswith("auto: the index holds one language only")
-    assert list(advisor.texts_to_render()) == [c.text for c in advisor.index.chunks]  # no headings to render
+    assert described["on"] is True and described["setting"] == "auto"
+    assert described["reason"].startswith("auto: English questions meet the Chinese chunks")
+    assert advisor.retrieve(QUESTION, k=1)[0].chunk.text == RISK_TEXT
+    assert list(advisor.texts_to_render()) == [c.text for c in advisor.index.chunks]  # its headings ship
 
 
 def test_auto_searches_the_views_of_an_index_in_both_languages(mixed_index, embedder, fake_settings):

@@ -227,9 +227,28 @@ def test_the_shipped_reviewed_renderings_are_lines_of_the_playbook_and_keep_thei
 
     playbook = (get_settings().knowledge_dir / "playbook.md").read_text(encoding="utf-8")
     lines = {line.strip() for line in playbook.split("\n")}
+    lines |= {line.lstrip("#").strip() for line in lines if line.startswith("#")}  # headings are reviewed too
     reviewed = load_reviewed(REVIEWED)
     assert len(reviewed) >= 40
     for chinese, english in reviewed.items():
         assert chinese in lines, chinese[:30]
         for figure in re.findall(r"\d+(?:\.\d+)?", chinese):
             assert figure in english.replace(",", ""), (chinese[:30], figure)
+
+
+def test_every_playbook_heading_ships_an_english_rendering_for_the_english_view(tmp_path):
+    # English questions search the playbook through its English view (advisor/bilingual.py) with no model
+    # call; a heading left in Chinese there is a section an English question cannot name.
+    from advisor.renderings import Renderings
+    from config import get_settings
+    from indexing.chunking import find_headings
+    from indexing.documents import split_front_matter
+
+    playbook = (get_settings().knowledge_dir / "playbook.md").read_text(encoding="utf-8")
+    headings = [h.title for h in find_headings(playbook[split_front_matter(playbook)[1] :])]
+    shipped = Renderings(tmp_path / "none.json", None)  # what a view reads: shipped and reviewed lines
+    assert len(headings) > 100
+    for heading in headings:
+        english = shipped.render(heading)
+        assert english != heading and not re.search(r"[\u4e00-\u9fff]", english), heading
+        assert heading.split(" ", 1)[0] in english or not heading[0].isdigit(), (heading, english)

@@ -27,9 +27,15 @@ def test_a_chinese_question_finds_its_section_first(index, embedder, fake_settin
     assert found.dense_scores[found.hits[0].chunk.chunk_id] == pytest.approx(found.best_dense, abs=0.3)
 
 
-def test_an_english_question_is_also_searched_through_a_chinese_rendering(index, embedder, fake_settings):
+def test_an_english_question_is_also_searched_through_a_chinese_rendering_when_asked(
+    index, embedder, fake_settings
+):
     gen = ScriptedGenerator(["中文译文：法律风险有哪些？\n（解释）"])
-    retriever = HybridRetriever(index, embedder, fake_settings, translator=llm_translator(gen))
+    translating = fake_settings.model_copy(update={"translate_queries": True})
+    off = HybridRetriever(index, embedder, fake_settings, translator=llm_translator(gen))
+    assert off.retrieve("What are the legal risks?", k=3).queries == ("What are the legal risks?",)
+    assert gen.calls == []  # off by default: no model call before retrieval
+    retriever = HybridRetriever(index, embedder, translating, translator=llm_translator(gen))
     found = retriever.retrieve("What are the legal risks?", k=3)
     assert found.queries == ("What are the legal risks?", "法律风险有哪些？")
     assert "翻译" in gen.calls[0][0]["content"] and "What are the legal risks?" in gen.calls[0][-1]["content"]

@@ -131,16 +131,16 @@ def test_status_shows_whether_the_advisor_will_search_the_bilingual_views_and_wh
     settings, knowledge, embedder
 ):
     auto = settings.model_copy(update={"bilingual_views": "auto"})
-    write_doc(knowledge, "playbook.md", "创业手册", {"5.3 定价": "基础版产品定价为每月1000元。"})
+    write_doc(knowledge, "safe.md", "SAFE Notes", {"Valuation Cap": "A cap sets the highest valuation."})
     build_index(auto, embedder=embedder, progress=False)
     views = index_status(auto)["bilingual_views"]
     assert views == {
         "on": False,
         "setting": "auto",
-        "languages": {"zh": 1},
-        "reason": "auto: the index holds one language only (1 zh)",
+        "languages": {"en": 1},
+        "reason": "auto: the index holds no Chinese chunk (1 en)",
     }
-    write_doc(knowledge, "safe.md", "SAFE Notes", {"Valuation Cap": "A cap sets the highest valuation."})
+    write_doc(knowledge, "playbook.md", "创业手册", {"5.3 定价": "基础版产品定价为每月1000元。"})
     build_index(auto, embedder=embedder, progress=False)
     views = index_status(auto)["bilingual_views"]
     assert views["on"] and views["languages"] == {"en": 1, "zh": 1}

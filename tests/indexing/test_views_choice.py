@@ -1,5 +1,6 @@
-"""The bilingual views' decision (indexing/views_choice.py): "auto" is on exactly for an index that holds
-chunks in both Chinese and English; true/false force it; the reason says which."""
+"""The bilingual views' decision (indexing/views_choice.py): "auto" is on for an index that holds Chinese
+chunks (the English view English questions search) and off for one with none; true/false force it; the
+reason says which."""
 
 from __future__ import annotations
 
@@ -24,19 +25,24 @@ def test_auto_turns_views_on_for_an_index_in_both_languages():
     }
 
 
-@pytest.mark.parametrize(
-    ("languages", "shown"),
-    [({"zh": 77}, "77 zh"), ({"en": 12}, "12 en"), ({"zh": 77, "en": 0}, "77 zh"), ({}, "no chunks")],
-)
-def test_auto_leaves_views_off_for_a_one_language_index(languages, shown):
+def test_auto_turns_the_english_view_on_for_the_chinese_playbook_alone():
+    choice = decide_views("auto", {"zh": 77, "en": 0})
+    assert choice.on
+    assert (
+        choice.reason == "auto: English questions meet the Chinese chunks in their English renderings (77 zh)"
+    )
+
+
+@pytest.mark.parametrize(("languages", "shown"), [({"en": 12}, "12 en"), ({}, "no chunks")])
+def test_auto_leaves_views_off_for_an_index_with_no_chinese_chunk(languages, shown):
     choice = decide_views("auto", languages)
     assert not choice.on
-    assert choice.reason == f"auto: the index holds one language only ({shown})"
+    assert choice.reason == f"auto: the index holds no Chinese chunk ({shown})"
 
 
 def test_true_and_false_force_the_views_whatever_the_index_holds():
-    assert decide_views(True, {"zh": 77}).on
-    assert "set explicitly" in decide_views(True, {"zh": 77}).reason
+    assert decide_views(True, {"en": 12}).on
+    assert "set explicitly" in decide_views(True, {"en": 12}).reason
     assert not decide_views(False, {"zh": 77, "en": 40}).on
 
 
@@ -48,5 +54,6 @@ def test_an_unknown_setting_is_refused():
 def test_the_decision_reads_each_chunks_language():
     english = replace(CHUNK, chunk_id="e:0-9", source="safe_notes.txt", lang="en", text="A valuation cap")
     assert chunk_languages(c.lang for c in [CHUNK, CHUNK, english]) == {"en": 1, "zh": 2}
-    assert not views_for_chunks("auto", [CHUNK]).on
+    assert views_for_chunks("auto", [CHUNK]).on
+    assert not views_for_chunks("auto", [english]).on
     assert views_for_chunks("auto", [CHUNK, english]).on
