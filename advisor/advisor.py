@@ -288,8 +288,8 @@ class Advisor:
             return
         passages = _answer_passages(found, self.settings, language)
         if self.settings.focus_passages:
-            # found.queries[1:] are the question's Chinese renderings (English questions), which name the
-            # playbook's headings in its own words.
+            # found.queries[1:] are the question's Chinese renderings (English questions, translate_queries
+            # on; none by default), which name the playbook's headings in its own words.
             passages = focus_passages(
                 standalone,
                 passages,
@@ -622,7 +622,7 @@ def _history_language(history: Sequence[Message]) -> str:
     return "en"
 
 
-def _answer_passages(found: Any, settings: Settings, language: str = "zh") -> list[Hit]:
+def _answer_passages(found: Any, settings: Settings, language: str) -> list[Hit]:
     """The retrieved passages the model reads: those close to the best one (at least min_passages).
 
     Passages far below the best match mostly invite points that answer another question (an answer on

@@ -374,7 +374,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--translate-queries",
         action="store_true",
         help="with --retrieval-only: load the configured LLM to render English questions in Chinese, as the "
-        "deployed advisor does (default: no LLM, English questions are searched as written)",
+        "advisor does with translate_queries on (off by default; default here: no LLM, English questions are "
+        "searched as written, through the English view where it is on)",
     )
     p.add_argument("--url", help="evaluate a running deployment through POST {url}/api/ask")
     p.add_argument("--api-key", help="bearer token for --url deployments that require one")
