@@ -535,6 +535,8 @@ class Advisor:
             topic=topic,
             context=context,
             context_weight=self.settings.follow_up_context_weight,
+            own_words=question if standalone.strip() != question.strip() else "",
+            own_words_weight=self.settings.follow_up_own_words_weight,
         )
         return topic, found
 

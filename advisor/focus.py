@@ -80,11 +80,19 @@ def focus_passages(
     return hits
 
 
-# Heading words a question asks for without saying them: "为什么失败" asks for 失败原因分析. ("What lessons…"
-# naming 失败教训与反思 was tried: read alone, its four items were padded with invented commentary.) Without this, "那个失败的案例呢？它为什么失败？" named 6.2.1 案例介绍 (案例) better than 6.2.2 失败
-# 原因分析 and read only the case's introduction (zh-multi-02, run C).
+# Heading words a question asks for without saying them: "为什么失败" asks for 失败原因分析. Without this,
+# "那个失败的案例呢？它为什么失败？" named 6.2.1 案例介绍 (案例) better than 6.2.2 失败原因分析 and read only the
+# case's introduction (zh-multi-02, run C). A question naming the lessons and the case names both sections,
+# so all of them are read: the lessons' section alone was tried for "What lessons…" (run C) and its four
+# items came back padded with invented commentary.
+_LESSONS = re.compile(r"借鉴|学到|\b(?:lessons?|learn\w*|takeaways?)\b", re.IGNORECASE)
 _ASKED_BY = {
     "原因": re.compile(r"为什么|为何|怎么会|原因|\b(?:why|reasons?|causes?)\b", re.IGNORECASE),
+    # 6.1.3 经验与启示 is where the lessons of the success case are; CC-CEDICT gives 经验 "experience" and
+    # 启示 "enlightenment", so "What lessons does the OpenAI case offer?" named only 6.1.1 案例介绍 (case),
+    # read that introduction alone and was refused as unsupported (en-case-success-02, run L).
+    "经验": _LESSONS,
+    "启示": _LESSONS,
 }
 
 

@@ -199,6 +199,8 @@ class HybridRetriever:
         topic: Topic | None = None,
         context: Sequence[str] = (),
         context_weight: float = 0.0,
+        own_words: str = "",
+        own_words_weight: float = 0.0,
     ) -> Retrieval:
         """The k best passages for `question`.
 
@@ -217,11 +219,16 @@ class HybridRetriever:
         if not len(self.index):
             return Retrieval(hits=(), queries=(question,), best_dense=0.0, weak=True)
         queries = self.queries_for(question)
-        qvecs = np.asarray(self.embedder.embed(queries, kind="query"), dtype=np.float32)
-        dense_all, view_of = self._dense(queries, qvecs)
-        best_per_chunk = dense_all.max(axis=1)
+        own = own_words.strip()
+        searched = [*queries, own] if own and own_words_weight > 0 and own not in queries else queries
+        weights = [1.0] * len(queries) + [own_words_weight] * (len(searched) - len(queries))
+        qvecs = np.asarray(self.embedder.embed(searched, kind="query"), dtype=np.float32)
+        dense_all, view_of = self._dense(searched, qvecs)
+        # The floor and the tie-break read the question (and its rendering) only: a follow-up's own words
+        # ("Tell me more") are not a question the knowledge base could answer on their own.
+        best_per_chunk = dense_all[:, : len(queries)].max(axis=1)
 
-        fused = self._fuse(self._ranked_lists(queries, qvecs, dense_all, view_of))
+        fused = self._fuse(self._ranked_lists(searched, qvecs, dense_all, view_of, weights))
         if topic and topic != "other":
             boost = TOPIC_BOOST_SHARE / (self.settings.rrf_k + 1)
             for pos in fused:
@@ -255,7 +262,8 @@ class HybridRetriever:
         lexical_match = None
         if self.lexical is not None:
             lexical_match = any(
-                self._lexical_for(view).search(q, 1) for q, view in zip(queries, view_of, strict=True)
+                self._lexical_for(view).search(q, 1)
+                for q, view in zip(queries, view_of[: len(queries)], strict=True)
             )
         return Retrieval(
             hits=hits,
@@ -314,23 +322,25 @@ class HybridRetriever:
         qvecs: np.ndarray,
         dense: np.ndarray,
         view_of: Sequence[IndexView | None],
+        weights: Sequence[float] | None = None,
     ) -> list[tuple[float, list[int]]]:
         """(weight, ranked chunk positions) per leg and query. Dense lists weigh 1; a BM25 list weighs
         the share of its query's terms the corpus knows (lexical.coverage). A query with a view ranks by
-        `dense` (its merged cosines) and searches the view's BM25."""
+        `dense` (its merged cosines) and searches the view's BM25. `weights` scales each query's lists."""
         n = self.settings.candidate_k
+        weights = list(weights) if weights is not None else [1.0] * len(queries)
         lists = []
         for i, hits in enumerate(self.index.search(qvecs, n)):
             if view_of[i] is None:
-                lists.append((1.0, [self._position[h.chunk.chunk_id] for h in hits]))
+                lists.append((weights[i], [self._position[h.chunk.chunk_id] for h in hits]))
                 continue
             # Only the merged list: keeping the original one too (at weight 0.5) raised English playbook MRR
             # 0.883 -> 0.913 but gave English documents a second same-language list against a Chinese
             # question's Chinese view (en doc asked in Chinese: MRR 0.649 -> 0.229).
-            lists.append((1.0, [int(p) for p in np.argsort(-dense[:, i], kind="stable")[:n]]))
+            lists.append((weights[i], [int(p) for p in np.argsort(-dense[:, i], kind="stable")[:n]]))
         if self.lexical is not None:
-            for query, view in zip(queries, view_of, strict=True):
-                lists += _lexical_lists(self._lexical_for(view), [query], n)
+            for query, view, weight in zip(queries, view_of, weights, strict=True):
+                lists += [(w * weight, r) for w, r in _lexical_lists(self._lexical_for(view), [query], n)]
         return lists
 
     def _rerank(self, question: str, order: list[int]) -> list[int]:

@@ -212,6 +212,12 @@ class Settings(BaseSettings):
         description="Boost, in first-place RRF shares, for a follow-up's chunks in the section families its last "
         "exchange came from (retrieve.py); 0 searches the condensed question alone.",
     )
+    follow_up_own_words_weight: float = Field(
+        0.25,
+        ge=0.0,
+        description="Weight of a rewritten follow-up's own words, searched beside its rewrite (retrieve.py); "
+        "0 searches the rewrite alone.",
+    )
 
     # --- generation ---------------------------------------------------------------------------
     llm_backend: Literal["llamacpp", "transformers", "openai", "scripted", "echo"] = Field(

@@ -191,6 +191,7 @@ def test_a_section_ranked_as_close_as_the_top_one_is_read_when_the_question_name
 
 
 SUCCESS_INTRO = "AI大模型创业案例解析 › 6.1 AI大模型创业成功案例 › 6.1.1 案例介绍"
+SUCCESS_REASONS = "AI大模型创业案例解析 › 6.1 AI大模型创业成功案例 › 6.1.2 成功原因分析"
 SUCCESS_LESSONS = "AI大模型创业案例解析 › 6.1 AI大模型创业成功案例 › 6.1.3 经验与启示"
 FAILURE_INTRO = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.1 案例介绍"
 FAILURE_REASONS = "AI大模型创业案例解析 › 6.2 AI大模型创业失败案例 › 6.2.2 失败原因分析"
@@ -217,6 +218,19 @@ def test_a_question_asking_why_or_for_lessons_names_the_reasons_or_the_lessons()
     assert sections(focus_passages("Why did GTP.ai fail?", hits)) == [reasons]
     # the case is named too ("那个失败的案例"): nothing is set apart, all is read (not the introduction alone)
     assert sections(focus_passages("那个失败的案例是什么？它为什么失败？", hits)) == [reasons, intro, lessons]
+    # "lessons" names 6.1.3 经验与启示 (CC-CEDICT: "experience", "enlightenment"), so the success case's
+    # introduction, named by "case", is not read alone (en-case-success-02 was refused from it, run L).
+    success = [
+        hit(1, SUCCESS_INTRO, "OpenAI。"),
+        hit(2, SUCCESS_REASONS, "原因。"),
+        hit(3, SUCCESS_LESSONS, "经验。"),
+    ]
+    assert SUCCESS_LESSONS in sections(
+        focus_passages("What lessons does the OpenAI case offer to founders?", success)
+    )
+    assert sections(focus_passages("What can founders learn from OpenAI?", success[::-1])) == [
+        SUCCESS_LESSONS
+    ]
 
 
 def test_lead_family_keeps_the_lead_passages_siblings_and_drops_other_sections():

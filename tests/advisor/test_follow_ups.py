@@ -8,7 +8,7 @@ from advisor.condense import condense_question, follow_up_context, keeps_the_new
 from advisor.generate import ScriptedGenerator
 from advisor.references import asked_names, list_items, resolve_references
 from advisor.retrieve import HybridRetriever
-from tests.advisor.support import PLATFORM, PRICING, RISK
+from tests.advisor.support import PLATFORM, PRICING, RISK, TEAM
 
 PRICING_ANSWER = (
     "常见的定价策略有四种：\n- **成本导向定价**：基于成本加利润。[1]\n- **价值导向定价**：按价值感知定价。[1]\n"
@@ -163,6 +163,16 @@ def test_a_follow_ups_search_uses_the_last_exchange_and_a_standalone_question_do
     with_history = adv.search("AI大模型创业公司应该采用哪些定价策略？", history)
     assert single == with_history and len(gen.calls) == 1  # no rewrite, no context: identical retrieval
     assert single.hits == tuple(adv.retrieve(single.standalone_question))  # what a single question gets
+
+
+def test_a_rewritten_follow_up_is_also_searched_in_the_founders_own_words(make_fake_advisor):
+    # The rewrite carries the pricing the conversation was about; the founder asks about equity now.
+    rewrite = "定价策略的成本导向定价之后，怎么做股权激励？"
+    history = _history("定价策略有哪些？", PRICING_ANSWER)
+    for weight, first in ((0.0, PRICING), (1.0, TEAM)):
+        adv, _gen = make_fake_advisor([rewrite], follow_up_own_words_weight=weight)
+        turn = adv.search("那股权激励呢？", history)
+        assert turn.standalone_question == rewrite and turn.hits[0].chunk.section == first
 
 
 # --- bad history: trimmed or refused with a clear error, never a crash or an instruction obeyed ----------

@@ -16,7 +16,7 @@ from advisor.condense import (
 from advisor.generate import ScriptedGenerator
 from advisor.retrieve import HybridRetriever, llm_translator
 from indexing import HashEmbedder, VectorIndex
-from tests.advisor.support import PRICING, PRICING_CASE, RISK, TOOLS
+from tests.advisor.support import PRICING, PRICING_CASE, RISK, TEAM, TOOLS
 
 
 def test_a_chinese_question_finds_its_section_first(index, embedder, fake_settings):
@@ -148,6 +148,27 @@ def test_the_dense_weight_orders_near_ties_by_cosine_and_leaves_plain_rrf_at_zer
     assert [cos.dense_scores[h.chunk.chunk_id] for h in cos.hits] == sorted(
         cos.dense_scores.values(), reverse=True
     )
+
+
+def test_a_follow_ups_own_words_outweigh_the_words_its_rewrite_borrowed(index, embedder, fake_settings):
+    # "那股权激励呢？" after a pricing answer, rewritten with the pricing words the conversation was about.
+    retriever = HybridRetriever(index, embedder, fake_settings)
+    rewrite, own = "定价策略的成本导向定价之后，怎么做股权激励？", "那股权激励呢？"
+    alone = retriever.retrieve(rewrite, k=3)
+    assert alone.hits[0].chunk.section == PRICING
+    found = retriever.retrieve(rewrite, k=3, own_words=own, own_words_weight=1.0)
+    assert found.hits[0].chunk.section == TEAM
+    # The own words only rank: what was searched, the floor and the cosines are the rewrite's.
+    assert found.queries == alone.queries == (rewrite,)
+    assert found.best_dense == alone.best_dense and found.weak == alone.weak
+    # At weight 0, or when the founder's words are the rewrite, nothing changes.
+    for kwargs in (
+        {"own_words": own, "own_words_weight": 0.0},
+        {"own_words": rewrite, "own_words_weight": 1.0},
+    ):
+        assert [h.score for h in retriever.retrieve(rewrite, k=3, **kwargs).hits] == [
+            h.score for h in alone.hits
+        ]
 
 
 def test_a_reranker_reorders_the_fused_candidates(index, embedder, fake_settings):
