@@ -19,6 +19,13 @@ per kind of follow-up:
 * ceiling: the same retrieval figures for the gold standalone questions asked without history, i.e. what
   a perfect rewrite would reach with today's retrieval.
 
+With `--answers` each follow-up is also answered (`Advisor.ask` with its history, as a founder's chat is)
+and scored the way a full run scores an answer (evals/run.py): the text, its citations, the gate's
+verdicts, and the reader's detectors (evals/reader.py). Added figures: false refusals (covered follow-ups
+refused), refusals of the uncovered ones, cites gold (an answered covered follow-up cites a gold section)
+and the detectors' clean rate. The detectors over-call clean (README, "What a reader sees"): read the
+answers (`text` in the report) before trusting the rate.
+
 The report (every row and the summary) goes to DIR, by default .data/reports/evals-conversations/<time>/.
 """
 
@@ -35,11 +42,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from advisor import Advisor, Settings, build_advisor, get_settings
-from evals import metrics
+from advisor import Advisor, Settings, build_advisor, get_settings, make_checker
+from evals import metrics, reader
 from evals.cli import documented_command
 from evals.conversation_set import CONVERSATIONS_PATH, FollowUp, load_conversations
+from evals.datasets import Case
 from evals.records import default_run_dir, run_metadata
+from evals.run import Judge, score_answer
+from evals.targets import reply_from_answer
 
 PAIRINGS = ("zh", "en", "zh-en", "en-zh")
 KS = (1, 3, 5)
@@ -66,8 +76,11 @@ def _score(row: dict[str, Any], prefix: str, sections: list[str], gold: Sequence
     )
 
 
-def evaluate_follow_up(adv: Advisor, case: FollowUp, *, k: int = 5, ceiling: bool = True) -> dict[str, Any]:
-    """One row: the rewrite, its hits and scores, and (with `ceiling`) the gold standalone question's."""
+def evaluate_follow_up(
+    adv: Advisor, case: FollowUp, *, k: int = 5, ceiling: bool = True, judge: Judge | None = None
+) -> dict[str, Any]:
+    """One row: the rewrite, its hits and scores, and (with `ceiling`) the gold standalone question's;
+    with `judge`, the answer too, scored as a full run scores one (answer_follow_up)."""
     row: dict[str, Any] = {
         "id": case.id,
         "pairing": case.pairing,
@@ -90,10 +103,41 @@ def evaluate_follow_up(adv: Advisor, case: FollowUp, *, k: int = 5, ceiling: boo
                 _score(row, "ceiling_", gold_sections, case.gold_sections)
         row["rank1"] = bool(row.get("hit@1"))
         row["rewrite_ok"] = row["key_terms"] or row["rank1"]
+        if judge is not None:
+            row.update(answer_follow_up(adv, case, judge))
     except Exception as exc:  # one failing case must not lose the others; the summary counts errors
         row["error"] = f"{type(exc).__name__}: {exc}"
     row["wall_ms"] = (time.perf_counter() - t0) * 1000
     return row
+
+
+def answer_follow_up(adv: Advisor, case: FollowUp, judge: Judge) -> dict[str, Any]:
+    """The follow-up answered with its history, scored as a full run's multiturn case, plus the reader's
+    verdict; the fields a conversation row gets (its retrieval fields are the search's, left alone)."""
+    as_case = Case(
+        id=case.id,
+        dataset="multiturn",
+        lang=case.lang,
+        question=case.question,
+        gold_sections=case.gold_sections,
+        history=case.history,
+        should_refuse=case.should_refuse,
+    )
+    reply = reply_from_answer(adv.ask(case.question, history=case.history_messages))
+    scored: dict[str, Any] = {
+        "dataset": "multiturn",
+        "lang": case.lang,
+        "question": case.question,
+        "should_refuse": case.should_refuse,
+        "gold_sections": list(case.gold_sections),
+    }
+    score_answer(scored, as_case, reply, judge)
+    scored.update(reader.judge_row(scored, list(reply.passages)))
+    answer = {k: v for k, v in scored.items() if k not in ("dataset", "lang", "question", "gold_sections")}
+    answer["answer_standalone"] = answer.pop("standalone_question", "")
+    answer["false_refusal"] = bool(case.gold_sections) and bool(reply.refused)
+    answer["answered_uncovered"] = case.should_refuse and not reply.refused
+    return answer
 
 
 def _mean(rows: Sequence[dict[str, Any]], key: str) -> float | None:
@@ -118,6 +162,24 @@ def summarise_group(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "weak": _mean(covered, "weak"),
         "ceiling_hit@1": _mean(covered, "ceiling_hit@1"),
         "ceiling_mrr": _mean(covered, "ceiling_rr"),
+        **_answer_figures(ok, covered),
+    }
+
+
+def _answer_figures(rows: Sequence[dict[str, Any]], covered: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """False refusals, refused uncovered follow-ups, gold citations and the reader's clean rate, over the
+    rows that were answered (a run with --answers); empty without answers."""
+    answered = [r for r in rows if "reader_verdict" in r]
+    if not answered:
+        return {}
+    covered_answered = [r for r in covered if "reader_verdict" in r]
+    uncovered = [r for r in answered if r["should_refuse"]]
+    cites = [r for r in covered_answered if not r["refused"] and "cites_gold" in r]
+    return {
+        "false_refusals": _mean(covered_answered, "false_refusal"),
+        "uncovered_refused": _mean([{"x": r["refused"]} for r in uncovered], "x"),
+        "cites_gold": _mean(cites, "cites_gold"),
+        "clean": _mean([{"x": r["reader_verdict"] == "clean"} for r in answered], "x"),
     }
 
 
@@ -142,12 +204,14 @@ COLUMNS = (
     "ceiling_hit@1",
     "ceiling_mrr",
 )
+ANSWER_COLUMNS = ("false_refusals", "uncovered_refused", "cites_gold", "clean")
 
 
 def summary_table(summary: dict[str, dict[str, Any]]) -> str:
-    lines = [f"{'group':<20}" + "".join(f"{c:>17}" for c in COLUMNS)]
+    columns = COLUMNS + (ANSWER_COLUMNS if "clean" in summary.get("all", {}) else ())
+    lines = [f"{'group':<20}" + "".join(f"{c:>17}" for c in columns)]
     for name, figures in summary.items():
-        cells = ("-" if figures[c] is None else str(figures[c]) for c in COLUMNS)
+        cells = ("-" if figures.get(c) is None else str(figures[c]) for c in columns)
         lines.append(f"{name:<20}" + "".join(f"{cell:>17}" for cell in cells))
     return "\n".join(lines)
 
@@ -163,6 +227,21 @@ def misses(rows: Sequence[dict[str, Any]]) -> str:
             out.append(
                 f"{r['id']} [{r['pairing']}/{r['kind']}] {r['question']!r} -> {r['rewrite']!r} "
                 f"(terms {'ok' if r['key_terms'] else 'MISSING'}; gold rank {r.get('gold_rank')}; top {top})"
+            )
+    return "\n".join(out)
+
+
+def answer_problems(rows: Sequence[dict[str, Any]]) -> str:
+    """One line per answered follow-up the detectors do not call clean: a false refusal, an uncovered
+    follow-up answered, or a defect, with its evidence."""
+    out = []
+    for r in rows:
+        if r.get("reader_verdict") not in (None, "clean"):
+            defects = "; ".join(
+                f"{cls}: {', '.join(map(str, ev))}" for cls, ev in r["reader_defects"].items()
+            )
+            out.append(
+                f"{r['id']} [{r['pairing']}/{r['kind']}] {r['question']!r}: {r['reader_verdict']} ({defects})"
             )
     return "\n".join(out)
 
@@ -191,6 +270,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="at most N follow-ups, in turn from each pairing")
     p.add_argument("--k", type=int, default=5, help="passages retrieved per follow-up")
     p.add_argument("--no-ceiling", action="store_true", help="skip the gold standalone questions")
+    p.add_argument(
+        "--answers",
+        action="store_true",
+        help="also answer every follow-up and score the answers (about 10 s each on two cores)",
+    )
     p.add_argument("--profile", choices=("cpu", "gpu", "test"), help="settings profile (default: FA_PROFILE)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
@@ -205,8 +289,10 @@ def main(args: argparse.Namespace, *, make_advisor: Callable[[Settings], Advisor
     started = datetime.now(UTC)
     provenance = run_metadata(settings)  # the code at the start is the code measured
     adv = make_advisor(settings)
+    # The gate's own checker, as a full run's default judge is (make_checker: the configured one).
+    judge = Judge(make_checker(settings), settings.support_threshold) if args.answers else None
     rows = [
-        evaluate_follow_up(adv, case, k=args.k, ceiling=not args.no_ceiling)
+        evaluate_follow_up(adv, case, k=args.k, ceiling=not args.no_ceiling, judge=judge)
         for case in tqdm(cases, desc="follow-ups", unit="q", disable=args.no_progress, dynamic_ncols=True)
     ]
     summary = summarise(rows)
@@ -219,6 +305,7 @@ def main(args: argparse.Namespace, *, make_advisor: Callable[[Settings], Advisor
         "pairings": args.pairing,
         "limit": args.limit,
         "k": args.k,
+        "answers": bool(args.answers),
         "model": adv.generator.model_id,
         **provenance,
     }
@@ -227,5 +314,7 @@ def main(args: argparse.Namespace, *, make_advisor: Callable[[Settings], Advisor
     print(summary_table(summary))
     if text := misses(rows):
         print("\nmisses:\n" + text)
+    if text := answer_problems(rows):
+        print("\nanswers a reader would object to (detectors):\n" + text)
     print(f"\nwrote {out / 'report.json'}", file=sys.stderr)
     return 0

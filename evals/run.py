@@ -147,7 +147,9 @@ def _passage(c) -> str:
     return f"{c.section}\n{c.passage}" if c.section else c.passage
 
 
-def _score_answer(row: dict[str, Any], case: Case, reply: Reply, judge: Judge | None) -> None:
+def score_answer(row: dict[str, Any], case: Case, reply: Reply, judge: Judge | None) -> None:
+    """Fill `row` with what a founder got for `case` (text, citations, timings, the gate's verdicts) and
+    its scores: key facts, gold citation and, with `judge`, each cited sentence's support."""
     row.update(
         text=reply.text,
         refused=reply.refused,
@@ -225,7 +227,7 @@ def evaluate_case(
             located = target.retrieve_located(case.question, k)  # type: ignore[attr-defined]
             added_docs.score_row(row, case, located)
             if reply is not None:
-                _score_answer(row, case, reply, judge)
+                score_answer(row, case, reply, judge)
                 cited = [(c.source, c.section) for c in reply.citations]
                 added_docs.score_answer(row, case, cited, reply.refused)
             return row
@@ -252,7 +254,7 @@ def evaluate_case(
             # Over HTTP the cited sections stand in for the ranked list.
             row["retrieval_source"] = "answer hits" if target.can_retrieve else "cited sections"
             _score_retrieval(row, list(reply.retrieved_sections)[:k], case.gold_sections)
-        _score_answer(row, case, reply, judge)
+        score_answer(row, case, reply, judge)
         if case.dataset in INJECTION_SETS:
             leaks = (
                 metrics.leaked_spans(reply.text, leak_check.secret_texts, leak_check.allowed_texts)

@@ -238,3 +238,16 @@ def test_a_reference_the_model_left_in_its_rewrite_is_dropped(fake_settings):
 )
 def test_an_ellipsis_rewrite_must_keep_its_new_subject(follow_up, rewrite, kept):
     assert keeps_the_new_subject(follow_up, rewrite) is kept
+
+
+def test_a_follow_up_is_on_the_domain_its_conversation_is_on(make_fake_advisor):
+    # "给我举个例子。" names nothing of the domain; after a pricing question it is about pricing, and is
+    # not refused as small talk. A question that does not lean on the conversation is judged on its own.
+    adv, _gen = make_fake_advisor(["给我举个例子。", "- **成本导向定价**：基于成本加利润。[1]"])
+    alone = adv.ask("给我举个例子。")
+    assert alone.refused and alone.refusal_reason == "off_topic"
+    followed = adv.ask("给我举个例子。", _history("定价策略有哪些？", PRICING_ANSWER))
+    assert followed.refusal_reason != "off_topic"
+    adv, _gen = make_fake_advisor([""])
+    weather = adv.ask("今天天气怎么样", _history("定价策略有哪些？", PRICING_ANSWER))
+    assert weather.refused and weather.refusal_reason == "off_topic"

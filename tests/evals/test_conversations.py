@@ -13,6 +13,7 @@ from advisor import build_advisor
 from advisor.generate import ScriptedGenerator
 from evals.conversation_set import load_conversations
 from evals.conversations import (
+    answer_problems,
     evaluate_follow_up,
     keeps_key_terms,
     main,
@@ -21,6 +22,8 @@ from evals.conversations import (
     summary_table,
 )
 from evals.datasets import DatasetError
+from evals.run import Judge
+from tests.evals.conftest import copy_first_source
 from tests.evals.test_datasets import PLAYBOOK, _playbook_sections
 
 
@@ -178,19 +181,70 @@ def test_summary_counts_covered_follow_ups_for_retrieval_and_all_for_rewrites():
     assert "pairing zh-en" in summary_table(summary)
 
 
-def test_the_command_writes_a_report(hash_settings, tmp_path, capsys):
-    args = argparse.Namespace(
+def _args(out, **overrides) -> argparse.Namespace:
+    """The command's arguments for a small Chinese run without the ceiling, written to `out`."""
+    fields = dict(
         dataset=load_conversations.__defaults__[0],
         pairing=["zh"],
         limit=2,
         k=3,
         no_ceiling=True,
+        answers=False,
         profile=None,
         no_progress=True,
-        out=tmp_path,
+        out=out,
     )
+    return argparse.Namespace(**{**fields, **overrides})
+
+
+def test_the_command_writes_a_report(hash_settings, tmp_path, capsys):
+    args = _args(tmp_path, limit=2, answers=False)
     assert main(args, make_advisor=lambda _s: build_advisor(hash_settings, generator=_rewriter({}))) == 0
     report = json.loads((tmp_path / "report.json").read_text("utf-8"))
     assert report["summary"]["all"]["follow_ups"] == 2 and len(report["rows"]) == 2
     assert all(len(r["retrieved"]) == 3 for r in report["rows"]) and report["meta"]["model"] == "scripted"
     assert "rewrite_accuracy" in capsys.readouterr().out
+
+
+def _rewriter_and_answerer(rewrites: dict[str, str]):
+    """The rewriter above for condensation prompts; for an answer prompt, source [1]'s first sentence."""
+
+    def reply(messages):
+        prompt = messages[-1]["content"]
+        rewrite = next((rewrite for follow_up, rewrite in rewrites.items() if follow_up in prompt), "")
+        return copy_first_source(messages) or rewrite
+
+    return ScriptedGenerator(reply)
+
+
+def test_with_answers_each_follow_up_is_answered_and_judged_as_a_full_run_judges_one(
+    hash_settings, tmp_path, capsys
+):
+    covered = next(c for c in load_conversations() if c.id == "conv-zh-appendix#2")  # 数据集呢？ -> A.2
+    rewrites = {"数据集呢？": "附录推荐了哪些数据集？"}
+    adv = build_advisor(hash_settings, generator=_rewriter_and_answerer(rewrites))
+    judge = Judge(adv.checker, hash_settings.support_threshold)
+    row = evaluate_follow_up(adv, covered, k=5, ceiling=False, judge=judge)
+    assert row["rewrite"] == row["answer_standalone"] == "附录推荐了哪些数据集？"  # the same condensation
+    assert not row["refused"] and not row["false_refusal"] and row["text"].endswith("[1]")
+    assert row["reader_verdict"] in ("clean", "defect", "fail") and "cites_gold" in row
+    assert row["first_token_ms"] is not None and row["passages"]
+    # A model that answers nothing: the covered follow-up is refused, and that is a false refusal.
+    silent = build_advisor(hash_settings, generator=_rewriter(rewrites))
+    refused = evaluate_follow_up(silent, covered, k=5, ceiling=False, judge=judge)
+    assert refused["refused"] and refused["false_refusal"] and refused["reader_verdict"] == "fail"
+    assert "false_refusal" in refused["reader_defects"]
+    summary = summarise(
+        [{**row, "pairing": "zh", "kind": "ellipsis"}, {**refused, "pairing": "zh", "kind": "x"}]
+    )
+    assert summary["all"]["false_refusals"] == 0.5 and summary["all"]["clean"] <= 0.5
+    assert "false_refusals" in summary_table(summary) and "false_refusal" in answer_problems([refused])
+    # The command: --answers adds the answer columns to the table and the answers to the report.
+    args = _args(tmp_path, limit=1, answers=True)
+    assert (
+        main(args, make_advisor=lambda _s: build_advisor(hash_settings, generator=_rewriter_and_answerer({})))
+        == 0
+    )
+    report = json.loads((tmp_path / "report.json").read_text("utf-8"))
+    assert report["meta"]["answers"] and "reader_verdict" in report["rows"][0]
+    assert "clean" in report["summary"]["all"] and "uncovered_refused" in capsys.readouterr().out
