@@ -42,7 +42,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from advisor import Advisor, Settings, build_advisor, get_settings, make_checker
+from advisor import Advisor, Settings, build_advisor, get_settings
 from evals import metrics, reader
 from evals.cli import documented_command
 from evals.conversation_set import CONVERSATIONS_PATH, FollowUp, load_conversations
@@ -136,7 +136,6 @@ def answer_follow_up(adv: Advisor, case: FollowUp, judge: Judge) -> dict[str, An
     answer = {k: v for k, v in scored.items() if k not in ("dataset", "lang", "question", "gold_sections")}
     answer["answer_standalone"] = answer.pop("standalone_question", "")
     answer["false_refusal"] = bool(case.gold_sections) and bool(reply.refused)
-    answer["answered_uncovered"] = case.should_refuse and not reply.refused
     return answer
 
 
@@ -166,6 +165,10 @@ def summarise_group(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _share(flags: Sequence[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 3) if flags else None
+
+
 def _answer_figures(rows: Sequence[dict[str, Any]], covered: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """False refusals, refused uncovered follow-ups, gold citations and the reader's clean rate, over the
     rows that were answered (a run with --answers); empty without answers."""
@@ -177,9 +180,9 @@ def _answer_figures(rows: Sequence[dict[str, Any]], covered: Sequence[dict[str, 
     cites = [r for r in covered_answered if not r["refused"] and "cites_gold" in r]
     return {
         "false_refusals": _mean(covered_answered, "false_refusal"),
-        "uncovered_refused": _mean([{"x": r["refused"]} for r in uncovered], "x"),
+        "uncovered_refused": _share([r["refused"] for r in uncovered]),
         "cites_gold": _mean(cites, "cites_gold"),
-        "clean": _mean([{"x": r["reader_verdict"] == "clean"} for r in answered], "x"),
+        "clean": _share([r["reader_verdict"] == "clean" for r in answered]),
     }
 
 
@@ -289,8 +292,8 @@ def main(args: argparse.Namespace, *, make_advisor: Callable[[Settings], Advisor
     started = datetime.now(UTC)
     provenance = run_metadata(settings)  # the code at the start is the code measured
     adv = make_advisor(settings)
-    # The gate's own checker, as a full run's default judge is (make_checker: the configured one).
-    judge = Judge(make_checker(settings), settings.support_threshold) if args.answers else None
+    # The gate's own checker (the configured one, already loaded), as a full run's default judge is.
+    judge = Judge(adv.checker, settings.support_threshold) if args.answers else None
     rows = [
         evaluate_follow_up(adv, case, k=args.k, ceiling=not args.no_ceiling, judge=judge)
         for case in tqdm(cases, desc="follow-ups", unit="q", disable=args.no_progress, dynamic_ncols=True)
