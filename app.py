@@ -115,6 +115,20 @@ def create_app(settings: Settings | None = None, *, advisor: Any = None) -> Fast
     return app
 
 
+def server_config(app, settings: Settings, **options: Any):
+    """uvicorn's settings for the app, shared by `main`, the live tests and the reliability bench.
+
+    The keep-alive is longer than the clients' own (httpx: 5 s, like uvicorn's default). With equal limits a
+    client backing off 4-8 s on a busy 503 now and then sent its retry on a connection the server was
+    closing that instant, and got a transport error instead of an answer. `options` override or add
+    uvicorn settings (a test's free port, a quieter log).
+    """
+    import uvicorn
+
+    base = {"host": settings.host, "port": settings.port, "timeout_keep_alive": settings.keep_alive_s}
+    return uvicorn.Config(app, **(base | options))
+
+
 EXIT_SETUP = 2  # the models or the index cannot be loaded (same code as `python -m advisor`)
 
 
@@ -134,7 +148,7 @@ def main() -> int:
     except StoreConfigError as exc:  # FA_STORE_URL malformed, or no driver for it
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_SETUP
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port))
+    server = uvicorn.Server(server_config(app, settings))
     warm_up_failed: list[BaseException] = []
 
     def warm_up() -> None:

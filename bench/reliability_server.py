@@ -142,6 +142,9 @@ def serve_main(argv: Sequence[str] | None = None) -> None:
     """Child-process entry: ``python -c 'from bench.reliability_server import serve_main; serve_main()' JSON``."""
     import uvicorn
 
+    from app import server_config
+    from config import settings_for_tests
+
     options = json.loads((argv if argv is not None else sys.argv[1:])[0])
     app = bench_app(
         Path(options["data_dir"]),
@@ -150,4 +153,13 @@ def serve_main(argv: Sequence[str] | None = None) -> None:
         answer_tokens=options["answer_tokens"],
         leak_kb=options.get("leak_kb", 0),
     )
-    uvicorn.run(app, host="127.0.0.1", port=options["port"], log_level="warning", access_log=False)
+    # Served as app.py serves it (its keep-alive included), on the driver's port.
+    config = server_config(
+        app,
+        settings_for_tests(),
+        host="127.0.0.1",
+        port=options["port"],
+        log_level="warning",
+        access_log=False,
+    )
+    uvicorn.Server(config).run()

@@ -391,6 +391,13 @@ class Settings(BaseSettings):
     # --- server -------------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the app listens on.")
     port: int = Field(7860, description="Port the app listens on.")
+    keep_alive_s: float = Field(
+        75.0,
+        gt=0,
+        description="How long an idle HTTP connection stays open. Longer than the clients' own idle limit "
+        "(httpx and most HTTP clients: 5 s; proxies: 60 s), so a client never sends a request on a "
+        "connection the server is closing at that instant (a transport error, not a busy 503).",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Portal origins allowed to call the API (deny by default)."
     )

@@ -173,7 +173,11 @@ def serve(app) -> Iterator[str]:
     """Run the ASGI app under a real uvicorn on 127.0.0.1 (random free port); yield its base URL."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    from app import server_config
+    from config import settings_for_tests
+
+    config = server_config(app, settings_for_tests(), host="127.0.0.1", port=free_port(), log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

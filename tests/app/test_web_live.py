@@ -146,3 +146,28 @@ def test_a_dropped_client_stops_its_generation(slow_server, route):
     assert generator.finished.wait(3), "the generation kept running after the client left"
     assert generator.produced < 200
     _wait_until(lambda: httpx.get(f"{url}/api/health").json()["queue"]["running"] == 0, timeout_s=3)
+
+
+def test_an_idle_connection_outlives_the_clients_keep_alive(live_url):
+    """A connection idle for longer than a client keeps one (httpx: 5 s) is still open on the server, so a
+    client's retry after a busy 503's back-off never lands on a connection the server is closing then
+    (the reliability bench once lost a turn to that race: a ReadError on uvicorn's 5 s default)."""
+    import http.client
+
+    host, port = live_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", "/api/health")
+        first = conn.getresponse()
+        assert first.status == 200
+        first.read()
+        sock = conn.sock
+        time.sleep(6)  # past httpx's 5 s, the limit the server's must exceed
+        # http.client does not reconnect a socket the server closed: the request would fail
+        # with RemoteDisconnected (what the bench saw as a ReadError).
+        conn.request("GET", "/api/health")
+        second = conn.getresponse()
+        assert second.status == 200 and conn.sock is sock
+        second.read()
+    finally:
+        conn.close()
