@@ -42,7 +42,7 @@ from advisor.bilingual import texts_to_render
 from advisor.completion import complete_list, points_held, without_lead_in
 from advisor.condense import condense_question, follow_up_context, looks_like_follow_up
 from advisor.definition import with_definition
-from advisor.extract import quoted_answer
+from advisor.extract import quoted_answer, quoted_items
 from advisor.focus import focus_passages, lead_family, named_section
 from advisor.generate import Generator, Message, stream_in_language
 from advisor.ground import check_answer
@@ -467,6 +467,8 @@ class Advisor:
             and self.settings.quote_when_unsupported
         ):
             quoted = quoted_answer(points or parse_points(raw), read_texts)
+            if quoted is None and item_only:
+                quoted = quoted_items(read_texts)  # the item asked about is all the passages hold
             rescued = (
                 check_answer(quoted, passages, self.checker, self.settings, read=read, translated=translated)
                 if quoted

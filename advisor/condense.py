@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 
+from advisor.continuations import continuation_ask, continued_question
 from advisor.generate import Generator, Message
 from advisor.lexical import tokenize
 from advisor.references import resolve_references
@@ -105,6 +106,9 @@ def condense_question(
     recent = recent_history(history, settings)
     if not recent or not looks_like_follow_up(question):
         return question
+    continued = _continued(question, recent, language, generator, settings, stop_event, before)
+    if continued is not None:
+        return continued
     # What the conversation resolves by rule ("第二种" -> the second item of the last answer, "it" -> the
     # company asked about) needs no model, unless the resolved words are in the other language.
     resolved = resolve_references(question, recent)
@@ -126,6 +130,28 @@ def condense_question(
         log.info("condensed question %r dropped the follow-up %r; searching the follow-up", rewrite, resolved)
         return resolved
     return rewrite
+
+
+def _continued(
+    question: str,
+    recent: list[Message],
+    language: str,
+    generator: Generator,
+    settings: Settings,
+    stop_event: threading.Event | None,
+    before: Callable[[], object] | None,
+) -> str | None:
+    """A follow-up that asks only for more or for an example of the last exchange ("再具体说说。"), as the
+    previous question with that ask (continuations.py); None for any other follow-up, or when the previous
+    question is in another language (the model translates it then)."""
+    ask = continuation_ask(question)
+    last = max((i for i, m in enumerate(recent) if m["role"] == "user"), default=None)
+    if ask is None or last is None or detect_language(recent[last]["content"]) != language:
+        return None
+    previous, earlier = recent[last]["content"], recent[:last]
+    # The previous question may itself lean on the one before ("那怎么激励他们？"): make it standalone first.
+    subject = condense_question(previous, earlier, language, generator, settings, stop_event, before)
+    return continued_question(subject, ask, language)
 
 
 # An ellipsis names its new subject and nothing else: "那团队文化呢？", "What about team culture?".

@@ -8,13 +8,21 @@ explanations unsupported, and the founder got a refusal for a question the passa
 So when the gate would refuse and two or more of the answer's point names are verbatim in the one passage
 they cite, the answer becomes that passage's sentences that hold those names, cited — in the words the model
 read (the English rendering for an English answer). The gate checks the quoted answer too.
+
+A passage focus cut to the one item a question names ("线下活动那一条具体怎么做？" reads "- **线下活动**：参加行业
+会议、展览会等线下活动，拓展客户资源，提升品牌知名度。") is the same case at its smallest: the model elaborated the
+one line into "参加行业会议：了解最新的行业动态……", the gate refused it, and the founder got a refusal where the
+knowledge base has an answer, if a short one. Then the answer is that item, quoted (quoted_items).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from itertools import pairwise
 
 from advisor.answer_format import Point
+from advisor.examples import LIST_ITEM
 from textkit import has_han
 from textkit.sentences import split_sentences
 
@@ -48,3 +56,22 @@ def quoted_answer(points: Sequence[Point], read: Sequence[str]) -> str | None:
         if quoted:
             return "\n".join(f"{s}[{source}]" for s in quoted)
     return None
+
+
+def quoted_items(read: Sequence[str]) -> str | None:
+    """The list items of the first passage that has any, each line cited with its number; or None.
+
+    For passages focus cut to the items a question names: those items are the answer the knowledge base
+    holds. Later passages holding the same items (7.3.3 and 9.2.2 list the same four) add nothing."""
+    for n, text in enumerate(read, 1):
+        starts = [m.start() for m in LIST_ITEM.finditer(text)]
+        if starts:
+            bounds = [*starts, len(text)]
+            items = [text[a:b].strip() for a, b in pairwise(bounds)]
+            return "\n".join(f"{_one_line(item)}[{n}]" for item in items if item)
+    return None
+
+
+def _one_line(text: str) -> str:
+    """A wrapped item on one line: Chinese lines join as they are, others with a space."""
+    return re.sub(r"\s*\n\s*", "" if has_han(text) else " ", text)

@@ -93,6 +93,11 @@ _ASKED_BY = {
     # read that introduction alone and was refused as unsupported (en-case-success-02, run L).
     "经验": _LESSONS,
     "启示": _LESSONS,
+    # 6.2.3 失败教训与反思: "那GTP.ai的教训是什么？" named only 教训 of its three words, below the share that
+    # decides, so the model read 6.2.1-6.2.3 and wrote the causes again (conv-en-zh-gtp-lessons). Only the
+    # Chinese word: "What lessons…from GTP.ai's failure?" read with 6.2.3 alone padded each lesson with
+    # "GTP.ai's failure highlighted the importance of…" (conv-issue-gtp-lessons), and read whole was clean.
+    "反思": re.compile(r"教训"),
 }
 
 
@@ -199,6 +204,24 @@ def _focus_section(hits: list[Hit], matcher: _Matcher) -> list[Hit]:
     leaves = list(dict.fromkeys(_leaf(h) for h in hits))
     if len(leaves) < 2:
         return hits
+    # A list item the question names whole that only another section lists decides against a heading:
+    # "Why does openness and cooperation matter?" named 6.1.2 成功原因分析 by its "why", while 开放与合作 is
+    # one of 6.1.3's lessons; 6.1.2 was read alone and the answer refused (conv-en-success-then-opensource).
+    named_items = {name for name in item_names([h.chunk.text for h in hits]) if matcher.names_whole(name)}
+    chosen = _named_sections(hits, leaves, matcher, named_items)
+    if chosen is None and matcher.asked:
+        # A follow-up's rewrite also names what the conversation was about: "怎么优化它？" became "如何优化企业
+        # 运营管理体系？", naming 7.2.2 运营管理体系 as well as 7.2.3 运营管理优化, so all were read and the
+        # model listed 7.2.2's system again (conv-zh-ops-optimise-risk). The founder's words name the point.
+        chosen = _named_sections(hits, leaves, _Matcher(matcher.asked, ()), named_items)
+    return hits if chosen is None else [h for h in hits if _leaf(h) in chosen]
+
+
+def _named_sections(
+    hits: list[Hit], leaves: list[str], matcher: _Matcher, named_items: set[str]
+) -> set[str] | None:
+    """The section(s) among `leaves` the question names clearly better than the rest, or None; None too
+    when the question names list items (`named_items`) none of which the chosen section has or is about."""
     words = _distinguishing(leaves)
     scores = {leaf: matcher.share(ws) for leaf, ws in words.items()}
     # The section to read: the top passage's, or one ranked as close to the top that the question names
@@ -218,7 +241,11 @@ def _focus_section(hits: list[Hit], matcher: _Matcher) -> list[Hit]:
         if leaf == chosen or (words[leaf] == words[chosen] and items[leaf] and items[leaf] == items[chosen])
     }
     runner_up = max((score for leaf, score in scores.items() if leaf not in same), default=0.0)
-    return [h for h in hits if _leaf(h) in same] if _clearly_named(scores[chosen], runner_up) else hits
+    if not _clearly_named(scores[chosen], runner_up):
+        return None
+    if named_items and not named_items & items[chosen] and not any(name in chosen for name in named_items):
+        return None
+    return same
 
 
 def named_section(question: str, sections: Sequence[str], renderings: Sequence[str] = ()) -> int | None:

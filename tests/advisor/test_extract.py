@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from advisor import build_advisor
 from advisor.answer_format import Point
-from advisor.extract import quoted_answer
+from advisor.extract import quoted_answer, quoted_items
+from advisor.generate import ScriptedGenerator
 from indexing import VectorIndex
 from tests.advisor.support import make_chunks
 
@@ -41,19 +42,50 @@ def test_an_english_answer_quotes_the_english_it_read():
 
 
 def test_a_padded_answer_the_gate_refuses_becomes_the_quoted_passage(fake_settings, embedder):
-    chunks = make_chunks([("10.2 提高客户留存率", RETENTION)])
     reply = "\n".join(f"- **{p.name}**：{p.explanation}[1]" for p in PADDED)
     settings = fake_settings.model_copy(update={"unsupported_policy": "remove"})
-    from advisor.generate import ScriptedGenerator
-
-    index = VectorIndex.from_chunks(chunks, embedder)
-    adv = build_advisor(settings, generator=ScriptedGenerator((reply,)), embedder=embedder, index=index)
-    answer = adv.ask("如何提高客户留存率？")
+    index = VectorIndex.from_chunks(make_chunks([("10.2 提高客户留存率", RETENTION)]), embedder)
+    answer = _advisor(settings, reply, embedder, index).ask("如何提高客户留存率？")
     assert not answer.refused, answer.text
     assert (
         answer.text.startswith("提高客户留存率的方法包括持续改进产品体验")
         and "修复已知问题" not in answer.text
     )
     off = settings.model_copy(update={"quote_when_unsupported": False})
-    adv = build_advisor(off, generator=ScriptedGenerator((reply,)), embedder=embedder, index=index)
-    assert adv.ask("如何提高客户留存率？").refused
+    assert _advisor(off, reply, embedder, index).ask("如何提高客户留存率？").refused
+
+
+def _advisor(settings, reply, embedder, index):
+    """An advisor whose model writes `reply` to every question."""
+    return build_advisor(settings, generator=ScriptedGenerator((reply,)), embedder=embedder, index=index)
+
+
+EXPANSION = (
+    "市场拓展策略包括以下几个方面：\n\n"
+    "- **线上推广**：通过社交媒体、搜索引擎等线上渠道进行推广。\n"
+    "- **线下活动**：参加行业会议、展览会等线下活动，拓展客户资源，提升品牌知名度。\n"
+    "- **合作伙伴**：与行业内的合作伙伴建立合作关系，共同开拓市场。"
+)
+
+
+def test_quoted_items_are_the_first_listed_items_each_on_one_line():
+    cut = "市场拓展策略包括：\n\n- **线下活动**：参加行业会议、\n展览会。"
+    assert quoted_items([cut, cut]) == "- **线下活动**：参加行业会议、展览会。[1]"
+    assert quoted_items(["Growth:\n\n- **Offline events**: join industry\nfairs."]) == (
+        "- **Offline events**: join industry fairs.[1]"
+    )
+    assert quoted_items(["没有列表的资料。"]) is None
+
+
+def test_an_elaborated_item_the_gate_refuses_becomes_the_item_quoted(fake_settings, embedder):
+    # focus cut the passage to the item asked about; the model elaborated its one line into invented steps
+    reply = "- **参加行业会议**：了解最新的行业动态和趋势，与行业专家交流，建立人脉网络，寻找投资人。[1]"
+    settings = fake_settings.model_copy(update={"unsupported_policy": "remove"})
+    index = VectorIndex.from_chunks(make_chunks([("7.3.3 市场拓展策略", EXPANSION)]), embedder)
+    answer = _advisor(settings, reply, embedder, index).ask("线下活动具体怎么做？")
+    assert not answer.refused, answer.text
+    assert (
+        answer.text.startswith("- **线下活动**：参加行业会议、展览会等线下活动")
+        and "投资人" not in answer.text
+    )
+    assert "线上推广" not in answer.text  # only the item asked about

@@ -233,6 +233,44 @@ def test_a_question_asking_why_or_for_lessons_names_the_reasons_or_the_lessons()
     ]
 
 
+def test_the_lessons_of_the_failure_are_named_by_their_chinese_word():
+    hits = [
+        hit(1, FAILURE_LESSONS, "教训。"),
+        hit(2, FAILURE_REASONS, "原因。"),
+        hit(3, FAILURE_INTRO, "GTP.ai。"),
+    ]
+    # 教训 alone was 1 of 失败 / 教训 / 反思: too little to decide, and the causes were written again
+    assert sections(focus_passages("那GTP.ai的教训是什么？", hits)) == [FAILURE_LESSONS]
+    # in English the lessons alone came back padded; read whole, the answer was clean
+    assert len(focus_passages("What lessons can I draw from GTP.ai's failure?", hits)) == 3
+    # the case is named too: still all of them
+    assert len(focus_passages("GTP.ai这个失败案例有什么教训？", hits)) == 3
+
+
+def test_an_item_named_whole_that_another_section_lists_beats_a_heading_named_by_why():
+    reasons = hit(1, SUCCESS_REASONS, "OpenAI的成功可归因于：\n\n- **强大的研发团队**：顶尖科学家。")
+    lessons = hit(
+        2, SUCCESS_LESSONS, "经验与启示：\n\n- **技术创新是核心**：持续创新。\n- **开放与合作**：开源共享。"
+    )
+    # "why" names 6.1.2's 原因, but the item asked about is one of 6.1.3's lessons: that item is read
+    out = focus_passages("Why does openness and cooperation matter?", [reasons, lessons])
+    assert sections(out) == [SUCCESS_LESSONS] and "技术创新" not in out[0].chunk.text
+    assert sections(focus_passages("Why did OpenAI succeed?", [reasons, lessons])) == [SUCCESS_REASONS]
+
+
+OPS_SYSTEM = "AI大模型创业团队建设与运营 › 7.2 企业运营管理 › 7.2.2 运营管理体系"
+OPS_OPTIMISE = "AI大模型创业团队建设与运营 › 7.2 企业运营管理 › 7.2.3 运营管理优化"
+
+
+def test_a_follow_ups_own_words_decide_when_its_rewrite_names_two_sections():
+    hits = [hit(1, OPS_OPTIMISE, "流程优化。"), hit(2, OPS_SYSTEM, "战略规划。")]
+    rewrite = "如何优化企业运营管理体系？"  # the rewrite carried 体系 over from the first question
+    assert sections(focus_passages(rewrite, hits)) == [OPS_OPTIMISE, OPS_SYSTEM]
+    assert sections(focus_passages(rewrite, hits, asked="怎么优化它？")) == [OPS_OPTIMISE]
+    # own words that name neither change nothing
+    assert sections(focus_passages(rewrite, hits, asked="那它呢？")) == [OPS_OPTIMISE, OPS_SYSTEM]
+
+
 def test_lead_family_keeps_the_lead_passages_siblings_and_drops_other_sections():
     market = "AI大模型创业的建议与启示 › 9.2 创业策略 › 9.2.2 市场拓展策略"
     hits = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from advisor.condense import condense_question, follow_up_context, keeps_the_new_subject, looks_like_follow_up
+from advisor.continuations import continuation_ask
 from advisor.generate import ScriptedGenerator
 from advisor.references import asked_names, list_items, resolve_references
 from advisor.retrieve import HybridRetriever
@@ -251,3 +252,61 @@ def test_a_follow_up_is_on_the_domain_its_conversation_is_on(make_fake_advisor):
     adv, _gen = make_fake_advisor([""])
     weather = adv.ask("今天天气怎么样", _history("定价策略有哪些？", PRICING_ANSWER))
     assert weather.refused and weather.refusal_reason == "off_topic"
+
+
+@pytest.mark.parametrize(
+    ("question", "ask"),
+    [
+        ("再具体说说。", "more"),
+        ("给我举个例子。", "example"),
+        ("有没有具体的案例？", "example"),
+        ("Tell me more about that.", "more"),
+        ("Can you give an example?", "example"),
+        ("再详细说说线上推广。", None),  # names its own subject
+        ("Tell me more about the second one.", None),  # an item: references.py resolves it
+        ("Give me an example for drug development.", None),
+        ("What does that mean?", None),
+        ("具体怎么做？", None),
+    ],
+)
+def test_a_follow_up_that_only_asks_for_more_or_an_example(question, ask):
+    assert continuation_ask(question) == ask
+
+
+def test_more_of_the_last_exchange_is_asked_of_the_previous_question_without_the_model(fake_settings):
+    gen = ScriptedGenerator(["should not be asked"])
+    history = [
+        *_history("创业团队需要哪些核心能力？", "技术能力。[1]"),
+        *_history("定价策略有哪些？", PRICING_ANSWER),
+    ]
+    assert (
+        condense_question("给我举个例子。", history, "zh", gen, fake_settings)
+        == "定价策略有哪些？请举一个具体的例子或案例。"
+    )
+    assert condense_question("Tell me more.", _history("Which pricing strategies exist?", "…"), "en", gen,
+                             fake_settings) == "Which pricing strategies exist? Tell me more, in detail."  # fmt: skip
+    assert gen.calls == []
+
+
+def test_more_of_a_follow_up_first_makes_that_follow_up_standalone(fake_settings):
+    # "再具体说说。" after "那怎么激励他们？": the subject is the incentives, not the first question's skills.
+    gen = ScriptedGenerator(["如何激励创业团队成员？"])
+    history = [
+        *_history("创业团队需要具备哪些核心能力？", "技术能力、业务理解和项目管理。[1]"),
+        *_history("那怎么激励他们？", "薪酬激励、股权激励和职业发展。[1]"),
+    ]
+    assert (
+        condense_question("再具体说说。", history, "zh", gen, fake_settings)
+        == "如何激励创业团队成员？请具体详细地说说。"
+    )
+    assert len(gen.calls) == 1 and "追问：那怎么激励他们？" in gen.calls[0][-1]["content"]
+    assert "薪酬激励" not in gen.calls[0][-1]["content"]  # only the exchanges before that follow-up
+
+
+def test_more_asked_in_another_language_than_the_previous_question_goes_to_the_model(fake_settings):
+    gen = ScriptedGenerator(["Can you give an example of a pricing strategy?"])
+    history = _history("定价策略有哪些？", PRICING_ANSWER)
+    assert condense_question("Can you give an example?", history, "en", gen, fake_settings).startswith(
+        "Can you"
+    )
+    assert len(gen.calls) == 1
