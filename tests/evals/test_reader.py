@@ -261,3 +261,12 @@ def test_the_detectors_on_the_held_out_labels_of_the_lessons_and_own_words_run()
     # lessons recast as causes of the success (defect, unsupported); the GTP.ai lessons follow-up is the same
     # answer with a new citation number. Readers found 0.925 zh / 0.913 en clean.
     _held_out_run("answer_labels_render12.jsonl", accuracy=0.90, kappa=0.30, zh=0.925, en=0.913)
+
+
+def test_the_detectors_on_the_held_out_labels_of_the_continuations_run():
+    # Answers of 2026-12-06 15:57 (run N: follow-ups that only ask for more continue the previous question by
+    # rule, the founder's own words decide between sections, 教训 names 6.2.3): 183 labels carried from run M's
+    # identical question and text, 2 read, both clean: "到2030年全球AI市场规模预计会达到多少？" is answered from
+    # 8.1 instead of refused, and the GTP.ai lessons are framed with the passage's lead-in. Readers found
+    # 0.935 zh / 0.913 en clean.
+    _held_out_run("answer_labels_render13.jsonl", accuracy=0.90, kappa=0.30, zh=0.935, en=0.913)
