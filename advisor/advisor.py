@@ -40,7 +40,7 @@ from advisor.answer_format import (
 from advisor.answerability import missing_specifics
 from advisor.bilingual import texts_to_render
 from advisor.completion import complete_list, points_held, without_lead_in
-from advisor.condense import condense_question, follow_up_context, looks_like_follow_up
+from advisor.condense import condense_question, follow_up_context, looks_like_follow_up, own_words_of
 from advisor.definition import with_definition
 from advisor.extract import quoted_answer, quoted_items
 from advisor.focus import focus_passages, lead_family, named_section
@@ -537,7 +537,7 @@ class Advisor:
             topic=topic,
             context=context,
             context_weight=self.settings.follow_up_context_weight,
-            own_words=question if standalone.strip() != question.strip() else "",
+            own_words=own_words_of(question, standalone, context),
             own_words_weight=self.settings.follow_up_own_words_weight,
         )
         return topic, found

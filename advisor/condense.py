@@ -189,6 +189,22 @@ def follow_up_context(question: str, history: Sequence[Message], settings: Setti
     return [text for text in (last_user, _MARKER.sub("", last_answer).strip()) if text.strip()]
 
 
+def own_words_of(question: str, standalone: str, context: Sequence[str]) -> str:
+    """What retrieval searches beside a rewritten follow-up as the founder's own words: the follow-up as
+    written, or for a follow-up that only asks for more ("再具体说说。") the last answer (the end of
+    `context`); nothing for a question that was not rewritten."""
+    if standalone.strip() == question.strip():
+        return ""
+    if context and continuation_ask(question) == "more":
+        # "再具体说说。" has no words of its own to search: what it asks more of is the last answer, whose
+        # passage is the one to read again (the rewrite "如何激励创业团队？" ranked 9.1.2's one line on
+        # incentives above 4.1.3, the answer's source, and the "more" got less: conv-zh-team-incentives).
+        # Not for an example: that is often in a sibling (5.3.3's case after 5.3.2's list), which the
+        # answer's words would rank below the list again.
+        return context[-1]
+    return question
+
+
 def _mixes_languages(question: str, language: str) -> bool:
     """An English question holding Chinese words, or a Chinese one holding an English phrase (a name such
     as "GTP.ai" is not one): the model translates what was put in."""

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.condense import condense_question, follow_up_context, keeps_the_new_subject, looks_like_follow_up
+from advisor.condense import (
+    condense_question,
+    follow_up_context,
+    keeps_the_new_subject,
+    looks_like_follow_up,
+    own_words_of,
+)
 from advisor.continuations import continuation_ask
 from advisor.generate import ScriptedGenerator
 from advisor.references import asked_names, list_items, resolve_references
@@ -174,6 +180,22 @@ def test_a_rewritten_follow_up_is_also_searched_in_the_founders_own_words(make_f
         adv, _gen = make_fake_advisor([rewrite], follow_up_own_words_weight=weight)
         turn = adv.search("那股权激励呢？", history)
         assert turn.standalone_question == rewrite and turn.hits[0].chunk.section == first
+
+
+def test_more_of_the_last_answer_searches_that_answer_beside_the_rewrite(fake_settings):
+    # "再具体说说。" has no words of its own; what it asks more of is the last answer (its passage), not
+    # whatever else the previous question's words rank first. An example may be in a sibling: its own words.
+    answer = "- **薪酬激励**：根据贡献设定薪酬。[1]"
+    history = _history("怎么激励团队？", answer)
+    context = follow_up_context("再具体说说。", history, fake_settings)
+    rewrite = "怎么激励团队？请具体详细地说说。"
+    assert own_words_of("再具体说说。", rewrite, context) == "- 薪酬激励：根据贡献设定薪酬。"
+    assert (
+        own_words_of("给我举个例子。", "怎么激励团队？请举一个具体的例子或案例。", context)
+        == "给我举个例子。"
+    )
+    assert own_words_of("那股权激励呢？", "怎么做股权激励？", context) == "那股权激励呢？"
+    assert own_words_of("股权激励怎么做？", "股权激励怎么做？", context) == ""  # not rewritten
 
 
 # --- bad history: trimmed or refused with a clear error, never a crash or an instruction obeyed ----------
