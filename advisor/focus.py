@@ -35,6 +35,7 @@ import jieba
 from advisor.examples import LIST_ITEM as _ITEM
 from advisor.examples import without_redundant_examples
 from advisor.prompting import glossary
+from advisor.selection import option_fitting
 from advisor.support_bridge import dictionary, english_stems
 from indexing import Hit
 
@@ -72,7 +73,11 @@ def focus_passages(
     if not hits:
         return []
     matcher = _Matcher(question, renderings, asked)
-    hits = _focus_section(list(hits), matcher)
+    fitting = option_fitting(matcher.asked or question, hits, _leaf)
+    if fitting is not None:  # "Which of those suits …?": the option the condition describes (selection.py)
+        hits = [h for h in hits if _leaf(h) == fitting]
+    else:
+        hits = _focus_section(list(hits), matcher)
     if drop_examples:
         hits = without_redundant_examples(question, hits, matcher.names)
     if not _LIST_QUESTION.search(question):
@@ -101,6 +106,18 @@ _ASKED_BY = {
 }
 
 
+# "如何应对这些挑战？" asks for the ways to cope, not for the challenges: 挑战 named 3.3.2 AI大模型创业挑战,
+# which was read alone and its challenges listed again, while 3.3.3 AI大模型创业策略 opens "为了应对上述挑战"
+# (conv-zh-opportunity-challenge). In choosing a section, a question that copes with something names the
+# sections of strategies and responses, and the problem it copes with names none.
+_COPES = re.compile(
+    r"应对|解决(?!方案)|克服|化解|怎么办|\b(?:cope|coping|deal(?:ing)? with|tackle|overcome|handl\w*|address\w*)\b",
+    re.IGNORECASE,
+)
+_COPING_WORDS = frozenset({"策略", "应对", "对策", "措施"})
+_PROBLEM_WORDS = frozenset({"挑战", "风险", "问题", "困难", "障碍"})
+
+
 class _Matcher:
     """Whether the question names a Chinese word: in its own text, its renderings, by the kind of thing it
     asks for (_ASKED_BY), or via the dictionary."""
@@ -110,6 +127,7 @@ class _Matcher:
         self.stems = set(english_stems(question))
         self.asked = asked.lower() if asked.strip() and asked.strip() != question.strip() else ""
         self.asked_stems = set(english_stems(asked)) if self.asked else set()
+        self.copes = any(_COPES.search(text) for text in self.texts)
 
     def names(self, word: str) -> bool:
         if any(word.lower() in text for text in self.texts):
@@ -136,6 +154,14 @@ class _Matcher:
 
     def share(self, words: Sequence[str]) -> float:
         return sum(self.names(w) for w in words) / len(words) if words else 0.0
+
+    def section_share(self, words: Sequence[str]) -> float:
+        """share() of a heading's words, for choosing a section: in a question that copes with something,
+        a coping word is named and a problem word is not (_COPES)."""
+        if not self.copes:
+            return self.share(words)
+        named = [(w in _COPING_WORDS or self.names(w)) and w not in _PROBLEM_WORDS for w in words]
+        return sum(named) / len(words) if words else 0.0
 
 
 def _written(name: str, texts: Sequence[str], stems: set[str]) -> bool:
@@ -223,7 +249,7 @@ def _named_sections(
     """The section(s) among `leaves` the question names clearly better than the rest, or None; None too
     when the question names list items (`named_items`) none of which the chosen section has or is about."""
     words = _distinguishing(leaves)
-    scores = {leaf: matcher.share(ws) for leaf, ws in words.items()}
+    scores = {leaf: matcher.section_share(ws) for leaf, ws in words.items()}
     # The section to read: the top passage's, or one ranked as close to the top that the question names
     # better ("…expand its market?" ranked 7.3.2 成长策略 0.0481 and 9.2.2 市场拓展策略 0.0479).
     best_score = {}

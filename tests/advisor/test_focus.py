@@ -296,3 +296,19 @@ def test_lead_family_tells_documents_apart_and_reads_each_documents_own_family()
     # The lead document's family (x1, x2: one heading "Fundraising" of notes.md), and other.md's own first
     # family (y1): an added document beside the playbook is read as its own source; the rest of each is not.
     assert [h.chunk.chunk_id for h in lead_family(hits)] == ["x1", "y1", "x2"]
+
+
+CHALLENGES = "AI大模型产业应用 › 3.3 AI大模型创业机会与挑战 › 3.3.2 AI大模型创业挑战"
+STRATEGIES = "AI大模型产业应用 › 3.3 AI大模型创业机会与挑战 › 3.3.3 AI大模型创业策略"
+
+
+def test_a_question_that_copes_with_a_problem_reads_the_strategies_not_the_problem():
+    strategies = hit(
+        1, STRATEGIES, "为了应对上述挑战，创业者可以采取以下策略：\n- **合作与联盟**：与企业合作。"
+    )
+    challenges = hit(2, CHALLENGES, "AI大模型创业面临以下挑战：\n- **计算资源需求**：需要大量计算资源。")
+    for question in ("如何应对AI大模型创业中的挑战？", "How can founders deal with these challenges?"):
+        assert sections(focus_passages(question, [strategies, challenges])) == [STRATEGIES], question
+    # asked for the challenges themselves, the challenges are read
+    first = dataclasses.replace(challenges, score=0.95)
+    assert sections(focus_passages("AI大模型创业面临哪些挑战？", [first, strategies])) == [CHALLENGES]
