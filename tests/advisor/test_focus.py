@@ -312,3 +312,20 @@ def test_a_question_that_copes_with_a_problem_reads_the_strategies_not_the_probl
     # asked for the challenges themselves, the challenges are read
     first = dataclasses.replace(challenges, score=0.95)
     assert sections(focus_passages("AI大模型创业面临哪些挑战？", [first, strategies])) == [CHALLENGES]
+
+
+def test_coping_with_a_named_list_item_leaves_the_section_choice_as_it_was():
+    # "如何应对资金风险？" names the 资金风险 item; both sections listing it are read, each cut to it (as
+    # before the coping rule: 9.3.3's item alone lost half of itself in the 1.5B's answer, run O).
+    identify = "AI大模型创业的建议与启示 › 9.3 创业风险与应对 › 9.3.1 创业风险识别"
+    respond = "AI大模型创业的建议与启示 › 9.3 创业风险与应对 › 9.3.3 应对策略与建议"
+    hits = [
+        hit(
+            1,
+            respond,
+            "以下是应对策略：\n- **资金风险**：合理规划资金使用。\n- **法律风险**：重视知识产权保护。",
+        ),
+        hit(2, identify, "创业风险识别：\n- **资金风险**：识别资金不足。\n- **法律风险**：识别侵权。"),
+    ]
+    out = focus_passages("创业公司应该如何应对资金风险？", hits)
+    assert sections(out) == [respond, identify] and all("法律风险" not in h.chunk.text for h in out)
