@@ -50,9 +50,15 @@ def playbook_chunks() -> list[Chunk]:
     return chunks
 
 
+RISK_REPLY = "创业风险包括技术风险，如模型性能不稳定、算法失效等 [1]。"
+
+
 def scripted_reply(messages: Sequence[dict[str, str]]) -> str:
-    """Answers the pricing question from passage [1] (whatever number the prompt gives it)."""
+    """Answers from the pricing passage (whatever number the prompt gives it), or, when focus gave it only
+    the risk passage (the follow-up "那它有哪些风险？" asks about risks), from that one."""
     prompt = "\n".join(m["content"] for m in messages)
+    if "成本导向定价" not in prompt and "算法失效" in prompt:
+        return RISK_REPLY.replace("[1]", f"[{_passage_number(prompt, '算法失效')}]")
     n = _passage_number(prompt, "成本导向定价")
     return PRICING_REPLY.replace("[1]", f"[{n}]")
 
