@@ -26,7 +26,6 @@ _EN_WHICH = re.compile(
     r"works? (?:best )?for|makes? (?:the most )?sense for)\b(?P<condition>[^?.!]+)",
     re.IGNORECASE,
 )
-_ZH_WHICH = re.compile(r"哪")
 _ZH_CONDITION = re.compile(r"(?:适合|适用于|适用)(?P<condition>[^？?。！!]+)")
 # Words that describe any asker, not the condition: every option is for a company.
 _GENERIC_ZH = frozenset(
@@ -47,7 +46,7 @@ def condition_words(question: str) -> tuple[frozenset[str], tuple[str, ...]]:
     if english:
         stems = [s for s in english_stems(english.group("condition")) if s not in _GENERIC_STEMS]
         return frozenset(), tuple(stems)
-    chinese = _ZH_CONDITION.search(question) if _ZH_WHICH.search(question) else None
+    chinese = _ZH_CONDITION.search(question) if "哪" in question else None
     if chinese:
         condition = re.sub(r"(?:的是)?哪.*$", "", chinese.group("condition"))
         words = {w for w in jieba.lcut(condition) if len(w) >= 2 and w not in _GENERIC_ZH}
@@ -98,7 +97,6 @@ def option_fitting(question: str, hits: Sequence[Hit], section_of: Callable[[Hit
     else:
         held = {section: _pairs_held(stems, text) for section, text in texts.items()}
         needed = MIN_CONDITION_PAIRS
-    ranked = sorted(held.values(), reverse=True)
-    best = max(held, key=lambda section: held[section])
-    runner_up = ranked[1] if len(ranked) > 1 else 0
-    return best if held[best] >= needed and held[best] > runner_up else None
+    (best, count), *rest = sorted(held.items(), key=lambda kv: -kv[1])
+    runner_up = rest[0][1] if rest else 0
+    return best if count >= needed and count > runner_up else None

@@ -43,20 +43,22 @@ def test_an_english_answer_quotes_the_english_it_read():
 
 def test_a_padded_answer_the_gate_refuses_becomes_the_quoted_passage(fake_settings, embedder):
     reply = "\n".join(f"- **{p.name}**：{p.explanation}[1]" for p in PADDED)
-    settings = fake_settings.model_copy(update={"unsupported_policy": "remove"})
-    index = VectorIndex.from_chunks(make_chunks([("10.2 提高客户留存率", RETENTION)]), embedder)
-    answer = _advisor(settings, reply, embedder, index).ask("如何提高客户留存率？")
+    section = ("10.2 提高客户留存率", RETENTION)
+    answer = _gated(fake_settings, embedder, section, reply).ask("如何提高客户留存率？")
     assert not answer.refused, answer.text
     assert (
         answer.text.startswith("提高客户留存率的方法包括持续改进产品体验")
         and "修复已知问题" not in answer.text
     )
-    off = settings.model_copy(update={"quote_when_unsupported": False})
-    assert _advisor(off, reply, embedder, index).ask("如何提高客户留存率？").refused
+    off = _gated(fake_settings, embedder, section, reply, quote_when_unsupported=False)
+    assert off.ask("如何提高客户留存率？").refused
 
 
-def _advisor(settings, reply, embedder, index):
-    """An advisor whose model writes `reply` to every question."""
+def _gated(fake_settings, embedder, section, reply, **overrides):
+    """An advisor over one (heading, text) section whose model writes `reply` to every question, and whose
+    gate removes what it finds unsupported."""
+    settings = fake_settings.model_copy(update={"unsupported_policy": "remove", **overrides})
+    index = VectorIndex.from_chunks(make_chunks([section]), embedder)
     return build_advisor(settings, generator=ScriptedGenerator((reply,)), embedder=embedder, index=index)
 
 
@@ -80,9 +82,9 @@ def test_quoted_items_are_the_first_listed_items_each_on_one_line():
 def test_an_elaborated_item_the_gate_refuses_becomes_the_item_quoted(fake_settings, embedder):
     # focus cut the passage to the item asked about; the model elaborated its one line into invented steps
     reply = "- **参加行业会议**：了解最新的行业动态和趋势，与行业专家交流，建立人脉网络，寻找投资人。[1]"
-    settings = fake_settings.model_copy(update={"unsupported_policy": "remove"})
-    index = VectorIndex.from_chunks(make_chunks([("7.3.3 市场拓展策略", EXPANSION)]), embedder)
-    answer = _advisor(settings, reply, embedder, index).ask("线下活动具体怎么做？")
+    answer = _gated(fake_settings, embedder, ("7.3.3 市场拓展策略", EXPANSION), reply).ask(
+        "线下活动具体怎么做？"
+    )
     assert not answer.refused, answer.text
     assert (
         answer.text.startswith("- **线下活动**：参加行业会议、展览会等线下活动")
