@@ -49,6 +49,7 @@ from advisor.ground import check_answer
 from advisor.guard import asks_for_instructions, instruction_leak_guard, is_in_domain
 from advisor.kv_cache import KnowledgeCache
 from advisor.point_names import canonical_names, canonical_terms, sourced_names
+from advisor.references import referred_company
 from advisor.renderings import Renderings
 from advisor.retrieve import HybridRetriever, Retrieval
 from advisor.support import SupportChecker, warm_checker
@@ -304,7 +305,9 @@ class Advisor:
             # (on the 98 answerable questions this refuses none; on the 40 hard unanswerable ones, 24).
             # A passage states what its document's title names: every chunk of 云川市创业补贴政策.txt is about
             # 云川 even where its text says only "本市" (search_text: title, heading path, text).
-            missing = missing_specifics(standalone, "\n".join(search_text(h.chunk) for h in passages))
+            missing = missing_specifics(
+                standalone, "\n".join(search_text(h.chunk) for h in passages), asked=question
+            )
             if missing:
                 # The refusal says what the knowledge base does not mention: only what no passage of it has
                 # (OpenAI is in the playbook even when the passages read for "OpenAI是哪年成立的" lack it).
@@ -523,18 +526,25 @@ class Advisor:
         A follow-up that names no topic of its own ("举个例子？", "Which of those suits …?") is also kept in
         the part of the knowledge base its last exchange came from (follow_up_context, weighted by
         settings.follow_up_context_weight); one that names a topic ("What about team culture?") has moved
-        on, and the old part would only pull it back.
+        on, and the old part would only pull it back, unless it names the topic of the company the
+        conversation is about.
         """
         # The follow-up's own words name the current point ("那风险呢？" after a pricing question is about
         # risk, even when the rewrite mentions both); the rewrite decides only when they name none.
         topic = own_topic = classify_topic(question)
         if topic == "other":
             topic = classify_topic(standalone)
-        context = follow_up_context(question, history, self.settings) if own_topic == "other" else []
+        # A topic of the company the conversation is about is in that company's case: "Tell me more about its
+        # business model." after "OpenAI为什么能够成功？" asks for OpenAI's (6.1.2). Searched without the
+        # conversation and lifted to the business-model chapter, it found only 5.1's business models in
+        # general, and was refused as not mentioning OpenAI (conv-zh-en-openai-bm).
+        of_the_company = referred_company(question, history) is not None
+        keeps_context = own_topic == "other" or of_the_company
+        context = follow_up_context(question, history, self.settings) if keeps_context else []
         found = self.retriever.retrieve(
             standalone,
             k=k,
-            topic=topic,
+            topic="other" if of_the_company and context else topic,
             context=context,
             context_weight=self.settings.follow_up_context_weight,
             own_words=own_words_of(question, standalone, context),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from advisor.references import refers_to_company
 from textkit import has_han
 
 # Latin words that are not names even when capitalised (sentence starts, acronyms every passage implies).
@@ -338,8 +339,35 @@ _LATIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9.+&\-]*[A-Za-z0-9+]|[A-Za-z]")
 _PROPER_TAGS = {"ns", "nt", "nz", "nrt"}
 
 
-def missing_specifics(question: str, passages: str) -> list[str]:
-    """The specifics the question asks about that none of the passages contains (empty: answerable)."""
+def missing_specifics(question: str, passages: str, asked: str = "") -> list[str]:
+    """The specifics the question asks about that none of the passages contains (empty: answerable).
+
+    `asked` is a follow-up as the founder wrote it, when `question` is its rewrite. A name the rewrite
+    borrowed from the conversation is then asked about only when the founder's words point at it ("its",
+    "它") or ask for something specific (a figure, a year, who): "How do I find people like that for my
+    startup?" after OpenAI's team became "…people like the ones in OpenAI's research team…", and the
+    passages on recruiting (4.1.2), which never name OpenAI, were refused as not covered
+    (conv-en-openai-team-hiring). "Tell me more about its business model." still needs OpenAI in them."""
+    missing = _missing(question, passages)
+    if asked.strip() and asked.strip() != question.strip() and not _asks_about_the_subject(asked):
+        own = asked.lower()
+        borrowed = {name for name in _names(question) if name.lower() not in own}
+        missing = [m for m in missing if m not in borrowed]
+    return missing
+
+
+def _asks_about_the_subject(asked: str) -> bool:
+    """The founder's own words point at the conversation's subject or ask for a specific of it."""
+    return bool(
+        refers_to_company(asked)
+        or _SPECIFIC_ASK.search(asked)
+        or _NUMERIC_ASK.search(asked)
+        or any(asks.search(asked) for _, asks, _ in _QUANTITY_KINDS)
+        or any(w in asked.lower() for words, _ in _SPECIFIC_ATTRIBUTES + _ATTRIBUTES for w in words)
+    )
+
+
+def _missing(question: str, passages: str) -> list[str]:
     # What a quoted phrase asks is mentioned, not asked: "为什么不能问“你愿意付多少钱”？" asks why, not for a
     # price. Its names still count ("哪一年改成“有限营利”结构的？" needs 有限营利 in the passages).
     asking = _QUOTED.sub(" ", question)

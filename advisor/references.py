@@ -137,6 +137,22 @@ def resolve_company_pronoun(question: str, previous_question: str) -> str:
     return named + tail
 
 
+def refers_to_company(question: str) -> bool:
+    """The question points at a company by pronoun ("its business model", "它是哪年成立的")."""
+    pattern = _ZH_COMPANY_PRONOUN if has_han(question) else _EN_COMPANY_PRONOUN
+    return bool(pattern.search(question))
+
+
+def referred_company(question: str, history: Sequence[Message]) -> str | None:
+    """The one name the previous question asked about, when the follow-up points at it by pronoun ("Tell me
+    more about its business model." after "OpenAI为什么能够成功？" -> "OpenAI"); None otherwise."""
+    previous_question = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
+    names = asked_names(previous_question)
+    # as resolve_company_pronoun reads it: a pronoun after the first sentence points at what that named
+    resolved = resolve_company_pronoun(question, previous_question)
+    return names[0] if len(names) == 1 and resolved != question else None
+
+
 def resolve_references(question: str, history: Sequence[Message]) -> str:
     """The follow-up with the references the last exchange resolves by rule (see the module notes)."""
     previous_answer = next((m["content"] for m in reversed(history) if m["role"] == "assistant"), "")

@@ -188,3 +188,27 @@ def test_a_chinese_document_speaks_of_china_unless_it_names_another_country():
     )
     # the price of a product still needs a price
     assert "多少钱" in missing_specifics("GTP.ai的产品卖多少钱？", "GTP.ai成立后专注于大模型。")
+
+
+TEAM_PROCESS = "创业团队的组建流程：明确目标和愿景；通过线上招聘、线下活动和行业推荐寻找合适的人才。"
+
+
+def test_a_name_the_rewrite_borrowed_is_not_asked_unless_the_founder_points_at_it():
+    # "people like that" became "people like the ones in OpenAI's research team": the founder asks how to
+    # recruit, which 4.1.2 answers without naming OpenAI (conv-en-openai-team-hiring)
+    rewrite = "How do I find people like the ones in OpenAI's research team for my startup?"
+    assert missing_specifics(rewrite, TEAM_PROCESS) == ["OpenAI"]  # a standalone question: OpenAI is asked
+    assert (
+        missing_specifics(rewrite, TEAM_PROCESS, asked="How do I find people like that for my startup?") == []
+    )
+    # the founder's words point at the company, or ask for a specific of it: the name is asked
+    for asked, rewritten in (
+        ("Tell me more about its business model.", "Tell me more about OpenAI's business model."),
+        ("How much did they raise?", "How much did OpenAI raise?"),
+        ("它的估值是多少？", "OpenAI的估值是多少？"),
+    ):
+        assert "OpenAI" in missing_specifics(rewritten, TEAM_PROCESS, asked=asked)
+    # a name the founder wrote is theirs, whatever else the rewrite adds
+    assert "Anthropic" in missing_specifics(
+        "How did Anthropic hire its team?", TEAM_PROCESS, asked="And how did Anthropic hire?"
+    )

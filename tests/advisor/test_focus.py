@@ -55,9 +55,49 @@ def test_sections_stay_when_the_question_names_none_or_several():
     assert sections(focus_passages("How do startups make money?", hits)) == [PROFIT_DIRECT, PROFIT_PLATFORM]
 
 
-def test_the_section_is_chosen_only_when_retrieval_ranked_it_first():
+def test_a_section_below_the_top_is_chosen_only_when_the_question_names_nothing_of_the_top_one():
     hits = [hit(1, DEVELOP, "模型训练、系统集成、测试验证。"), hit(2, DESIGN, "需求分析、架构设计。")]
-    assert sections(focus_passages("产品设计包括什么？", hits)) == [DEVELOP, DESIGN]
+    # 设计 names 4.3.1 and nothing names 4.3.2: the lower section is what is asked
+    # ("What can other founders learn from OpenAI?" ranked 6.1.2 above 6.1.3 经验与启示)
+    assert sections(focus_passages("产品设计包括什么？", hits)) == [DESIGN]
+    # naming the top section too, retrieval's order stands and both are read
+    assert sections(focus_passages("产品设计和开发包括什么？", hits)) == [DEVELOP, DESIGN]
+    success = ranked(
+        (SUCCESS_REASONS, "OpenAI的成功原因。"), (SUCCESS_INTRO, "OpenAI。"), (SUCCESS_LESSONS, "经验。")
+    )
+    assert sections(focus_passages("What can founders learn from OpenAI?", success)) == [SUCCESS_LESSONS]
+
+
+BOOKS = "附录 › 附录A AI大模型创业工具与资源 › A.3 相关书籍与文献"
+NEURAL = "AI大模型技术原理 › 2.1 深度学习基础 › 2.1.1 神经网络原理"
+PRETRAINING = "AI大模型技术原理 › 2.3 大规模预训练模型 › 2.3.1 预训练模型概述"
+DATASETS = "附录 › 附录A AI大模型创业工具与资源 › A.2 数据集与资源"
+
+
+def ranked(*sections_and_texts: tuple[str, str]) -> list[Hit]:
+    return [hit(rank, section, text) for rank, (section, text) in enumerate(sections_and_texts, 1)]
+
+
+def test_a_book_title_names_the_book_not_a_heading():
+    hits = ranked(
+        (BOOKS, "- **《神经网络与深度学习》**：邱锡鹏博士撰写的教材。"), (NEURAL, "神经网络由神经元组成。")
+    )
+    # 神经网络 in the title named 2.1.1 神经网络原理, read alone, while the book is A.3's (zh-appendix-04)
+    assert BOOKS in sections(focus_passages("推荐的中文深度学习教材《神经网络与深度学习》是谁写的？", hits))
+    # the same words outside a title name the heading
+    assert sections(focus_passages("神经网络的原理是什么？", hits[::-1])) == [NEURAL]
+
+
+def test_a_question_about_one_name_reads_the_passages_that_list_it():
+    hits = ranked(
+        (PRETRAINING, "预训练模型在大规模数据集上进行预训练。"),
+        (DATASETS, "- **ImageNet**：图像数据集。\n- **COCO数据集**：目标检测数据集。"),
+    )
+    # ranked below a passage on pre-training data sets, A.2 is the one that lists COCO (conv-en-appendix)
+    assert sections(focus_passages("Tell me more about the COCO dataset.", hits)) == [DATASETS]
+    # no name, or a name the top passage has: nothing moves
+    assert sections(focus_passages("What is pre-training?", hits))[0] == PRETRAINING
+    assert sections(focus_passages("Is ImageNet used in pre-training?", hits[::-1]))[0] == DATASETS
 
 
 def test_a_question_naming_one_list_item_reads_that_item_in_every_passage_that_has_it():

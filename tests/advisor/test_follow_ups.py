@@ -13,7 +13,7 @@ from advisor.condense import (
 )
 from advisor.continuations import continuation_ask
 from advisor.generate import ScriptedGenerator
-from advisor.references import asked_names, list_items, resolve_references
+from advisor.references import asked_names, list_items, referred_company, resolve_references
 from advisor.retrieve import HybridRetriever
 from tests.advisor.support import PLATFORM, PRICING, RISK, TEAM
 
@@ -94,6 +94,19 @@ def test_list_items_and_asked_names():
 )
 def test_references_the_last_exchange_resolves(question, history, resolved):
     assert resolve_references(question, history) == resolved
+
+
+def test_the_company_a_follow_up_points_at_by_pronoun():
+    # "its business model" is OpenAI's: searched with the conversation, not lifted to the chapter on
+    # business models in general (conv-zh-en-openai-bm)
+    openai = _history("OpenAI为什么能够成功？", "…")
+    assert referred_company("Tell me more about its business model.", openai) == "OpenAI"
+    assert referred_company("它的商业模式是什么？", openai) == "OpenAI"
+    # no pronoun; a pronoun after the first sentence; two names or none asked before
+    assert referred_company("What is a business model?", openai) is None
+    assert referred_company("那个失败的案例呢？它为什么失败？", openai) is None
+    assert referred_company("What about its team?", _history("Is OpenAI bigger than GTP.ai?", "…")) is None
+    assert referred_company("What about its team?", _history("How do I hire?", "…")) is None
 
 
 def test_requests_for_an_item_an_example_or_more_are_follow_ups():
