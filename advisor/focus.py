@@ -5,11 +5,14 @@ Readers found the most common defect of the answers was drift (34 of 185 answers
 also lists the development steps of the neighbouring section; asked "How does cost-based pricing work?",
 it explains all four pricing types of the list it read. Retrieval was right (the top passage was the
 gold section in 95 of 101 answerable questions); the model simply uses everything it is given. So the
-passages are narrowed before generation, in three steps, each only on clear evidence:
+passages are narrowed before generation, step by step, each only on clear evidence:
 
 * **Section**: the read passages come from several playbook sections; when the question names the top
   passage's section (the words of its heading that set it apart from the other headings: 设计 vs 开发,
-  创新 vs 要素) clearly better than any other section, only that section's passages are read.
+  创新 vs 要素) clearly better than any other section, only that section's passages are read; when it names
+  nothing of the top passage's section, a lower section it names clearly is read instead. Before that, a
+  question about one name that a lower passage lists as an item (COCO) reads that passage when the top
+  one lacks the name.
 * **Example**: a case passage that only illustrates a list the model also reads is left out (examples.py).
 * **Item**: when the question names one item of a list in the remaining passage, all of its name
   ("- **成本导向定价**：…"), and is not itself a list question ("有哪些…", "What are the steps…"), that passage keeps its lead and
