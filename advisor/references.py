@@ -147,10 +147,10 @@ def referred_company(question: str, history: Sequence[Message]) -> str | None:
     """The one name the previous question asked about, when the follow-up points at it by pronoun ("Tell me
     more about its business model." after "OpenAI为什么能够成功？" -> "OpenAI"); None otherwise."""
     previous_question = next((m["content"] for m in reversed(history) if m["role"] == "user"), "")
-    names = asked_names(previous_question)
-    # as resolve_company_pronoun reads it: a pronoun after the first sentence points at what that named
-    resolved = resolve_company_pronoun(question, previous_question)
-    return names[0] if len(names) == 1 and resolved != question else None
+    # as resolve_company_pronoun reads it: one name asked before, the pronoun in the first sentence
+    if resolve_company_pronoun(question, previous_question) == question:
+        return None
+    return asked_names(previous_question)[0]
 
 
 def resolve_references(question: str, history: Sequence[Message]) -> str:

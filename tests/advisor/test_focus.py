@@ -187,14 +187,10 @@ def test_nothing_in_nothing_out():
 def test_a_section_about_the_named_item_stays_whole():
     growth = "AI大模型创业团队建设与运营 › 7.3 持续创新与成长 › 7.3.2 成长策略"
     expansion = "AI大模型创业团队建设与运营 › 7.3 持续创新与成长 › 7.3.3 市场拓展策略"
-    hits = [
-        hit(
-            1,
-            growth,
-            "成长策略包括以下几个方面：\n\n- **市场拓展**：积极开拓市场。\n- **产品迭代**：持续迭代。",
-        ),
-        hit(2, expansion, "市场拓展策略包括：\n\n- **线上推广**：社交媒体。\n- **线下活动**：行业会议。"),
-    ]
+    hits = ranked(
+        (growth, "成长策略包括以下几个方面：\n\n- **市场拓展**：积极开拓市场。\n- **产品迭代**：持续迭代。"),
+        (expansion, "市场拓展策略包括：\n\n- **线上推广**：社交媒体。\n- **线下活动**：行业会议。"),
+    )
     out = focus_passages("市场拓展应该怎么做？", hits)
     assert sections(out) == [growth, expansion]
     assert "产品迭代" not in out[0].chunk.text  # the list item, cut to itself
@@ -359,13 +355,9 @@ def test_coping_with_a_named_list_item_leaves_the_section_choice_as_it_was():
     # before the coping rule: 9.3.3's item alone lost half of itself in the 1.5B's answer, run O).
     identify = "AI大模型创业的建议与启示 › 9.3 创业风险与应对 › 9.3.1 创业风险识别"
     respond = "AI大模型创业的建议与启示 › 9.3 创业风险与应对 › 9.3.3 应对策略与建议"
-    hits = [
-        hit(
-            1,
-            respond,
-            "以下是应对策略：\n- **资金风险**：合理规划资金使用。\n- **法律风险**：重视知识产权保护。",
-        ),
-        hit(2, identify, "创业风险识别：\n- **资金风险**：识别资金不足。\n- **法律风险**：识别侵权。"),
-    ]
+    hits = ranked(
+        (respond, "以下是应对策略：\n- **资金风险**：合理规划资金使用。\n- **法律风险**：重视知识产权保护。"),
+        (identify, "创业风险识别：\n- **资金风险**：识别资金不足。\n- **法律风险**：识别侵权。"),
+    )
     out = focus_passages("创业公司应该如何应对资金风险？", hits)
     assert sections(out) == [respond, identify] and all("法律风险" not in h.chunk.text for h in out)
