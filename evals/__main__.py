@@ -22,6 +22,7 @@ from evals import (
     grounding_check,
     grounding_fit,
     grounding_table,
+    judge_variants,
     perturbations,
     reader,
     readme_figures,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     reader.add_parser(subparsers)
     fit_bridge.add_parser(subparsers)
     checker_train.add_parser(subparsers)
+    judge_variants.add_parser(subparsers)
     fit_align.add_parser(subparsers)
     fit_auto.add_parser(subparsers)
     rendered_sentences.add_parser(subparsers)
