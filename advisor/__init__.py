@@ -29,6 +29,7 @@ from advisor.support_crossencoder import WEIGHTS as CROSSENCODER_WEIGHTS
 from advisor.support_crossencoder import base_fingerprint, e5_folder, new_cross_encoder, save_trained
 from advisor.support_ensemble import EnsembleModel
 from advisor.support_facts import NOT_NAMES
+from advisor.support_llm import label_index
 from advisor.support_registry import CHECKER_NAMES, make_checker
 from advisor.types import (
     Answer,
@@ -79,6 +80,7 @@ __all__ = [
     "claim_text",
     "e5_folder",
     "get_settings",
+    "label_index",
     "logit",
     "make_checker",
     "new_cross_encoder",

@@ -30,11 +30,11 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from advisor import make_checker
+from advisor import label_index, logit, make_checker
 from config import get_settings
 from evals.cli import documented_command
 from evals.grounding_all import cv_figures, ensemble_cv
-from evals.grounding_check import load_records
+from evals.grounding_check import load_records, passages_of
 
 YES_NO = ("Yes", "No")
 YES_NO_SYSTEM = "You check whether a claim is fully supported by the evidence. Answer Yes or No."
@@ -91,11 +91,9 @@ def p_yes(top: dict[str, float]) -> float | None:
     """P(Yes) over the first-token mass on Yes and No ("yes", " YES" and "Y" count as Yes)."""
     mass = [0.0, 0.0]
     for token, logprob in top.items():
-        t = token.strip().casefold()
-        for i, label in enumerate(YES_NO):
-            if t and (label.casefold().startswith(t) or t.startswith(label.casefold())):
-                mass[i] += float(np.exp(logprob))
-                break
+        i = label_index(token, YES_NO)
+        if i is not None:
+            mass[i] += float(np.exp(logprob))
     return mass[0] / sum(mass) if sum(mass) > 0 else None
 
 
@@ -130,8 +128,7 @@ SEES_EVIDENCE = ("labels", "yesno", "yesno-fewshot")
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-4, 1 - 1e-4)
-    return np.log(p / (1 - p))
+    return np.array([logit(float(x)) for x in p])
 
 
 def figures(y: np.ndarray, support: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -157,8 +154,7 @@ def score_records(
         scores = []
         start = time.perf_counter()
         for rec in tqdm(records, desc=name, unit="claim"):
-            passages = rec["context"] if isinstance(rec["context"], list) else [rec["context"]]
-            p = VARIANTS[name](judge, rec["response"], passages)
+            p = VARIANTS[name](judge, rec["response"], passages_of(rec))
             scores.append(0.5 if p is None else p)
         support[name] = np.array(scores)
         ms[name] = 1000 * (time.perf_counter() - start) / max(1, len(records))
